@@ -1,0 +1,752 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Deal is a HubSpot deal with the properties clvsync needs, normalised.
+type Deal struct {
+	ID string
+	// Amount is the mapped amount property as read (null when absent or
+	// unparsable).
+	Amount decimal.NullDecimal
+	// Currency is deal_currency_code.
+	Currency string
+	// HomeAmount is the amount in the portal's home currency (what CLV uses).
+	HomeAmount decimal.NullDecimal
+	// CloseDate is zero when absent.
+	CloseDate       time.Time
+	CreatedAt       time.Time
+	Stage, Pipeline string
+	Won             bool
+	// ContactIDs are the associated contacts. The store keeps them sorted and
+	// unique, and includes PrimaryContactID.
+	ContactIDs []string
+	// PrimaryContactID is optional.
+	PrimaryContactID string
+	// CompanyIDs are the associated companies, kept like ContactIDs.
+	CompanyIDs       []string
+	PrimaryCompanyID string
+	ModifiedAt       time.Time
+	// Warnings are data problems found when normalising (kept for reports).
+	Warnings []string
+}
+
+// Contact is a HubSpot contact as clvsync keeps it.
+type Contact struct {
+	ID, Email, Name string
+	CreatedAt       time.Time
+	// Source is the acquisition source.
+	Source    string
+	CompanyID string
+	// MergedIDs are the ids of contacts merged into this one, sorted.
+	MergedIDs  []string
+	ModifiedAt time.Time
+}
+
+// Company is a HubSpot company as clvsync keeps it.
+type Company struct {
+	ID, Name              string
+	CreatedAt, ModifiedAt time.Time
+}
+
+// Cursor is a named sync position: Name "deals" holds an incremental
+// high-water mark in Time, "deals.full" the paging checkpoint After of a full
+// sync in progress.
+type Cursor struct {
+	Name  string
+	Time  time.Time
+	After string
+}
+
+// dealsFillPercent is the page fill used when writing the deals bucket.
+const dealsFillPercent = 0.9
+
+type dealRecord struct {
+	Amount           decimal.NullDecimal `json:"amount"`
+	Currency         string              `json:"currency,omitempty"`
+	HomeAmount       decimal.NullDecimal `json:"home_amount"`
+	CloseDate        time.Time           `json:"close_date,omitzero"`
+	CreatedAt        time.Time           `json:"created_at,omitzero"`
+	Stage            string              `json:"stage,omitempty"`
+	Pipeline         string              `json:"pipeline,omitempty"`
+	Won              bool                `json:"won,omitempty"`
+	ContactIDs       []string            `json:"contacts,omitempty"`
+	PrimaryContactID string              `json:"primary_contact,omitempty"`
+	CompanyIDs       []string            `json:"companies,omitempty"`
+	PrimaryCompanyID string              `json:"primary_company,omitempty"`
+	ModifiedAt       time.Time           `json:"modified_at,omitzero"`
+	Warnings         []string            `json:"warnings,omitempty"`
+}
+
+type contactRecord struct {
+	Email      string    `json:"email,omitempty"`
+	Name       string    `json:"name,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	Source     string    `json:"source,omitempty"`
+	CompanyID  string    `json:"company,omitempty"`
+	MergedIDs  []string  `json:"merged_ids,omitempty"`
+	ModifiedAt time.Time `json:"modified_at,omitzero"`
+	// Stub marks a record created by MergeContacts for a survivor not yet
+	// fetched; MissingContacts still reports it.
+	Stub bool `json:"stub,omitempty"`
+}
+
+type companyRecord struct {
+	Name       string    `json:"name,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	ModifiedAt time.Time `json:"modified_at,omitzero"`
+}
+
+type cursorRecord struct {
+	Time  time.Time `json:"time,omitzero"`
+	After string    `json:"after,omitempty"`
+}
+
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func normaliseDeal(d Deal) dealRecord {
+	contacts := d.ContactIDs
+	if d.PrimaryContactID != "" {
+		contacts = append(slices.Clip(contacts), d.PrimaryContactID)
+	}
+	companies := d.CompanyIDs
+	if d.PrimaryCompanyID != "" {
+		companies = append(slices.Clip(companies), d.PrimaryCompanyID)
+	}
+	return dealRecord{
+		Amount: d.Amount, Currency: d.Currency, HomeAmount: d.HomeAmount,
+		CloseDate: utc(d.CloseDate), CreatedAt: utc(d.CreatedAt),
+		Stage: d.Stage, Pipeline: d.Pipeline, Won: d.Won,
+		ContactIDs: sortedUnique(contacts), PrimaryContactID: d.PrimaryContactID,
+		CompanyIDs: sortedUnique(companies), PrimaryCompanyID: d.PrimaryCompanyID,
+		ModifiedAt: utc(d.ModifiedAt), Warnings: slices.Clone(d.Warnings),
+	}
+}
+
+func (r dealRecord) deal(id string) Deal {
+	return Deal{ID: id, Amount: r.Amount, Currency: r.Currency, HomeAmount: r.HomeAmount,
+		CloseDate: r.CloseDate, CreatedAt: r.CreatedAt, Stage: r.Stage, Pipeline: r.Pipeline, Won: r.Won,
+		ContactIDs: r.ContactIDs, PrimaryContactID: r.PrimaryContactID,
+		CompanyIDs: r.CompanyIDs, PrimaryCompanyID: r.PrimaryCompanyID,
+		ModifiedAt: r.ModifiedAt, Warnings: r.Warnings}
+}
+
+func (r contactRecord) contact(id string) Contact {
+	return Contact{ID: id, Email: r.Email, Name: r.Name, CreatedAt: r.CreatedAt, Source: r.Source,
+		CompanyID: r.CompanyID, MergedIDs: r.MergedIDs, ModifiedAt: r.ModifiedAt}
+}
+
+// getJSON decodes the value under k into v; ok is false when k is absent.
+func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	raw := b.Get(k)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode record %q: %w", k, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", k, err)
+	}
+	return putIfChanged(b, k, enc)
+}
+
+func encodeCursor(c Cursor) ([]byte, error) {
+	return json.Marshal(cursorRecord{Time: utc(c.Time), After: c.After})
+}
+
+func putCursors(tx *bolt.Tx, cursors []Cursor) error {
+	b := tx.Bucket(bucketCursors)
+	for _, c := range cursors {
+		if err := validID("cursor", c.Name); err != nil {
+			return err
+		}
+		enc, err := encodeCursor(c)
+		if err != nil {
+			return fmt.Errorf("encode cursor %q: %w", c.Name, err)
+		}
+		if err := putIfChanged(b, []byte(c.Name), enc); err != nil {
+			return fmt.Errorf("cursor %q: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// SetCursors stores the cursors in one Update.
+func (s *Store) SetCursors(cursors ...Cursor) error {
+	if err := s.db.Update(func(tx *bolt.Tx) error { return putCursors(tx, cursors) }); err != nil {
+		return fmt.Errorf("set cursors: %w", err)
+	}
+	return nil
+}
+
+// Cursor returns the named cursor, or Cursor{Name: name} when it is absent.
+func (s *Store) Cursor(name string) (Cursor, error) {
+	c := Cursor{Name: name}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var r cursorRecord
+		ok, err := getJSON(tx.Bucket(bucketCursors), []byte(name), &r)
+		if ok {
+			c.Time, c.After = r.Time, r.After
+		}
+		return err
+	})
+	if err != nil {
+		return Cursor{Name: name}, fmt.Errorf("get cursor %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// PutDeals upserts deals and sets cursors in one Update. Each deal's
+// contact and company index entries are rewritten: entries for associations
+// the deal no longer has are removed. An invalid deal aborts the whole call,
+// leaving neither data nor cursors written.
+func (s *Store) PutDeals(deals []Deal, cursors ...Cursor) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		// A full sync pages deals in ascending id order, so the deals bucket is
+		// mostly appended to; bolt's default 50% fill would double the file.
+		tx.Bucket(bucketDeals).FillPercent = dealsFillPercent
+		for i := range deals {
+			if err := putDeal(tx, &deals[i]); err != nil {
+				return fmt.Errorf("deal %d (%q): %w", i, deals[i].ID, err)
+			}
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("put deals: %w", err)
+	}
+	return nil
+}
+
+func putDeal(tx *bolt.Tx, d *Deal) error {
+	if err := validID("deal", d.ID); err != nil {
+		return err
+	}
+	rec := normaliseDeal(*d)
+	if err := validIDs("contact", rec.ContactIDs); err != nil {
+		return err
+	}
+	if err := validIDs("company", rec.CompanyIDs); err != nil {
+		return err
+	}
+	deals := tx.Bucket(bucketDeals)
+	var old dealRecord
+	if _, err := getJSON(deals, []byte(d.ID), &old); err != nil {
+		return err
+	}
+	if err := reindex(tx.Bucket(bucketContactDeals), d.ID, old.ContactIDs, rec.ContactIDs); err != nil {
+		return err
+	}
+	if err := reindex(tx.Bucket(bucketCompanyDeals), d.ID, old.CompanyIDs, rec.CompanyIDs); err != nil {
+		return err
+	}
+	return putJSON(deals, []byte(d.ID), rec)
+}
+
+// reindex moves dealID's entries in a reverse index from the sorted set old
+// to the sorted set new.
+func reindex(idx *bolt.Bucket, dealID string, old, new []string) error {
+	for _, id := range old {
+		if _, found := slices.BinarySearch(new, id); !found {
+			if err := idx.Delete(pairKey(id, dealID)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range new {
+		k := pairKey(id, dealID)
+		if idx.Get(k) == nil {
+			if err := idx.Put(k, []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// PutContacts upserts contacts and sets cursors in one Update. MergedIDs
+// already recorded for a contact are kept (merges cannot be undone).
+func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketContacts)
+		for i, c := range cs {
+			if err := validID("contact", c.ID); err != nil {
+				return fmt.Errorf("contact %d: %w", i, err)
+			}
+			if err := validIDs("merged contact", c.MergedIDs); err != nil {
+				return fmt.Errorf("contact %q: %w", c.ID, err)
+			}
+			var old contactRecord
+			if _, err := getJSON(b, []byte(c.ID), &old); err != nil {
+				return err
+			}
+			rec := contactRecord{Email: c.Email, Name: c.Name, CreatedAt: utc(c.CreatedAt), Source: c.Source,
+				CompanyID: c.CompanyID, ModifiedAt: utc(c.ModifiedAt),
+				MergedIDs: sortedUnique(append(slices.Clone(c.MergedIDs), old.MergedIDs...))}
+			if err := putJSON(b, []byte(c.ID), rec); err != nil {
+				return err
+			}
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("put contacts: %w", err)
+	}
+	return nil
+}
+
+// PutCompanies upserts companies and sets cursors in one Update.
+func (s *Store) PutCompanies(cs []Company, cursors ...Cursor) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCompanies)
+		for i, c := range cs {
+			if err := validID("company", c.ID); err != nil {
+				return fmt.Errorf("company %d: %w", i, err)
+			}
+			rec := companyRecord{Name: c.Name, CreatedAt: utc(c.CreatedAt), ModifiedAt: utc(c.ModifiedAt)}
+			if err := putJSON(b, []byte(c.ID), rec); err != nil {
+				return err
+			}
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("put companies: %w", err)
+	}
+	return nil
+}
+
+// DeleteDeals removes deals and their index entries, and sets cursors, in
+// one Update. Unknown ids are ignored.
+func (s *Store) DeleteDeals(ids []string, cursors ...Cursor) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		deals := tx.Bucket(bucketDeals)
+		for _, id := range ids {
+			if err := validID("deal", id); err != nil {
+				return err
+			}
+			var old dealRecord
+			ok, err := getJSON(deals, []byte(id), &old)
+			if err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if err := reindex(tx.Bucket(bucketContactDeals), id, old.ContactIDs, nil); err != nil {
+				return err
+			}
+			if err := reindex(tx.Bucket(bucketCompanyDeals), id, old.CompanyIDs, nil); err != nil {
+				return err
+			}
+			if err := deals.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("delete deals: %w", err)
+	}
+	return nil
+}
+
+// editDealsOf applies edit to every deal in idx under id (a contact or
+// company), rewriting the deal record and both of its index entries.
+func editDealsOf(tx *bolt.Tx, idx *bolt.Bucket, id string, edit func(*dealRecord)) error {
+	deals := tx.Bucket(bucketDeals)
+	for _, k := range scanPrefix(idx, prefixKey(id)) {
+		_, dealID := splitKey(k)
+		var rec dealRecord
+		ok, err := getJSON(deals, []byte(dealID), &rec)
+		if err != nil {
+			return err
+		}
+		if !ok { // a dangling index entry; drop it
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+			continue
+		}
+		oldContacts, oldCompanies := rec.ContactIDs, rec.CompanyIDs
+		edit(&rec)
+		rec.ContactIDs, rec.CompanyIDs = sortedUnique(rec.ContactIDs), sortedUnique(rec.CompanyIDs)
+		if err := reindex(tx.Bucket(bucketContactDeals), dealID, oldContacts, rec.ContactIDs); err != nil {
+			return err
+		}
+		if err := reindex(tx.Bucket(bucketCompanyDeals), dealID, oldCompanies, rec.CompanyIDs); err != nil {
+			return err
+		}
+		if err := putJSON(deals, []byte(dealID), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func without(ids []string, id string) []string {
+	return slices.DeleteFunc(slices.Clone(ids), func(x string) bool { return x == id })
+}
+
+// DeleteContacts removes contacts with everything keyed by them: index
+// entries (and the id from their deals' ContactIDs), computed result,
+// written values (with segment state), history and failures. Cursors are set
+// in the same Update. Unknown ids are ignored.
+func (s *Store) DeleteContacts(ids []string, cursors ...Cursor) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if err := validID("contact", id); err != nil {
+				return err
+			}
+			if err := deleteContact(tx, id, func(r *dealRecord) {
+				r.ContactIDs = without(r.ContactIDs, id)
+				if r.PrimaryContactID == id {
+					r.PrimaryContactID = ""
+				}
+			}); err != nil {
+				return fmt.Errorf("contact %q: %w", id, err)
+			}
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("delete contacts: %w", err)
+	}
+	return nil
+}
+
+// deleteContact edits id's deals with edit and removes every record keyed
+// by id.
+func deleteContact(tx *bolt.Tx, id string, edit func(*dealRecord)) error {
+	if err := editDealsOf(tx, tx.Bucket(bucketContactDeals), id, edit); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bucketContacts, bucketComputed, bucketWritten, bucketFailures} {
+		if err := tx.Bucket(name).Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	return deletePrefix(tx.Bucket(bucketHistory), prefixKey(id))
+}
+
+// DeleteCompanies removes companies, their index entries and the ids from
+// their deals' CompanyIDs, and sets cursors, in one Update. Contacts'
+// CompanyID is HubSpot's property and is left as read.
+func (s *Store) DeleteCompanies(ids []string, cursors ...Cursor) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if err := validID("company", id); err != nil {
+				return err
+			}
+			if err := editDealsOf(tx, tx.Bucket(bucketCompanyDeals), id, func(r *dealRecord) {
+				r.CompanyIDs = without(r.CompanyIDs, id)
+				if r.PrimaryCompanyID == id {
+					r.PrimaryCompanyID = ""
+				}
+			}); err != nil {
+				return fmt.Errorf("company %q: %w", id, err)
+			}
+			if err := tx.Bucket(bucketCompanies).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("delete companies: %w", err)
+	}
+	return nil
+}
+
+// MergeContacts folds the merged contacts into survivor in one Update: each
+// of their deals is associated with survivor instead (deal record and
+// index), their history points are copied into survivor's history (where
+// both have a point for the same run, survivor's is kept), their contact,
+// computed, written and failure records are removed, and their ids (and the
+// ids merged into them) are added to survivor's MergedIDs. If survivor has no
+// contact record yet, a stub holding MergedIDs is stored and MissingContacts
+// keeps reporting it. MergeContacts is idempotent.
+func (s *Store) MergeContacts(survivor string, merged []string, cursors ...Cursor) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := validID("survivor contact", survivor); err != nil {
+			return err
+		}
+		if err := validIDs("merged contact", merged); err != nil {
+			return err
+		}
+		contacts := tx.Bucket(bucketContacts)
+		var surv contactRecord
+		found, err := getJSON(contacts, []byte(survivor), &surv)
+		if err != nil {
+			return err
+		}
+		if !found {
+			surv.Stub = true
+		}
+		mergedIDs := slices.Clone(surv.MergedIDs)
+		hist := tx.Bucket(bucketHistory)
+		for _, m := range sortedUnique(merged) {
+			if m == survivor {
+				continue
+			}
+			mergedIDs = append(mergedIDs, m)
+			var mrec contactRecord
+			if _, err := getJSON(contacts, []byte(m), &mrec); err != nil {
+				return err
+			}
+			mergedIDs = append(mergedIDs, mrec.MergedIDs...)
+			c := hist.Cursor()
+			prefix := prefixKey(m)
+			type kv struct{ k, v []byte }
+			var moved []kv
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				nk := append(prefixKey(survivor), k[len(prefix):]...)
+				moved = append(moved, kv{nk, bytes.Clone(v)})
+			}
+			for _, p := range moved {
+				if hist.Get(p.k) == nil {
+					if err := hist.Put(p.k, p.v); err != nil {
+						return err
+					}
+				}
+			}
+			if err := deleteContact(tx, m, func(r *dealRecord) {
+				r.ContactIDs = append(without(r.ContactIDs, m), survivor)
+				if r.PrimaryContactID == m {
+					r.PrimaryContactID = survivor
+				}
+			}); err != nil {
+				return fmt.Errorf("merged contact %q: %w", m, err)
+			}
+		}
+		if err := trimHistory(hist, survivor, s.opts.HistoryRetention); err != nil {
+			return err
+		}
+		surv.MergedIDs = sortedUnique(without(mergedIDs, survivor))
+		if !found && len(surv.MergedIDs) == 0 {
+			return putCursors(tx, cursors)
+		}
+		if err := putJSON(contacts, []byte(survivor), surv); err != nil {
+			return err
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("merge contacts into %q: %w", survivor, err)
+	}
+	return nil
+}
+
+// Deal returns the deal with id; ok is false when it is not stored.
+func (s *Store) Deal(id string) (d Deal, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var r dealRecord
+		ok, err = getJSON(tx.Bucket(bucketDeals), []byte(id), &r)
+		d = r.deal(id)
+		return err
+	})
+	if err != nil || !ok {
+		return Deal{}, false, wrapErr("get deal", err)
+	}
+	return d, true, nil
+}
+
+// Contact returns the contact with id; ok is false when it is not stored.
+func (s *Store) Contact(id string) (c Contact, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var r contactRecord
+		ok, err = getJSON(tx.Bucket(bucketContacts), []byte(id), &r)
+		c = r.contact(id)
+		return err
+	})
+	if err != nil || !ok {
+		return Contact{}, false, wrapErr("get contact", err)
+	}
+	return c, true, nil
+}
+
+// Company returns the company with id; ok is false when it is not stored.
+func (s *Store) Company(id string) (c Company, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var r companyRecord
+		ok, err = getJSON(tx.Bucket(bucketCompanies), []byte(id), &r)
+		c = Company{ID: id, Name: r.Name, CreatedAt: r.CreatedAt, ModifiedAt: r.ModifiedAt}
+		return err
+	})
+	if err != nil || !ok {
+		return Company{}, false, wrapErr("get company", err)
+	}
+	return c, true, nil
+}
+
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// dealsUnder reads the deals indexed under id in idx, in deal id order.
+func dealsUnder(tx *bolt.Tx, idx *bolt.Bucket, id string) ([]Deal, error) {
+	deals := tx.Bucket(bucketDeals)
+	var out []Deal
+	prefix := prefixKey(id)
+	c := idx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		dealID := string(k[len(prefix):])
+		var r dealRecord
+		ok, err := getJSON(deals, []byte(dealID), &r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, r.deal(dealID))
+		}
+	}
+	return out, nil
+}
+
+// DealsOfContact returns the deals associated with contactID, in deal id
+// order, from one prefix scan of the contact index.
+func (s *Store) DealsOfContact(contactID string) ([]Deal, error) {
+	var out []Deal
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		out, err = dealsUnder(tx, tx.Bucket(bucketContactDeals), contactID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deals of contact %q: %w", contactID, err)
+	}
+	return out, nil
+}
+
+// DealsOfCompany returns the deals associated with companyID, in deal id
+// order.
+func (s *Store) DealsOfCompany(companyID string) ([]Deal, error) {
+	var out []Deal
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		out, err = dealsUnder(tx, tx.Bucket(bucketCompanyDeals), companyID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deals of company %q: %w", companyID, err)
+	}
+	return out, nil
+}
+
+// ForEachCustomer calls fn for every contact that has at least one deal, in
+// contact id order, with its Contact (Contact{ID: id} when not stored yet)
+// and its deals. It reads about 500 contacts per View transaction and calls
+// fn outside any transaction, so fn may write to the store; such writes may
+// or may not be seen by later calls. An error from fn stops the iteration
+// and is returned unwrapped.
+func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
+	type customer struct {
+		c     Contact
+		deals []Deal
+	}
+	var seek []byte
+	for {
+		var batch []customer
+		var next []byte
+		err := s.db.View(func(tx *bolt.Tx) error {
+			idx, contacts := tx.Bucket(bucketContactDeals), tx.Bucket(bucketContacts)
+			c := idx.Cursor()
+			k, _ := c.First()
+			if seek != nil {
+				k, _ = c.Seek(seek)
+			}
+			for k != nil {
+				cid, _ := splitKey(k)
+				if len(batch) == chunkSize {
+					next = []byte(cid)
+					return nil
+				}
+				var r contactRecord
+				if _, err := getJSON(contacts, []byte(cid), &r); err != nil {
+					return err
+				}
+				deals, err := dealsUnder(tx, idx, cid)
+				if err != nil {
+					return err
+				}
+				batch = append(batch, customer{r.contact(cid), deals})
+				k, _ = c.Seek(afterPrefix(cid))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read customers: %w", err)
+		}
+		for _, b := range batch {
+			if len(b.deals) == 0 {
+				continue // only dangling index entries
+			}
+			if err := fn(b.c, b.deals); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seek = next
+	}
+}
+
+// indexedIDs calls fn with each distinct first key part of idx (the contact
+// or company ids that have deals), in order, until fn returns false.
+func indexedIDs(idx *bolt.Bucket, fn func(id string) (bool, error)) error {
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil; {
+		id, _ := splitKey(k)
+		more, err := fn(id)
+		if err != nil || !more {
+			return err
+		}
+		k, _ = c.Seek(afterPrefix(id))
+	}
+	return nil
+}
+
+// MissingContacts returns up to limit (all when limit <= 0) contact ids that
+// deals refer to but that have no fetched contact record, in id order.
+func (s *Store) MissingContacts(limit int) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		contacts := tx.Bucket(bucketContacts)
+		return indexedIDs(tx.Bucket(bucketContactDeals), func(cid string) (bool, error) {
+			var r contactRecord
+			ok, err := getJSON(contacts, []byte(cid), &r)
+			if err != nil {
+				return false, err
+			}
+			if !ok || r.Stub {
+				out = append(out, cid)
+			}
+			return limit <= 0 || len(out) < limit, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("missing contacts: %w", err)
+	}
+	return out, nil
+}

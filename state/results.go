@@ -1,0 +1,344 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Result is the latest computed output for one contact.
+type Result struct {
+	ContactID string
+	// Values maps output name to the value as it would be written.
+	Values map[string]string
+	// CLV is the value trends are measured on.
+	CLV           decimal.Decimal
+	Tier, Segment string
+}
+
+// HistoryPoint is one contact's CLV as computed by one run.
+type HistoryPoint struct {
+	RunID         uint64
+	At            time.Time
+	CLV           decimal.Decimal
+	Tier, Segment string
+}
+
+// Written is what HubSpot accepted for one contact.
+type Written struct {
+	ContactID string
+	Values    map[string]string
+	At        time.Time
+	// Since holds, per segment-type output, when the current value was
+	// entered.
+	Since map[string]time.Time
+}
+
+// Failure is a contact whose write-back failed; it is retried next run.
+type Failure struct {
+	ContactID, Category, Message string
+	At                           time.Time
+	Attempts                     int
+}
+
+type resultRecord struct {
+	Values  map[string]string `json:"values,omitempty"`
+	CLV     decimal.Decimal   `json:"clv"`
+	Tier    string            `json:"tier,omitempty"`
+	Segment string            `json:"segment,omitempty"`
+}
+
+type historyRecord struct {
+	At      time.Time       `json:"at,omitzero"`
+	CLV     decimal.Decimal `json:"clv"`
+	Tier    string          `json:"tier,omitempty"`
+	Segment string          `json:"segment,omitempty"`
+}
+
+type writtenRecord struct {
+	Values map[string]string    `json:"values,omitempty"`
+	At     time.Time            `json:"at,omitzero"`
+	Since  map[string]time.Time `json:"since,omitempty"`
+}
+
+type failureRecord struct {
+	Category string    `json:"category,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	At       time.Time `json:"at,omitzero"`
+	Attempts int       `json:"attempts"`
+}
+
+func (r resultRecord) result(id string) Result {
+	return Result{ContactID: id, Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
+}
+
+func (r writtenRecord) written(id string) Written {
+	return Written{ContactID: id, Values: r.Values, At: r.At, Since: r.Since}
+}
+
+// PutResults stores each result as its contact's latest computed result and
+// appends it to the contact's history under runID, trimming the history to
+// Options.HistoryRetention points, all in one Update. Callers batch about
+// 1000 results per call.
+func (s *Store) PutResults(runID uint64, at time.Time, rs []Result) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		computed, hist := tx.Bucket(bucketComputed), tx.Bucket(bucketHistory)
+		for _, r := range rs {
+			if err := validID("contact", r.ContactID); err != nil {
+				return err
+			}
+			rec := resultRecord{Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
+			if err := putJSON(computed, []byte(r.ContactID), rec); err != nil {
+				return err
+			}
+			h := historyRecord{At: utc(at), CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
+			if err := putJSON(hist, historyKey(r.ContactID, runID), h); err != nil {
+				return err
+			}
+			if err := trimHistory(hist, r.ContactID, s.opts.HistoryRetention); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put results of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// trimHistory deletes the oldest points of contactID beyond keep.
+func trimHistory(hist *bolt.Bucket, contactID string, keep int) error {
+	keys := scanPrefix(hist, prefixKey(contactID))
+	if len(keys) <= keep {
+		return nil
+	}
+	for _, k := range keys[:len(keys)-keep] {
+		if err := hist.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Result returns the contact's latest computed result; ok is false when
+// there is none.
+func (s *Store) Result(contactID string) (r Result, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var rec resultRecord
+		ok, err = getJSON(tx.Bucket(bucketComputed), []byte(contactID), &rec)
+		r = rec.result(contactID)
+		return err
+	})
+	if err != nil || !ok {
+		return Result{}, false, wrapErr("get result", err)
+	}
+	return r, true, nil
+}
+
+// forEachRecord calls fn for every record of bucket in key order, decoding
+// chunkSize records per View transaction and calling fn outside it.
+func forEachRecord[T any](s *Store, bucket []byte, decode func(k, v []byte) (T, error), fn func(T) error) error {
+	var seek []byte
+	for {
+		var batch []T
+		var next []byte
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucket).Cursor()
+			k, v := c.First()
+			if seek != nil {
+				k, v = c.Seek(seek)
+			}
+			for ; k != nil; k, v = c.Next() {
+				if len(batch) == chunkSize {
+					next = bytes.Clone(k)
+					return nil
+				}
+				t, err := decode(k, v)
+				if err != nil {
+					return fmt.Errorf("decode %s/%q: %w", bucket, k, err)
+				}
+				batch = append(batch, t)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read %s: %w", bucket, err)
+		}
+		for _, t := range batch {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seek = next
+	}
+}
+
+// ForEachResult calls fn for every computed result in contact id order,
+// reading about 500 per View transaction and calling fn outside any
+// transaction. An error from fn stops the iteration and is returned
+// unwrapped.
+func (s *Store) ForEachResult(fn func(Result) error) error {
+	return forEachRecord(s, bucketComputed, func(k, v []byte) (Result, error) {
+		var rec resultRecord
+		err := json.Unmarshal(v, &rec)
+		return rec.result(string(k)), err
+	}, fn)
+}
+
+// History returns the contact's history points, oldest first.
+func (s *Store) History(contactID string) ([]HistoryPoint, error) {
+	var out []HistoryPoint
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := prefixKey(contactID)
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+8 {
+				return fmt.Errorf("malformed history key %q", k)
+			}
+			var rec historyRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode history %q: %w", k, err)
+			}
+			out = append(out, HistoryPoint{RunID: binary.BigEndian.Uint64(k[len(prefix):]),
+				At: rec.At, CLV: rec.CLV, Tier: rec.Tier, Segment: rec.Segment})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history of contact %q: %w", contactID, err)
+	}
+	return out, nil
+}
+
+// Written returns what HubSpot last accepted for the contact; ok is false
+// when nothing was written.
+func (s *Store) Written(contactID string) (w Written, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var rec writtenRecord
+		ok, err = getJSON(tx.Bucket(bucketWritten), []byte(contactID), &rec)
+		w = rec.written(contactID)
+		return err
+	})
+	if err != nil || !ok {
+		return Written{}, false, wrapErr("get written", err)
+	}
+	return w, true, nil
+}
+
+// PutWritten records, in one Update, what HubSpot accepted. Each entry
+// replaces the contact's previous record.
+func (s *Store) PutWritten(ws []Written) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketWritten)
+		for _, w := range ws {
+			if err := validID("contact", w.ContactID); err != nil {
+				return err
+			}
+			since := maps.Clone(w.Since)
+			for k, t := range since {
+				since[k] = utc(t)
+			}
+			rec := writtenRecord{Values: w.Values, At: utc(w.At), Since: since}
+			if err := putJSON(b, []byte(w.ContactID), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put written: %w", err)
+	}
+	return nil
+}
+
+// ForEachWritten calls fn for every written record in contact id order,
+// chunked like ForEachResult.
+func (s *Store) ForEachWritten(fn func(Written) error) error {
+	return forEachRecord(s, bucketWritten, func(k, v []byte) (Written, error) {
+		var rec writtenRecord
+		err := json.Unmarshal(v, &rec)
+		return rec.written(string(k)), err
+	}, fn)
+}
+
+// PutFailures records failed write-backs in one Update. A failure with
+// Attempts 0 counts one more attempt than the contact's stored failure;
+// a positive Attempts is stored as given.
+func (s *Store) PutFailures(fs []Failure) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFailures)
+		for _, f := range fs {
+			if err := validID("contact", f.ContactID); err != nil {
+				return err
+			}
+			attempts := f.Attempts
+			if attempts <= 0 {
+				var old failureRecord
+				if _, err := getJSON(b, []byte(f.ContactID), &old); err != nil {
+					return err
+				}
+				attempts = old.Attempts + 1
+			}
+			rec := failureRecord{Category: f.Category, Message: f.Message, At: utc(f.At), Attempts: attempts}
+			if err := putJSON(b, []byte(f.ContactID), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put failures: %w", err)
+	}
+	return nil
+}
+
+// ClearFailures removes the failures of the given contacts in one Update.
+func (s *Store) ClearFailures(ids []string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFailures)
+		for _, id := range ids {
+			if err := validID("contact", id); err != nil {
+				return err
+			}
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clear failures: %w", err)
+	}
+	return nil
+}
+
+// Failures returns every recorded failure in contact id order.
+func (s *Store) Failures() ([]Failure, error) {
+	var out []Failure
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
+			var rec failureRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode failure %q: %w", k, err)
+			}
+			out = append(out, Failure{ContactID: string(k), Category: rec.Category, Message: rec.Message,
+				At: rec.At, Attempts: rec.Attempts})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list failures: %w", err)
+	}
+	return slices.Clip(out), nil
+}

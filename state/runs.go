@@ -1,0 +1,269 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Run outcomes.
+const (
+	OutcomeRunning     = "running"
+	OutcomeOK          = "ok"
+	OutcomeFailed      = "failed"
+	OutcomeInterrupted = "interrupted"
+)
+
+// MaxRunWarnings is how many warnings a run record keeps.
+const MaxRunWarnings = 200
+
+// Run is one entry of the run log.
+type Run struct {
+	ID         uint64
+	Start, End time.Time
+	// Mode is "full" or "incremental".
+	Mode   string
+	DryRun bool
+	// Outcome is "running", "ok", "failed" or "interrupted".
+	Outcome     string
+	Counts      map[string]int64
+	APICalls    int64
+	RateLimited int64
+	Error       string
+	// Warnings are capped at MaxRunWarnings.
+	Warnings []string
+}
+
+type runRecord struct {
+	Start       time.Time        `json:"start,omitzero"`
+	End         time.Time        `json:"end,omitzero"`
+	Mode        string           `json:"mode,omitempty"`
+	DryRun      bool             `json:"dry_run,omitempty"`
+	Outcome     string           `json:"outcome"`
+	Counts      map[string]int64 `json:"counts,omitempty"`
+	APICalls    int64            `json:"api_calls,omitempty"`
+	RateLimited int64            `json:"rate_limited,omitempty"`
+	Error       string           `json:"error,omitempty"`
+	Warnings    []string         `json:"warnings,omitempty"`
+}
+
+func newRunRecord(r Run) runRecord {
+	w := r.Warnings
+	if len(w) > MaxRunWarnings {
+		w = w[:MaxRunWarnings]
+	}
+	return runRecord{Start: utc(r.Start), End: utc(r.End), Mode: r.Mode, DryRun: r.DryRun, Outcome: r.Outcome,
+		Counts: maps.Clone(r.Counts), APICalls: r.APICalls, RateLimited: r.RateLimited, Error: r.Error, Warnings: w}
+}
+
+func decodeRun(k, v []byte) (Run, error) {
+	if len(k) != 8 {
+		return Run{}, fmt.Errorf("malformed run key %q", k)
+	}
+	var rec runRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return Run{}, fmt.Errorf("decode run %d: %w", binary.BigEndian.Uint64(k), err)
+	}
+	return Run{ID: binary.BigEndian.Uint64(k), Start: rec.Start, End: rec.End, Mode: rec.Mode, DryRun: rec.DryRun,
+		Outcome: rec.Outcome, Counts: rec.Counts, APICalls: rec.APICalls, RateLimited: rec.RateLimited,
+		Error: rec.Error, Warnings: rec.Warnings}, nil
+}
+
+// BeginRun records a new run with the next id and Outcome "running" (Start
+// defaults to now) and returns it. Any earlier run still "running" was
+// killed, and is marked "interrupted" in the same Update.
+func (s *Store) BeginRun(r Run) (Run, error) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRuns)
+		// Collect first: bolt cursors may be invalidated by writes.
+		var stale []Run
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			old, err := decodeRun(k, v)
+			if err != nil {
+				return err
+			}
+			if old.Outcome == OutcomeRunning {
+				stale = append(stale, old)
+			}
+		}
+		for _, old := range stale {
+			old.Outcome = OutcomeInterrupted
+			if err := putJSON(b, u64Key(old.ID), newRunRecord(old)); err != nil {
+				return err
+			}
+		}
+		id, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		r.ID, r.Outcome = id, OutcomeRunning
+		if r.Start.IsZero() {
+			r.Start = time.Now()
+		}
+		r.Start = r.Start.UTC()
+		return putJSON(b, u64Key(id), newRunRecord(r))
+	})
+	if err != nil {
+		return Run{}, fmt.Errorf("begin run: %w", err)
+	}
+	return r, nil
+}
+
+// FinishRun stores the final state of a run begun with BeginRun (End
+// defaults to now) and trims the run log to Options.RunRetention runs.
+func (s *Store) FinishRun(r Run) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRuns)
+		if r.ID == 0 || b.Get(u64Key(r.ID)) == nil {
+			return fmt.Errorf("run %d was not begun (or was trimmed)", r.ID)
+		}
+		if r.End.IsZero() {
+			r.End = time.Now()
+		}
+		if err := putJSON(b, u64Key(r.ID), newRunRecord(r)); err != nil {
+			return err
+		}
+		n := b.Stats().KeyN
+		if n <= s.opts.RunRetention {
+			return nil
+		}
+		var old [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && len(old) < n-s.opts.RunRetention; k, _ = c.Next() {
+			old = append(old, bytes.Clone(k))
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Runs returns up to limit runs (all when limit <= 0), newest first.
+func (s *Store) Runs(limit int) ([]Run, error) {
+	var out []Run
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRuns).Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			r, err := decodeRun(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return out, nil
+}
+
+// LastRun returns the newest run, as stored (a run killed mid-way is still
+// "running" until the next BeginRun); ok is false when there is none.
+func (s *Store) LastRun() (Run, bool, error) {
+	runs, err := s.Runs(1)
+	if err != nil || len(runs) == 0 {
+		return Run{}, false, err
+	}
+	return runs[0], true, nil
+}
+
+// Meta returns the meta value under key, or "" when absent.
+func (s *Store) Meta(key string) (string, error) {
+	var v string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketMeta).Get([]byte(key)))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("get meta %q: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMeta stores a meta value. The schema_version key is reserved.
+func (s *Store) SetMeta(key, value string) error {
+	if err := validID("meta key", key); err != nil {
+		return fmt.Errorf("set meta: %w", err)
+	}
+	if key == string(keySchemaVersion) {
+		return errors.New("set meta: schema_version is managed by Open")
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return putIfChanged(tx.Bucket(bucketMeta), []byte(key), []byte(value))
+	})
+	if err != nil {
+		return fmt.Errorf("set meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// Counts is the number of records per kind, for reports and health checks.
+type Counts struct {
+	Deals, Contacts, Companies int
+	// Customers is the number of contacts with at least one deal.
+	Customers int
+	// Computed, Written and Failures count contacts with such a record.
+	Computed, Written, Failures int
+	// HistoryPoints is the total across contacts.
+	HistoryPoints int
+	Runs          int
+	// FileSize is the state file's size in bytes.
+	FileSize int64
+}
+
+// Counts returns the record counts from one View transaction.
+func (s *Store) Counts() (Counts, error) {
+	var n Counts
+	err := s.db.View(func(tx *bolt.Tx) error {
+		keys := func(name []byte) int { return tx.Bucket(name).Stats().KeyN }
+		n.Deals, n.Contacts, n.Companies = keys(bucketDeals), keys(bucketContacts), keys(bucketCompanies)
+		n.Computed, n.Written, n.Failures = keys(bucketComputed), keys(bucketWritten), keys(bucketFailures)
+		n.HistoryPoints, n.Runs = keys(bucketHistory), keys(bucketRuns)
+		n.FileSize = tx.Size()
+		return indexedIDs(tx.Bucket(bucketContactDeals), func(string) (bool, error) {
+			n.Customers++
+			return true, nil
+		})
+	})
+	if err != nil {
+		return Counts{}, fmt.Errorf("count records: %w", err)
+	}
+	return n, nil
+}
+
+// ResetData drops deals, contacts, companies, the association indices and
+// all cursors, for a forced full resync. Runs, computed results, written
+// values, history, failures and meta are kept.
+func (s *Store) ResetData() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketDeals, bucketContacts, bucketCompanies,
+			bucketContactDeals, bucketCompanyDeals, bucketCursors} {
+			if err := tx.DeleteBucket(name); err != nil {
+				return fmt.Errorf("drop %s: %w", name, err)
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("create %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reset data: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,355 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// DefaultPath is the state file used when Open is given an empty path.
+const DefaultPath = "clvsync.db"
+
+// SchemaVersion is the newest schema this package reads and writes.
+const SchemaVersion = 1
+
+// Defaults applied by Open to zero Options fields.
+const (
+	DefaultTimeout          = 3 * time.Second
+	DefaultHistoryRetention = 104
+	DefaultRunRetention     = 1000
+)
+
+// fileMode is the permission of the state file and its pid sidecar: the file
+// holds contact names and emails.
+const fileMode = 0o600
+
+var (
+	// ErrLocked is wrapped by Open's error when another process (or another
+	// Store in this process) holds the state file.
+	ErrLocked = errors.New("state file is locked")
+	// ErrNewerSchema is wrapped by Open's error when the file was written by a
+	// newer clvsync.
+	ErrNewerSchema = errors.New("state file has a newer schema")
+	// ErrNotStateFile is wrapped by Open's error when the file is not a bbolt
+	// database, or is a bbolt database that clvsync did not write.
+	ErrNotStateFile = errors.New("not a clvsync state file")
+)
+
+// Options tunes Open. Zero fields take the Default* values.
+type Options struct {
+	// Timeout is how long Open waits for the file lock.
+	Timeout time.Duration
+	// HistoryRetention is the number of history points kept per contact.
+	HistoryRetention int
+	// RunRetention is the number of runs kept in the run log.
+	RunRetention int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.HistoryRetention <= 0 {
+		o.HistoryRetention = DefaultHistoryRetention
+	}
+	if o.RunRetention <= 0 {
+		o.RunRetention = DefaultRunRetention
+	}
+	return o
+}
+
+// Store is clvsync's state file. Create it with Open and release it with Close.
+type Store struct {
+	db        *bolt.DB
+	path      string
+	opts      Options
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Bucket names; see the schema in doc.go.
+var (
+	bucketMeta         = []byte("meta")
+	bucketDeals        = []byte("deals")
+	bucketContacts     = []byte("contacts")
+	bucketCompanies    = []byte("companies")
+	bucketContactDeals = []byte("contact_deals")
+	bucketCompanyDeals = []byte("company_deals")
+	bucketCursors      = []byte("cursors")
+	bucketComputed     = []byte("computed")
+	bucketWritten      = []byte("written")
+	bucketHistory      = []byte("history")
+	bucketFailures     = []byte("failures")
+	bucketRuns         = []byte("runs")
+
+	allBuckets = [][]byte{bucketMeta, bucketDeals, bucketContacts, bucketCompanies,
+		bucketContactDeals, bucketCompanyDeals, bucketCursors, bucketComputed,
+		bucketWritten, bucketHistory, bucketFailures, bucketRuns}
+
+	keySchemaVersion = []byte("schema_version")
+)
+
+// migrations[i] upgrades a file from schema version i to i+1. It runs inside
+// Open's Update, before missing buckets are created. The array length ties
+// the table to SchemaVersion at compile time.
+var migrations = [SchemaVersion]func(tx *bolt.Tx) error{
+	migrateV0toV1,
+}
+
+// Open opens (or creates, mode 0600) the state file at path, waits at most
+// o.Timeout for its lock, creates missing buckets, and migrates an older
+// schema. It refuses a file with a newer schema, a file that is not a bbolt
+// database, and a bbolt database with buckets clvsync does not know.
+func Open(path string, o Options) (*Store, error) {
+	if path == "" {
+		path = DefaultPath
+	}
+	o = o.withDefaults()
+	if err := checkBoltFile(path); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: o.Timeout})
+	if err != nil {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, &lockedError{path: path, pid: holderPID(path), cause: err}
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+			errors.Is(err, berrors.ErrVersionMismatch):
+			return nil, fmt.Errorf("state file %s is not a bbolt database (%v): %w", path, err, ErrNotStateFile)
+		}
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, opts: o}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&^fileMode != 0 {
+		if err := os.Chmod(path, fileMode); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open state file %s: restrict mode to 0600: %w", path, err)
+		}
+	}
+	// The pid file is only an operator hint for a later lock error; failing to
+	// write it (e.g. a read-only directory for the sidecar) must not stop a run.
+	_ = os.WriteFile(pidPath(path), []byte(strconv.Itoa(os.Getpid())+"\n"), fileMode)
+	return s, nil
+}
+
+// checkBoltFile refuses an existing non-empty file whose first page does not
+// carry the bbolt magic number, before bbolt gets a chance to map it.
+func checkBoltFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open state file %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("state file %s is a directory: %w", path, ErrNotStateFile)
+	}
+	if fi.Size() == 0 {
+		return nil // bbolt initialises an empty file
+	}
+	// bbolt page header: id u64, flags u16, count u16, overflow u32; then the
+	// meta page: magic u32, version u32. Written in native byte order.
+	const magic = 0xED0CDAED
+	var hdr [24]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || binary.NativeEndian.Uint32(hdr[16:20]) != magic {
+		return fmt.Errorf("state file %s is not a bbolt database: %w", path, ErrNotStateFile)
+	}
+	return nil
+}
+
+// init checks the schema version, runs migrations and creates missing
+// buckets, all in one Update so a crash leaves either the old or the new file.
+func (s *Store) init() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		version, fresh, err := readSchemaVersion(tx, s.path)
+		if err != nil {
+			return err
+		}
+		if version > SchemaVersion {
+			return &newerSchemaError{path: s.path, version: version}
+		}
+		if !fresh {
+			for v := version; v < SchemaVersion; v++ {
+				if err := migrations[v](tx); err != nil {
+					return fmt.Errorf("migrate state file %s from schema v%d to v%d: %w", s.path, v, v+1, err)
+				}
+			}
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		want := []byte(strconv.Itoa(SchemaVersion))
+		if !bytes.Equal(tx.Bucket(bucketMeta).Get(keySchemaVersion), want) {
+			return tx.Bucket(bucketMeta).Put(keySchemaVersion, want)
+		}
+		return nil
+	})
+	if err != nil {
+		var nse *newerSchemaError
+		if errors.As(err, &nse) || errors.Is(err, ErrNotStateFile) {
+			return err
+		}
+		return fmt.Errorf("initialise state file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// readSchemaVersion reports the file's schema version. fresh is true for a
+// bbolt file without any bucket. A file without schema_version whose buckets
+// are all known is schema v0.
+func readSchemaVersion(tx *bolt.Tx, path string) (version int, fresh bool, err error) {
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		if raw := meta.Get(keySchemaVersion); raw != nil {
+			v, err := strconv.Atoi(string(raw))
+			if err != nil || v < 0 {
+				return 0, false, fmt.Errorf("state file %s has an unreadable schema_version %q: %w", path, raw, ErrNotStateFile)
+			}
+			return v, false, nil
+		}
+	}
+	known := make(map[string]bool, len(allBuckets))
+	for _, b := range allBuckets {
+		known[string(b)] = true
+	}
+	var n int
+	var unknown string
+	_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		n++
+		if !known[string(name)] && unknown == "" {
+			unknown = string(name)
+		}
+		return nil
+	})
+	if unknown != "" {
+		return 0, false, fmt.Errorf("state file %s is a bbolt database but not one clvsync wrote (unknown bucket %q): %w", path, unknown, ErrNotStateFile)
+	}
+	return 0, n == 0, nil
+}
+
+// migrateV0toV1 rewrites v0 cursors (bare RFC 3339 values) as JSON records.
+func migrateV0toV1(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketCursors)
+	if b == nil {
+		return nil
+	}
+	type kv struct{ k, v []byte }
+	var updates []kv
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) > 0 && v[0] == '{' {
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, string(v))
+		if err != nil {
+			return fmt.Errorf("cursor %q: %w", k, err)
+		}
+		enc, err := encodeCursor(Cursor{Name: string(k), Time: t})
+		if err != nil {
+			return err
+		}
+		updates = append(updates, kv{bytes.Clone(k), enc})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range updates {
+		if err := b.Put(u.k, u.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the file and its lock and removes the pid sidecar. It is
+// safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		// Remove the sidecar while we still hold the lock, so we never delete
+		// the pid file of a process that opened the file after us.
+		if raw, err := os.ReadFile(pidPath(s.path)); err == nil &&
+			strings.TrimSpace(string(raw)) == strconv.Itoa(os.Getpid()) {
+			_ = os.Remove(pidPath(s.path))
+		}
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close state file %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return s.path }
+
+func pidPath(path string) string { return path + ".pid" }
+
+// holderPID returns the pid recorded in the sidecar if that process is alive,
+// else 0.
+func holderPID(path string) int {
+	raw, err := os.ReadFile(pidPath(path))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return 0
+	}
+	if err := p.Signal(syscall.Signal(0)); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0
+	}
+	return pid
+}
+
+type lockedError struct {
+	path  string
+	pid   int
+	cause error
+}
+
+func (e *lockedError) Error() string {
+	who := "pid unknown"
+	if e.pid > 0 {
+		who = "pid " + strconv.Itoa(e.pid)
+	}
+	return fmt.Sprintf("state file %s is in use by another clvsync process (%s)", e.path, who)
+}
+
+func (e *lockedError) Unwrap() []error { return []error{ErrLocked, e.cause} }
+
+type newerSchemaError struct {
+	path    string
+	version int
+}
+
+func (e *newerSchemaError) Error() string {
+	return fmt.Sprintf("state file %s has schema version %d; this clvsync understands up to %d: upgrade clvsync",
+		e.path, e.version, SchemaVersion)
+}
+
+func (e *newerSchemaError) Unwrap() error { return ErrNewerSchema }
