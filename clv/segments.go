@@ -1,0 +1,203 @@
+package clv
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/shopspring/decimal"
+)
+
+// Tier bases: which CLV the tiers rank.
+const (
+	TierBasisPredicted = "predicted"
+	TierBasisTotal     = "total"
+)
+
+// TierConfig configures CLV tiers.
+type TierConfig struct {
+	// Basis is the value ranked: TierBasisPredicted (default) or
+	// TierBasisTotal. The caller picks the values accordingly; clv only
+	// validates the name.
+	Basis string `yaml:"basis"`
+	// Names are the tier names, top tier first.
+	Names []string `yaml:"names"`
+	// Cuts are the shares of customers in each tier, top first; they are
+	// positive and sum to 1.
+	Cuts []float64 `yaml:"cuts"`
+	// Margin is the hysteresis margin in percentile points as a fraction
+	// (0.05 = 5 points): a customer leaves their previous tier only when
+	// their percentile is past that tier's boundary by more than Margin.
+	// 0 disables hysteresis.
+	Margin float64 `yaml:"margin"`
+}
+
+// DefaultTierConfig returns top 20 % / middle 60 % / bottom 20 % of predicted
+// CLV, without hysteresis.
+func DefaultTierConfig() TierConfig {
+	return TierConfig{Basis: TierBasisPredicted, Names: []string{"top", "middle", "bottom"}, Cuts: []float64{0.2, 0.6, 0.2}}
+}
+
+// Validate reports the first invalid field.
+func (c TierConfig) Validate() error {
+	if c.Basis != TierBasisPredicted && c.Basis != TierBasisTotal {
+		return fmt.Errorf("tiers.basis must be %q or %q (got %q)", TierBasisPredicted, TierBasisTotal, c.Basis)
+	}
+	if len(c.Names) == 0 {
+		return fmt.Errorf("tiers.names must not be empty")
+	}
+	if len(c.Cuts) != len(c.Names) {
+		return fmt.Errorf("tiers.cuts must have one share per name (%d names, %d cuts)", len(c.Names), len(c.Cuts))
+	}
+	seen := map[string]bool{}
+	for i, n := range c.Names {
+		if n == "" {
+			return fmt.Errorf("tiers.names[%d] must not be empty", i)
+		}
+		if seen[n] {
+			return fmt.Errorf("tiers.names[%d]: duplicate name %q", i, n)
+		}
+		seen[n] = true
+	}
+	var sum float64
+	for i, s := range c.Cuts {
+		if !(s > 0) || s > 1 {
+			return fmt.Errorf("tiers.cuts[%d] must be in (0, 1] (got %v)", i, s)
+		}
+		sum += s
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		return fmt.Errorf("tiers.cuts must sum to 1 (got %v)", sum)
+	}
+	if !(c.Margin >= 0 && c.Margin < 1) {
+		return fmt.Errorf("tiers.margin must be in [0, 1) (got %v)", c.Margin)
+	}
+	return nil
+}
+
+// TierInput is one customer to place in a tier.
+type TierInput struct {
+	ID    string
+	Value decimal.Decimal
+	// Previous is the tier written last time, or "" for none. A name that is
+	// not in the configuration is ignored.
+	Previous string
+}
+
+// TierAssignment is one customer's tier.
+type TierAssignment struct {
+	ID   string
+	Tier string
+	// Percentile is the share of customers with a strictly higher value
+	// (0 for the top customer), the rank used for the cut.
+	Percentile float64
+	// Kept reports that hysteresis kept the previous tier where the
+	// percentile alone would have moved the customer.
+	Kept bool
+}
+
+// AssignTiers places each customer in a tier by percentile rank of Value.
+// The percentile of a customer is the share of customers with a strictly
+// higher value, so tied customers always share a tier (a tie straddling a cut
+// goes to the higher tier). Tier i holds percentiles in
+// [Cuts[0]+…+Cuts[i-1], Cuts[0]+…+Cuts[i]). The result is sorted by value,
+// highest first, then by ID.
+//
+// With Margin > 0, a customer whose Previous tier is configured keeps it
+// unless their percentile is below that tier's lower bound minus Margin or at
+// or above its upper bound plus Margin.
+func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	bounds := make([]float64, len(cfg.Cuts)+1) // bounds[i] = lower bound of tier i
+	for i, s := range cfg.Cuts {
+		bounds[i+1] = bounds[i] + s
+	}
+	bounds[len(cfg.Cuts)] = 1 // absorb float error in the last cut
+	index := map[string]int{}
+	for i, n := range cfg.Names {
+		index[n] = i
+	}
+	sorted := make([]TierInput, len(in))
+	copy(sorted, in)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if c := sorted[i].Value.Cmp(sorted[j].Value); c != 0 {
+			return c > 0
+		}
+		return sorted[i].ID < sorted[j].ID
+	})
+	n := float64(len(sorted))
+	out := make([]TierAssignment, len(sorted))
+	higher := 0
+	for i, c := range sorted {
+		if i > 0 && !c.Value.Equal(sorted[i-1].Value) {
+			higher = i
+		}
+		p := float64(higher) / n
+		tier := len(cfg.Names) - 1
+		for k := range cfg.Names {
+			if p < bounds[k+1]-1e-12 {
+				tier = k
+				break
+			}
+		}
+		a := TierAssignment{ID: c.ID, Tier: cfg.Names[tier], Percentile: p}
+		if prev, ok := index[c.Previous]; ok && cfg.Margin > 0 && prev != tier {
+			if p >= bounds[prev]-cfg.Margin && p < bounds[prev+1]+cfg.Margin {
+				a.Tier, a.Kept = cfg.Names[prev], true
+			}
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+// ChurnRisk is a churn-risk band derived from P(alive).
+type ChurnRisk string
+
+// The churn-risk bands. RiskUnknown is returned for a P(alive) that is NaN or
+// outside [0, 1].
+const (
+	RiskLow     ChurnRisk = "low"
+	RiskMedium  ChurnRisk = "medium"
+	RiskHigh    ChurnRisk = "high"
+	RiskUnknown ChurnRisk = "unknown"
+)
+
+// ChurnRiskConfig holds the P(alive) thresholds: risk is high below High,
+// medium below Medium, low otherwise.
+type ChurnRiskConfig struct {
+	High   float64 `yaml:"high"`
+	Medium float64 `yaml:"medium"`
+}
+
+// DefaultChurnRiskConfig returns high below 0.3 and medium below 0.7.
+func DefaultChurnRiskConfig() ChurnRiskConfig {
+	return ChurnRiskConfig{High: 0.3, Medium: 0.7}
+}
+
+// Validate reports the first invalid field.
+func (c ChurnRiskConfig) Validate() error {
+	if !(c.High >= 0 && c.High <= 1) {
+		return fmt.Errorf("churn_risk.high must be in [0, 1] (got %v)", c.High)
+	}
+	if !(c.Medium >= c.High && c.Medium <= 1) {
+		return fmt.Errorf("churn_risk.medium must be in [churn_risk.high, 1] (got %v, high %v)", c.Medium, c.High)
+	}
+	return nil
+}
+
+// Risk returns the churn-risk band for a probability of being alive.
+func (c ChurnRiskConfig) Risk(pAlive float64) ChurnRisk {
+	switch {
+	case !(pAlive >= 0 && pAlive <= 1):
+		return RiskUnknown
+	case pAlive < c.High:
+		return RiskHigh
+	case pAlive < c.Medium:
+		return RiskMedium
+	default:
+		return RiskLow
+	}
+}
