@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -172,6 +173,48 @@ func (s *PropertiesService) Create(ctx context.Context, objectType string, in Pr
 		return nil, fmt.Errorf("create %s property %s: %w", objectType, in.Name, err)
 	}
 	return &p, nil
+}
+
+// BatchCreate creates several properties in one request and returns the
+// ones HubSpot created. A 207 answer reports the inputs it refused as a
+// *BatchCreateError listing them; the created ones are still returned.
+//
+// HubSpot API docs: https://developers.hubspot.com/docs/api/crm/properties
+func (s *PropertiesService) BatchCreate(ctx context.Context, objectType string, in []PropertyCreate) ([]Property, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	if len(in) > MaxBatchSize {
+		return nil, fmt.Errorf("batch create %s properties: %d inputs, HubSpot takes at most %d", objectType, len(in), MaxBatchSize)
+	}
+	for _, p := range in {
+		if p.Name == "" || p.Label == "" || p.Type == "" || p.FieldType == "" || p.GroupName == "" {
+			return nil, fmt.Errorf("batch create %s property %q: name, label, type, fieldType and groupName are required", objectType, p.Name)
+		}
+	}
+	var out struct {
+		Results []Property    `json:"results"`
+		Errors  []ErrorDetail `json:"errors"`
+	}
+	if err := s.c.do(ctx, call{endpoint: "properties.batch_create", method: http.MethodPost,
+		path: s.c.paths.properties(objectType, "batch", "create"), body: map[string]any{"inputs": in}, out: &out}); err != nil {
+		return nil, fmt.Errorf("batch create %d %s properties: %w", len(in), objectType, err)
+	}
+	if len(out.Errors) > 0 {
+		msgs := make([]string, len(out.Errors))
+		for i, e := range out.Errors {
+			msgs[i] = e.Message
+		}
+		return out.Results, &BatchCreateError{Messages: msgs}
+	}
+	return out.Results, nil
+}
+
+// BatchCreateError lists the properties a batch create refused.
+type BatchCreateError struct{ Messages []string }
+
+func (e *BatchCreateError) Error() string {
+	return fmt.Sprintf("%d properties not created: %s", len(e.Messages), strings.Join(e.Messages, "; "))
 }
 
 // Update changes a property (including its options) and returns the result.

@@ -1,0 +1,463 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/clvsync/clvsync/clv"
+	"github.com/clvsync/clvsync/state"
+)
+
+// customer is one contact's inputs and computed values during a run.
+type customer struct {
+	contact  state.Contact
+	orders   []clv.Order
+	hist     clv.HistoricalValue
+	summary  clv.Summary
+	simple   clv.SimpleValue
+	pred     clv.Prediction
+	predRev  decimal.Decimal // predicted revenue over the horizon
+	predProf decimal.Decimal // predicted profit over the horizon
+	total    decimal.Decimal // historical profit + predicted profit
+	flags    clv.Flags
+	prevTier string
+	since    map[string]time.Time
+	tier     string
+	rfm      clv.RFMScore
+	quadrant string
+	churn    string
+	trend    clv.TrendResult
+}
+
+// Model names written to clv_model.
+const (
+	modelSimple       = "simple"
+	modelSubscription = "subscription"
+)
+
+// compute derives every output for every customer as of now, stores the
+// results (and a CLV history point per contact), and returns the outputs.
+func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep *Report) ([]contactOutput, error) {
+	cfg := r.Config
+	asOf := r.now()
+	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
+	margin := decimal.NewFromFloat(cfg.Model.Margin)
+	cost, err := decimal.NewFromString(cfg.Model.CostPerOrder)
+	if err != nil {
+		return nil, fmt.Errorf("model.cost_per_order: %w", err)
+	}
+	var custs []*customer
+	err = r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		orders := r.orders(c.ID, deals, rules, asOf)
+		w, had, err := r.Store.Written(c.ID)
+		if err != nil {
+			return err
+		}
+		// A contact with no order is not a customer, unless clvsync wrote
+		// values to it before (its deals were lost or deleted): then its
+		// values must come down.
+		if len(orders) == 0 && !had {
+			return nil
+		}
+		cu := &customer{contact: c, orders: orders, prevTier: w.Values["tier"], since: w.Since}
+		cu.hist = clv.Historical(orders, margin, cost, asOf)
+		cu.summary, _ = clv.Summarize(c.ID, orders, asOf, unit)
+		custs = append(custs, cu)
+		r.progress("compute", len(custs), 0)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Customers = len(custs)
+
+	hists := make([]clv.HistoricalValue, len(custs))
+	for i, c := range custs {
+		hists[i] = c.hist
+	}
+	simpleCfg := clv.DefaultSimpleConfig()
+	simpleCfg.Period = cfg.Model.SimplePeriodMonths
+	base, err := clv.NewSimpleBase(hists, simpleCfg, asOf)
+	if err != nil {
+		return nil, fmt.Errorf("simple formulas: %w", err)
+	}
+	for _, c := range custs {
+		c.simple = base.Customer(c.hist)
+	}
+	if err := r.predict(custs, unit, margin, cost, asOf, rep); err != nil {
+		return nil, err
+	}
+	if err := r.segment(custs, asOf); err != nil {
+		return nil, err
+	}
+	outs := make([]contactOutput, 0, len(custs))
+	results := make([]state.Result, 0, 1000)
+	flush := func() error {
+		if len(results) == 0 {
+			return nil
+		}
+		err := r.Store.PutResults(runID, asOf, results)
+		results = results[:0]
+		return err
+	}
+	for _, c := range custs {
+		out := r.outputs(c, rep.Model, asOf)
+		outs = append(outs, out)
+		results = append(results, state.Result{ContactID: c.contact.ID, Values: out.Values, CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
+		if len(results) == 1000 {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// orders turns a contact's stored deals into clv orders, applying the
+// attribution rule: all (every associated contact gets the whole deal),
+// split (shared evenly) or primary (only the primary contact; HubSpot has no
+// primary deal-contact label, so the first associated contact by id when no
+// primary is known).
+func (r *Runner) orders(contactID string, deals []state.Deal, rules dealRules, asOf time.Time) []clv.Order {
+	var out []clv.Order
+	for _, d := range deals {
+		if !rules.isOrder(d, asOf) {
+			continue
+		}
+		amount := d.HomeAmount.Decimal
+		switch r.Config.Attribution {
+		case "split":
+			if n := len(d.ContactIDs); n > 1 {
+				amount = amount.Div(decimal.NewFromInt(int64(n)))
+			}
+		case "primary":
+			primary := d.PrimaryContactID
+			if primary == "" && len(d.ContactIDs) > 0 {
+				primary = d.ContactIDs[0]
+			}
+			if primary != contactID {
+				continue
+			}
+		}
+		out = append(out, clv.Order{At: d.CloseDate, Amount: amount})
+	}
+	return out
+}
+
+// monthlyRate converts an annual discount rate to the equivalent monthly one.
+func monthlyRate(annual float64) float64 { return math.Pow(1+annual, 1.0/12) - 1 }
+
+// predict fits the configured model and fills each customer's prediction,
+// falling back to the simple formulas when the data cannot support a fit.
+func (r *Runner) predict(custs []*customer, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Report) error {
+	cfg := r.Config.Model
+	horizon := decimal.NewFromInt(int64(cfg.HorizonMonths))
+	monthly := monthlyRate(cfg.AnnualDiscountRate)
+	fallback := func(reason string) {
+		rep.Model = modelSimple
+		if reason != "" {
+			rep.FitNote = "fallback to the simple formulas: " + reason
+		}
+		for _, c := range custs {
+			if reason != "" {
+				c.flags = append(c.flags, clv.FallbackToSimple(reason))
+			}
+			if c.simple.Churned || c.hist.Orders == 0 {
+				continue
+			}
+			// Expected purchases and profit over the horizon at the
+			// customer's (or the base's) rates: rate per month x months.
+			c.pred.ExpectedPurchases = c.simple.PurchaseRate.Mul(horizon).InexactFloat64()
+			c.predProf = clampMoney(c.simple.ValuePerPeriod.Mul(horizon))
+			c.predRev = clampMoney(c.simple.ProfitPerOrder.Add(cost).Div(margin).Mul(c.simple.PurchaseRate).Mul(horizon))
+			c.pred.PAlive = 1
+		}
+	}
+	switch cfg.Type {
+	case modelSimple:
+		fallback("")
+	case modelSubscription:
+		if err := r.predictSubscription(custs, margin, monthly); err != nil {
+			fallback(err.Error())
+		} else {
+			rep.Model = modelSubscription
+		}
+	default:
+		summaries := make([]clv.Summary, 0, len(custs))
+		for _, c := range custs {
+			if c.hist.Orders > 0 {
+				summaries = append(summaries, c.summary)
+			}
+		}
+		fit, err := clv.FitModels(summaries, clv.FitOptions{Model: cfg.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
+		if err != nil {
+			if !errors.Is(err, clv.ErrInsufficientData) && !errors.Is(err, clv.ErrDegenerateFit) {
+				r.Logger.Warn("model fit failed", "model", cfg.Type, "err", err)
+			}
+			fallback(err.Error())
+			break
+		}
+		rep.Model = cfg.Type
+		rep.FitNote = fmt.Sprintf("%s fitted on %d customers (log-likelihood %.2f), spend model on %d repeat buyers",
+			cfg.Type, fit.Customers, fit.LogLik, fit.RepeatBuyers)
+		upm := clv.UnitsPerMonth(unit)
+		for _, c := range custs {
+			if c.hist.Orders == 0 {
+				continue
+			}
+			c.pred = fit.Predict(c.summary, cfg.HorizonMonths, monthly, upm)
+			c.predRev = clv.DecimalCLV(c.pred.CLV)
+			purchases, _ := clv.DecimalFromFloat(c.pred.ExpectedPurchases)
+			c.predProf = clampMoney(c.predRev.Mul(margin).Sub(cost.Mul(purchases)))
+		}
+	}
+	for _, c := range custs {
+		hp, clamped := c.hist.HistoricalCLV()
+		if clamped {
+			c.flags = append(c.flags, clv.Flag{Kind: clv.FlagClamped, Reason: "refunds exceed revenue"})
+		}
+		c.total = hp.Add(c.predProf)
+	}
+	return nil
+}
+
+// predictSubscription fits the shifted-beta-geometric retention model to
+// customers' monthly tenures and values each active subscriber at value per
+// month x expected remaining months over the horizon.
+func (r *Runner) predictSubscription(custs []*customer, margin decimal.Decimal, monthly float64) error {
+	tenures := make([]clv.Tenure, 0, len(custs))
+	idx := make([]int, 0, len(custs))
+	for i, c := range custs {
+		if c.hist.Orders == 0 {
+			continue
+		}
+		t, ok := clv.SubscriptionTenure(c.orders, clv.Month, subscriptionGrace, r.now())
+		if !ok {
+			continue
+		}
+		tenures = append(tenures, t)
+		idx = append(idx, i)
+	}
+	if len(tenures) < r.Config.Model.MinCustomers {
+		return fmt.Errorf("%d subscribers, fewer than model.min_customers %d", len(tenures), r.Config.Model.MinCustomers)
+	}
+	m, err := clv.FitSBG(tenures)
+	if err != nil {
+		return err
+	}
+	sc := clv.SubscriptionConfig{Horizon: r.Config.Model.HorizonMonths, Discount: monthly}
+	for k, i := range idx {
+		c := custs[i]
+		perMonth := c.hist.Profit.Div(decimal.NewFromInt(int64(max(tenures[k].Periods, 1))))
+		v, err := clv.SubscriptionCLV(perMonth, m, tenures[k], sc)
+		if err != nil {
+			return err
+		}
+		c.predProf = v.CLV
+		if margin.IsPositive() {
+			c.predRev = v.CLV.Div(margin)
+		}
+		c.pred.ExpectedPurchases = v.ExpectedPeriods.InexactFloat64()
+		c.pred.PAlive = 0
+		if !tenures[k].Churned {
+			c.pred.PAlive = m.Retention(tenures[k].Periods)
+		}
+	}
+	return nil
+}
+
+// subscriptionGrace is how long after a missed monthly payment a subscriber
+// still counts as active.
+const subscriptionGrace = 45 * 24 * time.Hour
+
+func clampMoney(d decimal.Decimal) decimal.Decimal {
+	v, _ := clv.ClampNonNegative(d)
+	return v
+}
+
+// segment assigns tiers (with hysteresis and a minimum time in tier), RFM
+// scores and segments, quadrant cells, churn risk and trends.
+func (r *Runner) segment(custs []*customer, asOf time.Time) error {
+	sc := r.Config.Segments
+	tierIn := make([]clv.TierInput, len(custs))
+	rfmIn := make([]clv.RFMInput, len(custs))
+	quadIn := make([]clv.QuadrantInput, len(custs))
+	for i, c := range custs {
+		value := c.total
+		if sc.Tiers.Basis == "predicted" {
+			value = c.predProf
+		}
+		tierIn[i] = clv.TierInput{ID: c.contact.ID, Value: value, Previous: c.prevTier}
+		rfmIn[i] = clv.RFMInput{ID: c.contact.ID, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}
+		since := c.contact.CreatedAt
+		if since.IsZero() || (!c.hist.First.IsZero() && c.hist.First.Before(since)) {
+			since = c.hist.First
+		}
+		quadIn[i] = clv.QuadrantInput{ID: c.contact.ID, CLV: c.total, Months: clv.RelationshipMonths(since, asOf)}
+	}
+	tiers, err := clv.AssignTiers(tierIn, r.Config.tierConfig())
+	if err != nil {
+		return fmt.Errorf("segments.tiers: %w", err)
+	}
+	tierOf := make(map[string]string, len(tiers))
+	for _, t := range tiers {
+		tierOf[t.ID] = t.Tier
+	}
+	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
+	for _, c := range custs {
+		c.tier = tierOf[c.contact.ID]
+		if c.prevTier != "" && c.tier != c.prevTier && minStay > 0 {
+			if entered, ok := c.since["tier"]; ok && asOf.Sub(entered) < minStay {
+				c.tier = c.prevTier // too soon to move again
+			}
+		}
+	}
+	scores, err := clv.ScoreRFM(rfmIn, sc.RFM)
+	if err != nil {
+		return fmt.Errorf("segments.rfm: %w", err)
+	}
+	qcfg, err := r.Config.quadrantConfig()
+	if err != nil {
+		return err
+	}
+	cells, _, _, err := clv.Quadrant(quadIn, qcfg)
+	if err != nil {
+		return fmt.Errorf("segments.quadrant: %w", err)
+	}
+	churn := clv.ChurnRiskConfig{High: sc.Churn.High, Medium: sc.Churn.Medium}
+	tcfg := clv.TrendConfig{Window: time.Duration(sc.Trend.WindowDays) * 24 * time.Hour, StableBand: sc.Trend.StableBand}
+	for i, c := range custs {
+		c.rfm = scores[i]
+		c.quadrant = cells[i].Name
+		c.churn = string(churn.Risk(c.pred.PAlive))
+		hist, err := r.Store.History(c.contact.ID)
+		if err != nil {
+			return err
+		}
+		points := make([]clv.TrendPoint, len(hist))
+		for j, h := range hist {
+			points[j] = clv.TrendPoint{At: h.At, Value: h.CLV}
+		}
+		if c.trend, err = clv.Trend(points, clv.TrendPoint{At: asOf, Value: c.total}, tcfg); err != nil {
+			return fmt.Errorf("segments.trend: %w", err)
+		}
+	}
+	return nil
+}
+
+// tierConfig maps the YAML tiers onto clv's.
+func (c Config) tierConfig() clv.TierConfig {
+	t := c.Segments.Tiers
+	return clv.TierConfig{Basis: t.Basis, Names: t.Names, Cuts: t.Shares, Margin: t.Hysteresis}
+}
+
+// quadrantConfig maps the YAML quadrant onto clv's.
+func (c Config) quadrantConfig() (clv.QuadrantConfig, error) {
+	q := c.Segments.Quadrant
+	names := c.quadrantNames()
+	out := clv.QuadrantConfig{Names: clv.QuadrantNames{HighLong: names[0], HighShort: names[1], LowLong: names[2], LowShort: names[3]}}
+	if q.CLVThreshold != "median" {
+		d, err := decimal.NewFromString(q.CLVThreshold)
+		if err != nil {
+			return out, fmt.Errorf("segments.quadrant.clv_threshold: %w", err)
+		}
+		out.CLVThreshold = &d
+	}
+	if q.TenureMonths != "median" {
+		v, err := strconv.ParseFloat(q.TenureMonths, 64)
+		if err != nil {
+			return out, fmt.Errorf("segments.quadrant.tenure_months: %w", err)
+		}
+		out.MonthsThreshold = &v
+	}
+	return out, nil
+}
+
+// outputs formats every output of one customer as HubSpot takes it.
+func (r *Runner) outputs(c *customer, model string, asOf time.Time) contactOutput {
+	step, _ := decimal.NewFromString(r.Config.WriteBack.RoundingStep)
+	hp, _ := c.hist.HistoricalCLV()
+	money := map[string]decimal.Decimal{
+		"historical_revenue": clampMoney(c.hist.Revenue),
+		"historical":         hp,
+		"predicted":          c.predProf,
+		"predicted_revenue":  c.predRev,
+		"total":              c.total,
+		"simple":             c.simple.ByLifespan,
+		"expected_purchases": decimal.NewFromFloat(round(c.pred.ExpectedPurchases, 2)),
+		"p_alive":            decimal.NewFromFloat(round(c.pred.PAlive, 3)),
+		"trend_change":       c.trend.ChangePct.Round(1),
+	}
+	v := map[string]string{}
+	for _, k := range []string{"historical_revenue", "historical", "predicted", "predicted_revenue", "total", "simple"} {
+		v[k] = roundStep(money[k], step)
+	}
+	v["expected_purchases"] = money["expected_purchases"].StringFixed(2)
+	v["p_alive"] = money["p_alive"].StringFixed(3)
+	v["orders"] = strconv.Itoa(c.hist.Orders)
+	if !c.hist.First.IsZero() {
+		v["first_purchase"] = c.hist.First.UTC().Format("2006-01-02")
+		v["last_purchase"] = c.hist.Last.UTC().Format("2006-01-02")
+	}
+	v["tier"] = c.tier
+	v["rfm_score"] = fmt.Sprintf("%d%d%d", c.rfm.R, c.rfm.F, c.rfm.M)
+	v["rfm_segment"] = c.rfm.Segment
+	v["quadrant"] = c.quadrant
+	v["churn_risk"] = c.churn
+	v["trend"] = string(c.trend.Direction)
+	if c.trend.Direction == clv.TrendUnknown {
+		v["trend"] = "new"
+	}
+	if c.trend.HasChange {
+		v["trend_change"] = money["trend_change"].StringFixed(1)
+	}
+	v["model"] = model
+	v["explain"] = explain(c, asOf)
+	v["updated_at"] = asOf.UTC().Format("2006-01-02T15:04:05.000Z")
+	return contactOutput{ContactID: c.contact.ID, Values: v, Money: money}
+}
+
+// explain is the short human-readable line written to clv_explain.
+func explain(c *customer, asOf time.Time) string {
+	s := fmt.Sprintf("R%d F%d M%d", c.rfm.R, c.rfm.F, c.rfm.M)
+	if !c.hist.Last.IsZero() {
+		days := int(asOf.Sub(c.hist.Last).Hours() / 24)
+		s += fmt.Sprintf(" - last purchase %d days ago", days)
+	}
+	s += fmt.Sprintf(" - P(alive) %.2f - tier %s", c.pred.PAlive, c.tier)
+	if c.flags.Has(clv.FlagFallback) {
+		s += " - simple formulas"
+	}
+	return s
+}
+
+// roundStep rounds a money value to the write-back step (half away from
+// zero) and formats it the way HubSpot number properties take it.
+func roundStep(d, step decimal.Decimal) string {
+	if step.IsZero() {
+		return d.StringFixed(2)
+	}
+	q := d.Div(step).Round(0).Mul(step)
+	places := max(int32(0), -step.Exponent())
+	return q.StringFixed(places)
+}
+
+func round(f float64, places int) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	p := math.Pow(10, float64(places))
+	return math.Round(f*p) / p
+}

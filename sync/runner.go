@@ -1,0 +1,225 @@
+// Package sync runs one clvsync job: pull what changed in HubSpot into the
+// state store, compute CLV and segments per contact, and write back only the
+// values that changed. It owns orchestration only: HTTP details live in
+// hubspot, persistence in state, and the math in clv.
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/state"
+)
+
+// Runner runs the job. Build it once and call Run for each scheduled run.
+type Runner struct {
+	Client *hubspot.Client
+	Store  *state.Store
+	Config Config
+	Logger *slog.Logger
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+	// Progress, when set, is told how far each phase has come (total 0 when
+	// unknown).
+	Progress func(phase string, done, total int)
+	// Observer, when set, receives the report of every finished run.
+	Observer func(Report)
+}
+
+// RunOptions changes one run.
+type RunOptions struct {
+	Full       bool // force a full resync
+	DryRun     bool // do everything except write to HubSpot
+	MaxChanges string
+	// SkipSetup skips creating missing output properties.
+	SkipSetup bool
+}
+
+// Report says what a run did.
+type Report struct {
+	RunID    uint64
+	Mode     string // full | incremental
+	Reason   string
+	DryRun   bool
+	Started  time.Time
+	Duration time.Duration
+	Pulled   struct {
+		Deals, Contacts, Deleted, Merged int
+	}
+	Customers     int
+	Model         string // the purchase model used, or "simple (fallback: ...)"
+	FitNote       string
+	Changed       int // contacts whose values changed
+	Written       int // contacts HubSpot accepted
+	Failed        int
+	Skipped       int // contacts whose values did not change (or moved less than the threshold)
+	ChangesByKey  map[string]int
+	Transitions   map[string]int // "top -> middle": n
+	Sample        []ChangeSample
+	Warnings      int
+	WarningSample []string
+	APICalls      int64
+	RateLimited   int64
+	Setup         SetupReport
+}
+
+// ChangeSample is one contact's old and new values, for --dry-run output.
+type ChangeSample struct {
+	ContactID string
+	Old, New  map[string]string
+}
+
+// ErrTooManyChanges is returned when a run would change more contacts than
+// --max-changes allows.
+var ErrTooManyChanges = errors.New("too many changes")
+
+func (r *Runner) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (r *Runner) progress(phase string, done, total int) {
+	if r.Progress != nil {
+		r.Progress(phase, done, total)
+	}
+}
+
+// Run performs one run and records it in the store's run log.
+func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) {
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	before := r.Client.Stats()
+	rep.Started = r.now()
+	rep.DryRun = o.DryRun
+	plan, err := r.plan(o.Full)
+	if err != nil {
+		return rep, err
+	}
+	rep.Mode, rep.Reason = "incremental", plan.Reason
+	if plan.Full {
+		rep.Mode = "full"
+	}
+	run, err := r.Store.BeginRun(state.Run{Start: rep.Started, Mode: rep.Mode, DryRun: o.DryRun})
+	if err != nil {
+		return rep, err
+	}
+	rep.RunID = run.ID
+	log := r.Logger.With("run_id", run.ID)
+	log.Info("run start", "mode", rep.Mode, "reason", plan.Reason, "dry_run", o.DryRun)
+	defer func() {
+		after := r.Client.Stats()
+		rep.APICalls = after.Calls - before.Calls
+		rep.RateLimited = after.RateLimited - before.RateLimited
+		rep.Duration = r.now().Sub(rep.Started)
+		run.End = r.now()
+		run.Outcome = "ok"
+		if err != nil {
+			run.Outcome = "failed"
+			if errors.Is(err, context.Canceled) {
+				run.Outcome = "interrupted"
+			}
+			run.Error = err.Error()
+		}
+		run.APICalls, run.RateLimited = rep.APICalls, rep.RateLimited
+		run.Counts = rep.counts()
+		run.Warnings = rep.WarningSample
+		// Record the outcome even when the run's context was cancelled.
+		if ferr := r.Store.FinishRun(run); ferr != nil && err == nil {
+			err = ferr
+		}
+		if r.Observer != nil {
+			r.Observer(rep)
+		}
+		log.Info("run end", "outcome", run.Outcome, "mode", rep.Mode, "deals", rep.Pulled.Deals,
+			"contacts", rep.Pulled.Contacts, "customers", rep.Customers, "changed", rep.Changed,
+			"written", rep.Written, "failed", rep.Failed, "warnings", rep.Warnings,
+			"api_calls", rep.APICalls, "rate_limited", rep.RateLimited, "duration", rep.Duration.Round(time.Millisecond))
+	}()
+
+	rules, err := r.dealRules(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if !o.SkipSetup && !o.DryRun {
+		if rep.Setup, err = r.Setup(ctx, false); err != nil {
+			return rep, fmt.Errorf("set up output properties: %w", err)
+		}
+	}
+	if plan.Full {
+		log.Info("full sync", "reason", plan.Reason)
+	}
+	if err := r.pull(ctx, plan, rules, &rep); err != nil {
+		return rep, err
+	}
+	results, err := r.compute(ctx, run.ID, rules, &rep)
+	if err != nil {
+		return rep, err
+	}
+	if err := r.writeBack(ctx, results, o, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func (rep *Report) counts() map[string]int64 {
+	return map[string]int64{
+		"deals_pulled": int64(rep.Pulled.Deals), "contacts_pulled": int64(rep.Pulled.Contacts),
+		"deleted": int64(rep.Pulled.Deleted), "merged": int64(rep.Pulled.Merged),
+		"customers": int64(rep.Customers), "changed": int64(rep.Changed), "written": int64(rep.Written),
+		"failed": int64(rep.Failed), "skipped": int64(rep.Skipped), "warnings": int64(rep.Warnings),
+	}
+}
+
+// dealRules resolves the won stages (reading pipelines when "auto") and the
+// deal mapping into the rules normalisation applies.
+func (r *Runner) dealRules(ctx context.Context) (dealRules, error) {
+	rules := dealRules{
+		amountProp: r.Config.Deals.AmountProperty, currencyProp: r.Config.Deals.CurrencyProperty,
+		closeProp: r.Config.Deals.CloseDateProperty,
+	}
+	if len(r.Config.Deals.Currencies) > 0 {
+		rules.currencies = map[string]bool{}
+		for _, c := range r.Config.Deals.Currencies {
+			rules.currencies[strings.ToUpper(c)] = true
+		}
+	}
+	if len(r.Config.Deals.Pipelines) > 0 {
+		rules.pipelines = map[string]bool{}
+		for _, p := range r.Config.Deals.Pipelines {
+			rules.pipelines[p] = true
+		}
+	}
+	won := map[string]bool{}
+	if r.Config.Deals.WonStages.Auto {
+		pipes, err := r.Client.Pipelines.List(ctx, "deals")
+		if err != nil {
+			return rules, fmt.Errorf("read deal pipelines for won_stages auto: %w", err)
+		}
+		for _, p := range pipes {
+			for _, s := range p.Stages {
+				if s.IsClosed && s.Probability >= 1 {
+					won[p.ID+"/"+s.ID] = true
+				}
+			}
+		}
+	} else {
+		for _, s := range r.Config.Deals.WonStages.Stages {
+			won[s.Pipeline+"/"+s.Stage] = true
+		}
+	}
+	rules.won = func(pipeline, stage string, closedWon bool) bool {
+		if len(won) == 0 {
+			return closedWon
+		}
+		return won[pipeline+"/"+stage]
+	}
+	return rules, nil
+}

@@ -1,0 +1,119 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/hubspot/fakehub"
+	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
+)
+
+const testToken = "test-token"
+
+var anchor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// env is a fakehub portal served over HTTP, a client and a bolt store.
+type env struct {
+	hub    *fakehub.Hub
+	client *hubspot.Client
+	store  *state.Store
+	runner *hsync.Runner
+	cfg    hsync.Config
+	url    string
+}
+
+func setup(t testing.TB, contacts int, mutate func(*hsync.Config)) *env {
+	t.Helper()
+	hub, err := fakehub.New(fakehub.Config{Token: testToken, Contacts: contacts, Seed: 7, Anchor: anchor, LimitScale: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(hub)
+	t.Cleanup(srv.Close)
+	cfg := hsync.DefaultConfig()
+	cfg.HubSpot.BaseURL = srv.URL
+	cfg.State.Path = filepath.Join(t.TempDir(), "clvsync.db")
+	cfg.Model.MinCustomers = 30
+	cfg.Model.MinRepeatBuyers = 10
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	client, err := hubspot.New(hubspot.Options{BaseURL: srv.URL, Token: testToken, APIVersion: cfg.HubSpot.APIVersion,
+		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(cfg.State.Path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	// The runner's clock runs from just after the portal's anchor; every run
+	// advances it a day so runs are distinct in time.
+	now := anchor.Add(time.Hour)
+	clock := func() time.Time { return now }
+	e := &env{hub: hub, client: client, store: store, cfg: cfg, url: srv.URL,
+		runner: &hsync.Runner{Client: client, Store: store, Config: cfg, Clock: clock}}
+	return e
+}
+
+func (e *env) run(t testing.TB, o hsync.RunOptions) hsync.Report {
+	t.Helper()
+	rep, err := e.runner.Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return rep
+}
+
+func TestRunner_FirstRunWritesEveryCustomerSecondWritesNothing(t *testing.T) {
+	e := setup(t, 400, nil)
+	first := e.run(t, hsync.RunOptions{})
+	if first.Mode != "full" {
+		t.Fatalf("first run mode = %s, want full", first.Mode)
+	}
+	if first.Customers == 0 || first.Written != first.Customers {
+		t.Fatalf("first run wrote %d of %d customers", first.Written, first.Customers)
+	}
+	counts, err := e.store.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Written != first.Written {
+		t.Errorf("store records %d written, run says %d", counts.Written, first.Written)
+	}
+	second := e.run(t, hsync.RunOptions{})
+	if second.Mode != "incremental" {
+		t.Errorf("second run mode = %s, want incremental", second.Mode)
+	}
+	if second.Written != 0 || second.Changed != 0 {
+		t.Errorf("second run with no HubSpot changes wrote %d (changed %d), want 0", second.Written, second.Changed)
+	}
+}
+
+func TestRunner_DryRunWritesNothingAndMaxChangesAborts(t *testing.T) {
+	e := setup(t, 200, nil)
+	rep := e.run(t, hsync.RunOptions{DryRun: true})
+	if rep.Changed == 0 || rep.Written != 0 {
+		t.Fatalf("dry run: changed %d written %d", rep.Changed, rep.Written)
+	}
+	if n := e.hub.Stats().RecordsWritten; n != 0 {
+		t.Errorf("dry run wrote %d records to HubSpot", n)
+	}
+	_, err := e.runner.Run(context.Background(), hsync.RunOptions{MaxChanges: "5"})
+	if !errors.Is(err, hsync.ErrTooManyChanges) {
+		t.Fatalf("max-changes 5: err = %v, want ErrTooManyChanges", err)
+	}
+	if n := e.hub.Stats().RecordsWritten; n != 0 {
+		t.Errorf("aborted run wrote %d records", n)
+	}
+}

@@ -1,0 +1,307 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/state"
+)
+
+// contactOutput is everything computed for one contact, by output key.
+type contactOutput struct {
+	ContactID string
+	Values    map[string]string          // output key -> value as HubSpot takes it
+	Money     map[string]decimal.Decimal // money and number outputs, unrounded, for thresholds
+}
+
+// Outputs that are written only together with a real change: on their own
+// they would change every run (the explanation says "12 days ago") and make
+// workflows fire on noise.
+var companionOutputs = map[string]bool{
+	"explain": true, "updated_at": true, "previous_tier": true, "tier_changed_at": true, "model": true,
+}
+
+// update is one contact's pending write.
+type update struct {
+	ContactID string
+	Props     map[string]string // HubSpot property -> value
+	Values    map[string]string // output key -> value (what will be recorded as written)
+	Old       map[string]string
+	Since     map[string]time.Time
+}
+
+// diff decides what to write for one contact, applying the damping rules:
+// money is written rounded to write_back.rounding_step; a money or number
+// change under write_back.min_change is not written unless a segment changes
+// too; companion outputs ride along only with a real change.
+func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Time) (update, bool) {
+	u := update{ContactID: o.ContactID, Values: map[string]string{}, Old: map[string]string{}, Since: map[string]time.Time{}}
+	maps.Copy(u.Since, prev.Since)
+	var changed, segmentChanged bool
+	small := map[string]bool{}
+	for _, def := range outputDefs {
+		key := def.Key
+		if companionOutputs[key] || r.Config.Property(key) == "" {
+			continue
+		}
+		nv, ok := o.Values[key]
+		if !ok {
+			continue
+		}
+		ov, oldOK := prev.Values[key]
+		if had && oldOK && ov == nv {
+			continue
+		}
+		if had && oldOK && (def.Kind == KindMoney || def.Kind == KindNumber) && r.belowThreshold(ov, o.Money[key]) {
+			small[key] = true
+			continue
+		}
+		if def.Kind == KindSegment {
+			segmentChanged = true
+			u.Since[key] = now
+		}
+		u.Values[key] = nv
+		u.Old[key] = ov
+		changed = true
+	}
+	if !changed {
+		return u, false
+	}
+	if segmentChanged {
+		// A segment change carries the small money moves with it, so the
+		// values a workflow sees are consistent with the new segment.
+		for key := range small {
+			u.Values[key] = o.Values[key]
+			u.Old[key] = prev.Values[key]
+		}
+	}
+	if _, ok := u.Values["tier"]; ok && prev.Values["tier"] != "" {
+		u.Values["previous_tier"] = prev.Values["tier"]
+		u.Values["tier_changed_at"] = now.Format("2006-01-02")
+	} else if _, ok := u.Values["tier"]; ok {
+		u.Values["tier_changed_at"] = now.Format("2006-01-02")
+	}
+	for _, key := range []string{"explain", "updated_at", "model"} {
+		if v, ok := o.Values[key]; ok {
+			u.Values[key] = v
+		}
+	}
+	u.Props = map[string]string{}
+	for key, v := range u.Values {
+		if prop := r.Config.Property(key); prop != "" {
+			u.Props[prop] = v
+		}
+	}
+	if len(u.Props) == 0 {
+		return u, false
+	}
+	return u, true
+}
+
+// belowThreshold reports whether new differs from the written old value by
+// less than write_back.min_change (relative to the old value).
+func (r *Runner) belowThreshold(old string, nv decimal.Decimal) bool {
+	ov, err := decimal.NewFromString(old)
+	if err != nil || r.Config.WriteBack.MinChange == 0 {
+		return false
+	}
+	if ov.IsZero() {
+		return nv.IsZero()
+	}
+	rel := nv.Sub(ov).Abs().Div(ov.Abs())
+	return rel.LessThan(decimal.NewFromFloat(r.Config.WriteBack.MinChange))
+}
+
+// writeBack sends the changed values in batches and records what HubSpot
+// accepted.
+func (r *Runner) writeBack(ctx context.Context, outs []contactOutput, o RunOptions, rep *Report) error {
+	now := r.now()
+	rep.ChangesByKey = map[string]int{}
+	rep.Transitions = map[string]int{}
+	failures, err := r.Store.Failures()
+	if err != nil {
+		return err
+	}
+	retry := map[string]bool{}
+	for _, f := range failures {
+		retry[f.ContactID] = true
+	}
+	var pending []update
+	for _, out := range outs {
+		prev, had, err := r.Store.Written(out.ContactID)
+		if err != nil {
+			return err
+		}
+		if retry[out.ContactID] {
+			had = false // send everything again: the last attempt was not accepted
+		}
+		u, ok := r.diff(out, prev, had, now)
+		if !ok {
+			rep.Skipped++
+			continue
+		}
+		pending = append(pending, u)
+		for key := range u.Values {
+			if !companionOutputs[key] {
+				rep.ChangesByKey[key]++
+			}
+		}
+		if nt, ok := u.Values["tier"]; ok {
+			from := u.Old["tier"]
+			if from == "" {
+				from = "(none)"
+			}
+			rep.Transitions[from+" -> "+nt]++
+		}
+		if len(rep.Sample) < 10 {
+			rep.Sample = append(rep.Sample, ChangeSample{ContactID: u.ContactID, Old: u.Old, New: u.Values})
+		}
+	}
+	rep.Changed = len(pending)
+	maxChanges := o.MaxChanges
+	if maxChanges == "" {
+		maxChanges = r.Config.WriteBack.MaxChanges
+	}
+	if limit, share, err := ParseMaxChanges(maxChanges); err != nil {
+		return fmt.Errorf("--max-changes: %w", err)
+	} else if (limit > 0 && len(pending) > limit) || (share > 0 && float64(len(pending)) > share*float64(max(len(outs), 1))) {
+		return fmt.Errorf("%w: %d of %d contacts would change, more than max_changes %s allows; check the mapping, then rerun with a higher --max-changes",
+			ErrTooManyChanges, len(pending), len(outs), maxChanges)
+	}
+	if o.DryRun {
+		return nil
+	}
+	size := r.Config.WriteBack.BatchSize
+	for i := 0; i < len(pending); i += size {
+		batch := pending[i:min(i+size, len(pending))]
+		if err := r.sendBatch(ctx, batch, now, rep); err != nil {
+			return err
+		}
+		r.progress("write", min(i+size, len(pending)), len(pending))
+	}
+	return nil
+}
+
+// sendBatch writes one batch. A 400 that rejects the whole batch is bisected
+// to isolate the records HubSpot refuses; 207 failures mark only those
+// contacts. Nothing is recorded as written until HubSpot accepted it.
+func (r *Runner) sendBatch(ctx context.Context, batch []update, now time.Time, rep *Report) error {
+	inputs := make([]hubspot.UpdateInput, len(batch))
+	for i, u := range batch {
+		inputs[i] = hubspot.UpdateInput{ID: u.ContactID, Properties: u.Props}
+	}
+	res, err := r.Client.Contacts.BatchUpdate(ctx, inputs)
+	var apiErr *hubspot.APIError
+	if err != nil && errors.As(err, &apiErr) && apiErr.StatusCode == 400 {
+		if len(batch) == 1 {
+			return r.recordFailures(ctx, []hubspot.RecordError{{ID: batch[0].ContactID, Category: apiErr.Category, Message: apiErr.Message}}, now, rep)
+		}
+		mid := len(batch) / 2
+		if err := r.sendBatch(ctx, batch[:mid], now, rep); err != nil {
+			return err
+		}
+		return r.sendBatch(ctx, batch[mid:], now, rep)
+	}
+	if err != nil {
+		return fmt.Errorf("write %d contacts: %w", len(batch), err)
+	}
+	failed := map[string]bool{}
+	for _, f := range res.Failed {
+		failed[f.ID] = true
+	}
+	var written []state.Written
+	var ok []string
+	for _, u := range batch {
+		if failed[u.ContactID] {
+			continue
+		}
+		prev, _, err := r.Store.Written(u.ContactID)
+		if err != nil {
+			return err
+		}
+		vals := map[string]string{}
+		maps.Copy(vals, prev.Values)
+		maps.Copy(vals, u.Values)
+		written = append(written, state.Written{ContactID: u.ContactID, Values: vals, At: now, Since: u.Since})
+		ok = append(ok, u.ContactID)
+	}
+	if err := r.Store.PutWritten(written); err != nil {
+		return err
+	}
+	if err := r.Store.ClearFailures(ok); err != nil {
+		return err
+	}
+	rep.Written += len(written)
+	return r.recordFailures(ctx, res.Failed, now, rep)
+}
+
+// recordFailures keeps failed contacts for the next run. A contact HubSpot
+// no longer has (deleted, or merged away) is reconciled instead: folded into
+// its survivor when HubSpot answers the old id with another record, removed
+// otherwise, so it is never retried forever.
+func (r *Runner) recordFailures(ctx context.Context, fs []hubspot.RecordError, now time.Time, rep *Report) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	var keep []state.Failure
+	var gone []string
+	for _, f := range fs {
+		rep.Failed++
+		if len(rep.WarningSample) < 200 {
+			rep.WarningSample = append(rep.WarningSample, fmt.Sprintf("contact %s not written: %s %s", f.ID, f.Category, f.Message))
+		}
+		if f.Category == "OBJECT_NOT_FOUND" || f.Category == "MISSING" {
+			gone = append(gone, f.ID)
+			continue
+		}
+		keep = append(keep, state.Failure{ContactID: f.ID, Category: f.Category, Message: f.Message, At: now, Attempts: 1})
+	}
+	if len(gone) > 0 {
+		sort.Strings(gone)
+		gone = slices.Compact(gone)
+		objs, err := r.Client.Contacts.BatchRead(ctx, gone, r.Config.contactProperties())
+		if err != nil {
+			return fmt.Errorf("reconcile contacts HubSpot could not find: %w", err)
+		}
+		for _, o := range objs {
+			if slices.Contains(gone, o.ID) {
+				// It exists after all: keep it for a retry next run.
+				gone = slices.DeleteFunc(gone, func(id string) bool { return id == o.ID })
+				keep = append(keep, state.Failure{ContactID: o.ID, Category: "OBJECT_NOT_FOUND", Message: "not found when written, found when read back", At: now, Attempts: 1})
+				continue
+			}
+			c := r.Config.normalizeContact(o)
+			var merged []string
+			for _, id := range gone {
+				if slices.Contains(c.MergedIDs, id) {
+					merged = append(merged, id)
+				}
+			}
+			if err := r.Store.PutContacts([]state.Contact{c}); err != nil {
+				return err
+			}
+			if err := r.Store.MergeContacts(c.ID, merged); err != nil {
+				return err
+			}
+			gone = slices.DeleteFunc(gone, func(id string) bool { return slices.Contains(merged, id) })
+		}
+		if err := r.Store.DeleteContacts(gone); err != nil {
+			return err
+		}
+		if err := r.Store.ClearFailures(gone); err != nil {
+			return err
+		}
+	}
+	if len(keep) > 0 {
+		return r.Store.PutFailures(keep)
+	}
+	return nil
+}
