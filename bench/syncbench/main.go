@@ -1,0 +1,320 @@
+// Command syncbench measures what a full and an incremental sync cost against
+// fakehub: API calls against the minimum, wall time, the share of the allowed
+// request rate used, 429s, peak RSS and the state file size.
+//
+//	go build -o /tmp/clvsync ./cmd/clvsync
+//	go run ./bench/syncbench --clvsync /tmp/clvsync --contacts 100000
+//
+// fakehub runs as a separate process so that the peak RSS printed is
+// clvsync's own.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
+)
+
+func main() {
+	bin := flag.String("clvsync", "", "path to a built clvsync binary (serves fakehub)")
+	contacts := flag.Int("contacts", 100000, "contacts in the generated portal")
+	scale := flag.Float64("limit-scale", 10, "fakehub rate-limit multiplier (1 = real HubSpot speed)")
+	tier := flag.String("tier", "professional", "rate-limit tier")
+	share := flag.Float64("share", 0.8, "share of the rate limit clvsync may use")
+	changePct := flag.Float64("change", 1, "percent of deals changed between the two syncs")
+	flag.Parse()
+	if *bin == "" {
+		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
+		os.Exit(2)
+	}
+	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+type phaseClock struct {
+	mu     sync.Mutex
+	phases map[string][2]time.Time
+}
+
+func (p *phaseClock) mark(phase string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	span, ok := p.phases[phase]
+	if !ok {
+		span[0] = now
+	}
+	span[1] = now
+	p.phases[phase] = span
+}
+
+func run(bin string, contacts int, scale float64, tier string, share float64, changePct float64) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	hub := exec.Command(bin, "fakehub", "--addr", addr, "--token", "bench", "--contacts", strconv.Itoa(contacts),
+		"--seed", "1", "--tier", tier, "--limit-scale", strconv.FormatFloat(scale, 'f', -1, 64), "--anchor", "2026-11-01")
+	out, _ := hub.StdoutPipe()
+	hub.Stderr = os.Stderr
+	if err := hub.Start(); err != nil {
+		return err
+	}
+	defer hub.Process.Kill()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "base URL") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("fakehub did not start")
+	}
+	base := "http://" + addr
+	dir, err := os.MkdirTemp("", "syncbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	cfg := hsync.DefaultConfig()
+	cfg.HubSpot.BaseURL, cfg.HubSpot.Tier, cfg.HubSpot.RateLimitShare = base, tier, share
+	cfg.State.Path = filepath.Join(dir, "clvsync.db")
+	var calls atomic.Int64
+	clock := &phaseClock{phases: map[string][2]time.Time{}}
+	client, err := hubspot.New(hubspot.Options{BaseURL: base, Token: "bench", Tier: tier, Share: share,
+		Observer: func(hubspot.RequestEvent) { calls.Add(1) }})
+	if err != nil {
+		return err
+	}
+	store, err := state.Open(cfg.State.Path, state.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler),
+		Clock:    func() time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) },
+		Progress: func(phase string, done, total int) { clock.mark(phase) }}
+	allowed := float64(tierBurst(tier)) * scale * share / 10 // requests per second we may use
+
+	fmt.Printf("portal: %d contacts, fakehub limit x%g, tier %s, share %.0f%% (%.1f req/s allowed)\n\n",
+		contacts, scale, tier, share*100, allowed)
+	ctx := context.Background()
+	resetHub(base)
+	start := time.Now()
+	rep, err := runner.Run(ctx, hsync.RunOptions{})
+	if err != nil {
+		return fmt.Errorf("full sync: %w", err)
+	}
+	fullWall := time.Since(start)
+	counts, err := store.Counts()
+	if err != nil {
+		return err
+	}
+	hs := hubStats(base)
+	minFull := ceil(counts.Deals, 100) + ceil(counts.Contacts, 100)
+	pullCalls := hs.pull
+	fmt.Println("full sync")
+	fmt.Printf("  deals %d, contacts %d, customers %d, written %d\n", counts.Deals, counts.Contacts, counts.Customers, rep.Written)
+	fmt.Printf("  pull API calls   %d (minimum ceil(deals/100)+ceil(contacts/100) = %d, ratio %.3f)\n", pullCalls, minFull, float64(pullCalls)/float64(minFull))
+	fmt.Printf("  write API calls  %d (minimum ceil(written/100) = %d)\n", hs.writes, ceil(rep.Written, 100))
+	fmt.Printf("  total API calls  %d, 429s %d\n", rep.APICalls, hs.rateLimited)
+	pull := clock.phases["pull"]
+	if d := pull[1].Sub(start).Seconds(); d > 0 {
+		fmt.Printf("  pull phase       %.1fs, %.1f req/s = %.0f%% of the allowed rate\n", d, float64(pullCalls)/d, 100*float64(pullCalls)/d/allowed)
+	}
+	if w := clock.phases["write"]; !w[0].IsZero() {
+		if d := w[1].Sub(clock.phases["compute"][1]).Seconds(); d > 0 {
+			fmt.Printf("  write phase      %.1fs, %.1f req/s = %.0f%% of the allowed rate\n", d, float64(hs.writes)/d, 100*float64(hs.writes)/d/allowed)
+		}
+	}
+	fmt.Printf("  wall time        %s\n\n", fullWall.Round(time.Millisecond))
+
+	// Change a share of the deals through the API, as users would.
+	changed, err := changeDeals(ctx, client, store, changePct)
+	if err != nil {
+		return err
+	}
+	resetHub(base)
+	calls.Store(0)
+	runner.Clock = func() time.Time { return time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC) }
+	start = time.Now()
+	rep2, err := runner.Run(ctx, hsync.RunOptions{})
+	if err != nil {
+		return fmt.Errorf("incremental sync: %w", err)
+	}
+	hs2 := hubStats(base)
+	fmt.Printf("incremental sync after changing %d deals (%.1f%%)\n", changed, changePct)
+	fmt.Printf("  deals pulled %d, contacts pulled %d, written %d\n", rep2.Pulled.Deals, rep2.Pulled.Contacts, rep2.Written)
+	fmt.Printf("  API calls        %d (search %d, association reads %d, batch reads %d, writes %d, archived scan %d), 429s %d\n",
+		rep2.APICalls, hs2.search, hs2.assoc, hs2.batchRead, hs2.writes, hs2.list, hs2.rateLimited)
+	fmt.Printf("  calls per changed deal %.3f\n", float64(rep2.APICalls)/float64(max(changed, 1)))
+	fmt.Printf("  wall time        %s\n\n", time.Since(start).Round(time.Millisecond))
+	fi, err := os.Stat(cfg.State.Path)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("peak RSS %s, state file %.1f MB\n", peakRSS(), float64(fi.Size())/1e6)
+	return nil
+}
+
+func tierBurst(tier string) int {
+	switch tier {
+	case "free", "starter":
+		return 100
+	case "api-pack":
+		return 250
+	}
+	return 190
+}
+
+func ceil(n, d int) int { return int(math.Ceil(float64(n) / float64(d))) }
+
+// changeDeals bumps the amount of pct% of the stored deals by 10%.
+func changeDeals(ctx context.Context, c *hubspot.Client, st *state.Store, pct float64) (int, error) {
+	counts, err := st.Counts()
+	if err != nil {
+		return 0, err
+	}
+	every := int(math.Max(1, math.Round(100/pct)))
+	var ids []string
+	i := 0
+	err = st.ForEachCustomer(func(_ state.Contact, deals []state.Deal) error {
+		for _, d := range deals {
+			if i%every == 0 && d.Amount.Valid {
+				ids = append(ids, d.ID)
+			}
+			i++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	_ = counts
+	seen := map[string]bool{}
+	var batch []hubspot.UpdateInput
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := c.Deals.BatchUpdate(ctx, batch)
+		n += len(batch)
+		batch = batch[:0]
+		return err
+	}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		d, _, err := st.Deal(id)
+		if err != nil {
+			return n, err
+		}
+		amt := d.Amount.Decimal.Mul(decimalOnePointOne())
+		batch = append(batch, hubspot.UpdateInput{ID: id, Properties: map[string]string{"amount": amt.StringFixed(2)}})
+		if len(batch) == 100 {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
+}
+
+type hubCounts struct {
+	pull, writes, search, assoc, batchRead, list, rateLimited int
+}
+
+// hubStats reads fakehub's per-endpoint request counts.
+func hubStats(base string) hubCounts {
+	resp, err := http.Get(base + "/_fakehub/stats")
+	if err != nil {
+		return hubCounts{}
+	}
+	defer resp.Body.Close()
+	var raw map[string]any
+	json.NewDecoder(resp.Body).Decode(&raw)
+	var hc hubCounts
+	if v, ok := raw["rateLimited"].(float64); ok {
+		hc.rateLimited = int(v)
+	}
+	byEndpoint, _ := raw["requests"].(map[string]any)
+	for k, v := range byEndpoint {
+		n := int(v.(float64))
+		switch {
+		case strings.Contains(k, "/batch/update"):
+			hc.writes += n
+		case strings.Contains(k, "/search"):
+			hc.search += n
+			hc.pull += n
+		case strings.Contains(k, "associations") && strings.Contains(k, "batch/read"):
+			hc.assoc += n
+			hc.pull += n
+		case strings.Contains(k, "/batch/read"):
+			hc.batchRead += n
+			hc.pull += n
+		case strings.HasPrefix(k, "GET /crm/") && strings.Contains(k, "objects"):
+			hc.list += n
+			hc.pull += n
+		}
+	}
+	return hc
+}
+
+func resetHub(base string) {
+	resp, err := http.Post(base+"/_fakehub/stats/reset", "application/json", nil)
+	if err == nil {
+		resp.Body.Close()
+	}
+}
+
+// peakRSS reads VmHWM from /proc/self/status.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if kb, err := strconv.Atoi(f[1]); err == nil {
+				return fmt.Sprintf("%.0f MB", float64(kb)/1024)
+			}
+		}
+	}
+	return "unknown"
+}
+
+func decimalOnePointOne() decimal.Decimal { return decimal.RequireFromString("1.1") }

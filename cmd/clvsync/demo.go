@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/clvsync/clvsync/hubspot/fakehub"
+	hsync "github.com/clvsync/clvsync/sync"
+)
+
+const demoToken = "demo-token"
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", stderr, "demo [--dir DIR] [--contacts N] [--seed S]")
+	dir := fs.String("dir", "", "folder for the state file, config and report (default: a new temporary folder)")
+	contacts := fs.Int("contacts", 5000, "contacts in the generated portal")
+	seed := fs.Int64("seed", 1, "seed of the generated portal")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *contacts < 1 || *contacts > 1_000_000 {
+		return fail(stderr, hsync.Problems{{Key: "--contacts", Msg: fmt.Sprintf("%d is out of range", *contacts), Fix: "use 1 to 1000000"}})
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "clvsync-demo-")
+		if err != nil {
+			return fail(stderr, err)
+		}
+		*dir = d
+	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return fail(stderr, err)
+	}
+	started := time.Now()
+	today := started.UTC().Truncate(24 * time.Hour)
+	fmt.Fprintf(stdout, "Generating a HubSpot portal with %d contacts (seed %d)...\n", *contacts, *seed)
+	hub, err := fakehub.New(fakehub.Config{Token: demoToken, Contacts: *contacts, Seed: *seed, Anchor: today})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(stderr, err)
+	}
+	srv := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	baseURL := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Fake HubSpot listening on %s\n", baseURL)
+
+	cfg := hsync.DefaultConfig()
+	cfg.HubSpot.BaseURL = baseURL
+	cfg.State.Path = filepath.Join(*dir, "clvsync.db")
+	if err := writeDemoConfig(filepath.Join(*dir, "clvsync.yaml"), cfg); err != nil {
+		return fail(stderr, err)
+	}
+	logger := newLogger(stderr, "auto", *logLevel)
+	store, err := openStore(cfg)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer store.Close()
+	client, err := newClient(cfg, demoToken, logger, nil)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
+	rep, err := runner.Run(ctx, hsync.RunOptions{})
+	fmt.Fprintln(stdout)
+	printReport(stdout, rep)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	st := hub.Stats()
+	counts, err := store.Counts()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	minCalls := ceilDiv(counts.Deals, 100) + ceilDiv(counts.Contacts, 100) + ceilDiv(rep.Written, 100)
+	fmt.Fprintf(stdout, "\nPortal: %d deals stored, %d contacts stored, %d customers.\n", counts.Deals, counts.Contacts, counts.Customers)
+	fmt.Fprintf(stdout, "Fake HubSpot served %d requests (minimum for this work: %d = deals/100 + contacts/100 + written/100, plus setup), %d rate-limited.\n",
+		st.TotalRequests, minCalls, st.RateLimited)
+	fmt.Fprintf(stdout, "Done in %s. State, config and report are in %s\n", time.Since(started).Round(time.Millisecond), *dir)
+	fmt.Fprintf(stdout, "Next: clvsync report --config %s\n", filepath.Join(*dir, "clvsync.yaml"))
+	return exitOK
+}
+
+func ceilDiv(n, d int) int { return int(math.Ceil(float64(n) / float64(d))) }
+
+// writeDemoConfig saves the demo's config so `report`, `runs` and `status`
+// can be pointed at the demo folder afterwards.
+func writeDemoConfig(path string, cfg hsync.Config) error {
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	header := "# Written by `clvsync demo`. The fake HubSpot it points at is gone once the demo ends.\n"
+	return os.WriteFile(path, append([]byte(header), b...), 0o600)
+}

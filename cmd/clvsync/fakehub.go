@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/clvsync/clvsync/hubspot/fakehub"
+	hsync "github.com/clvsync/clvsync/sync"
+)
+
+func runFakehub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("fakehub", stderr, "fakehub [--addr 127.0.0.1:8089] [--token T] [--contacts N] [--seed S] [--tier professional] [--limit-scale 1] [--faults SPEC]")
+	addr := fs.String("addr", "127.0.0.1:8089", "address to listen on")
+	token := fs.String("token", demoToken, "the token clients must send (Authorization: Bearer TOKEN)")
+	contacts := fs.Int("contacts", 5000, "contacts in the generated portal")
+	seed := fs.Int64("seed", 1, "seed of the generated portal")
+	tier := fs.String("tier", "professional", "rate-limit tier: free, starter, professional, enterprise or api-pack")
+	scale := fs.Float64("limit-scale", 1, "multiply the rate limits (benchmarks use more than 1)")
+	faults := fs.String("faults", "", `inject faults, e.g. "429=0.05,500=0.02,reset=0.01,slow=0.02:2s,truncate=0.01"`)
+	anchor := fs.String("anchor", "", "date (YYYY-MM-DD) the generated history ends at (default: today)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg := fakehub.Config{Token: *token, Contacts: *contacts, Seed: *seed, Tier: *tier, LimitScale: *scale,
+		Anchor: time.Now().UTC().Truncate(24 * time.Hour)}
+	if *anchor != "" {
+		t, err := time.Parse("2006-01-02", *anchor)
+		if err != nil {
+			return fail(stderr, hsync.Problems{{Key: "--anchor", Msg: err.Error(), Fix: "use YYYY-MM-DD"}})
+		}
+		cfg.Anchor = t
+	}
+	if *faults != "" {
+		f, err := fakehub.ParseFaults(*faults)
+		if err != nil {
+			return fail(stderr, hsync.Problems{{Key: "--faults", Msg: err.Error(), Fix: `use e.g. "429=0.05,500=0.02,reset=0.01"`}})
+		}
+		cfg.Faults = f
+	}
+	hub, err := fakehub.New(cfg)
+	if err != nil {
+		return fail(stderr, hsync.Problems{{Key: "fakehub", Msg: err.Error()}})
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("listen on %s: %w", *addr, err))
+	}
+	srv := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "fakehub serving a portal of %d contacts (seed %d) at http://%s\n", *contacts, *seed, ln.Addr())
+	fmt.Fprintf(stdout, "  base URL: http://%s   token: %s\n", ln.Addr(), *token)
+	fmt.Fprintf(stdout, "  try:      curl -H 'Authorization: Bearer %s' 'http://%s/crm/v3/objects/deals?limit=2'\n", *token, ln.Addr())
+	fmt.Fprintf(stdout, "  stats:    curl http://%s/_fakehub/stats\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdownCtx)
+		return exitOK
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return exitOK
+		}
+		return fail(stderr, err)
+	}
+}

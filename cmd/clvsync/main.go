@@ -1,0 +1,117 @@
+// Command clvsync computes customer lifetime value from HubSpot deals and
+// writes it back to HubSpot contacts. Run `clvsync help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK         = 0
+	exitFailed     = 1 // the run failed
+	exitUsage      = 2 // bad config or usage
+	exitLocked     = 3 // another instance holds the state file
+	exitAuth       = 4 // HubSpot refused the token or its scopes
+	exitDailyLimit = 5 // HubSpot's daily API limit is reached
+)
+
+const usage = `clvsync computes customer lifetime value (CLV) from HubSpot deals and writes it
+back to HubSpot contacts, so workflows can act on it.
+
+Usage: clvsync <command> [flags]
+
+Try it:
+  demo        run the whole job against an embedded fake HubSpot (no account needed)
+  fakehub     serve the fake HubSpot on a local port
+
+Operate:
+  run         one run now (for cron, systemd timers, Kubernetes CronJobs)
+  serve       run on the config's schedule, with /healthz, /readyz and /metrics
+  runs        list recent runs from the state file
+  status      last run, next scheduled run, cursors, daily API usage
+
+Configure:
+  init        write a commented starter config (pre-filled from the portal with a token)
+  validate    check the config offline and against the portal
+  properties  list the portal's deal and contact properties
+  setup       create the clv property group and output properties
+
+Analyse:
+  fit         fit the CLV models to a transactions or summary CSV
+  report      terminal summary and HTML report from the state file
+
+Run 'clvsync <command> -h' for a command's flags. The HubSpot token is read from
+HUBSPOT_TOKEN (or hubspot.token_file), never from flags or the config file.
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "demo":
+		return runDemo(ctx, rest, stdout, stderr)
+	case "fakehub":
+		return runFakehub(ctx, rest, stdout, stderr)
+	case "run":
+		return runRun(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServe(ctx, stop, rest, stdout, stderr)
+	case "fit":
+		return runFit(ctx, rest, stdout, stderr)
+	case "init":
+		return runInit(ctx, rest, stdout, stderr)
+	case "validate":
+		return runValidate(ctx, rest, stdout, stderr)
+	case "setup":
+		return runSetup(ctx, rest, stdout, stderr)
+	case "properties":
+		return runProperties(ctx, rest, stdout, stderr)
+	case "runs":
+		return runRuns(ctx, rest, stdout, stderr)
+	case "status":
+		return runStatus(ctx, rest, stdout, stderr)
+	case "report":
+		return runReport(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	var problems hsync.Problems
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &problems):
+		return exitUsage
+	case errors.Is(err, state.ErrLocked):
+		return exitLocked
+	case errors.Is(err, hubspot.ErrUnauthorized), errors.Is(err, hubspot.ErrMissingScopes):
+		return exitAuth
+	case errors.Is(err, hubspot.ErrDailyLimit):
+		return exitDailyLimit
+	}
+	return exitFailed
+}

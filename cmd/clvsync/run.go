@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	hsync "github.com/clvsync/clvsync/sync"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cf commonFlags
+	fs := newFlags("run", stderr, "run --config FILE [--full] [--dry-run] [--max-changes N|P%]")
+	cf.register(fs)
+	full := fs.Bool("full", false, "force a full resync instead of an incremental one")
+	dry := fs.Bool("dry-run", false, "do everything except write to HubSpot, and print what would change")
+	maxChanges := fs.String("max-changes", "", `abort when more contacts would change than this count ("500") or share ("10%")`)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := cf.loadConfig()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *maxChanges != "" {
+		if _, _, err := hsync.ParseMaxChanges(*maxChanges); err != nil {
+			return fail(stderr, hsync.Problems{{Key: "--max-changes", Msg: err.Error(), Fix: `use a count such as 500 or a share such as 10%`}})
+		}
+	}
+	token, err := cfg.Token(os.Getenv)
+	if err != nil {
+		return fail(stderr, hsync.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error()}})
+	}
+	logger := newLogger(stderr, cfg.Operations.LogFormat, cfg.Operations.LogLevel)
+	store, err := openStore(cfg)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer store.Close()
+	client, err := newClient(cfg, token, logger, nil)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
+	if runner.Clock, err = clockFromEnv(os.Getenv); err != nil {
+		return fail(stderr, err)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Schedule.RunTimeout))
+	defer cancel()
+	rep, err := runner.Run(runCtx, hsync.RunOptions{Full: *full, DryRun: *dry, MaxChanges: *maxChanges})
+	printReport(stdout, rep)
+	if err != nil {
+		logger.Error("run failed", "err", err)
+		return fail(stderr, err)
+	}
+	return exitOK
+}
+
+// printReport prints a short, readable summary of a run.
+func printReport(w io.Writer, rep hsync.Report) {
+	verb := "written"
+	if rep.DryRun {
+		verb = "would be written"
+	}
+	fmt.Fprintf(w, "Run %d (%s: %s)\n", rep.RunID, rep.Mode, rep.Reason)
+	fmt.Fprintf(w, "  pulled      %d deals, %d contacts (%d deleted, %d merged)\n", rep.Pulled.Deals, rep.Pulled.Contacts, rep.Pulled.Deleted, rep.Pulled.Merged)
+	fmt.Fprintf(w, "  customers   %d, model %s\n", rep.Customers, rep.Model)
+	if rep.FitNote != "" {
+		fmt.Fprintf(w, "  note        %s\n", rep.FitNote)
+	}
+	fmt.Fprintf(w, "  changed     %d contacts %s, %d unchanged", rep.Changed, verb, rep.Skipped)
+	if !rep.DryRun {
+		fmt.Fprintf(w, ", %d written, %d failed", rep.Written, rep.Failed)
+	}
+	fmt.Fprintln(w)
+	if len(rep.Setup.Created) > 0 || rep.Setup.GroupCreated {
+		fmt.Fprintf(w, "  setup       created %d properties\n", len(rep.Setup.Created))
+	}
+	for _, p := range rep.Setup.Problems {
+		fmt.Fprintf(w, "  PROBLEM     %s\n", p)
+	}
+	if rep.Warnings > 0 {
+		fmt.Fprintf(w, "  warnings    %d data problems in deals (see `clvsync runs --last`)\n", rep.Warnings)
+	}
+	fmt.Fprintf(w, "  API calls   %d (%d rate-limited), time %s\n", rep.APICalls, rep.RateLimited, rep.Duration.Round(time.Millisecond))
+	if rep.DryRun {
+		printChanges(w, rep)
+	} else if len(rep.Transitions) > 0 {
+		fmt.Fprintln(w, "  tier transitions:")
+		for _, k := range sortedKeys(rep.Transitions) {
+			fmt.Fprintf(w, "    %-20s %d\n", k, rep.Transitions[k])
+		}
+	}
+}
+
+func printChanges(w io.Writer, rep hsync.Report) {
+	if len(rep.ChangesByKey) > 0 {
+		fmt.Fprintln(w, "  changes per output:")
+		for _, k := range sortedKeys(rep.ChangesByKey) {
+			fmt.Fprintf(w, "    %-20s %d\n", k, rep.ChangesByKey[k])
+		}
+	}
+	if len(rep.Transitions) > 0 {
+		fmt.Fprintln(w, "  tier transitions:")
+		for _, k := range sortedKeys(rep.Transitions) {
+			fmt.Fprintf(w, "    %-20s %d\n", k, rep.Transitions[k])
+		}
+	}
+	if rep.DryRun && len(rep.Sample) > 0 {
+		fmt.Fprintln(w, "  sample of changes:")
+		for _, s := range rep.Sample {
+			var parts []string
+			for _, k := range sortedKeys(s.New) {
+				if k == "explain" || k == "updated_at" {
+					continue
+				}
+				old := s.Old[k]
+				if old == "" {
+					old = "-"
+				}
+				parts = append(parts, fmt.Sprintf("%s %s -> %s", k, old, s.New[k]))
+			}
+			fmt.Fprintf(w, "    contact %s: %s\n", s.ContactID, strings.Join(parts, ", "))
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// clockFromEnv reads CLVSYNC_NOW (RFC 3339), a testing hook that pins the
+// time a run computes "as of", so runs can be compared exactly.
+func clockFromEnv(getenv func(string) string) (func() time.Time, error) {
+	v := getenv("CLVSYNC_NOW")
+	if v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, hsync.Problems{{Key: "CLVSYNC_NOW", Msg: err.Error(), Fix: "use RFC 3339, e.g. 2026-11-01T12:00:00Z, or unset it"}}
+	}
+	return func() time.Time { return t }, nil
+}
