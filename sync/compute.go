@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -212,6 +213,7 @@ func (r *Runner) predict(custs []*customer, unit clv.TimeUnit, margin, cost deci
 		rep.Model = cfg.Type
 		rep.FitNote = fmt.Sprintf("%s fitted on %d customers (log-likelihood %.2f), spend model on %d repeat buyers",
 			cfg.Type, fit.Customers, fit.LogLik, fit.RepeatBuyers)
+		r.saveFit(fit, asOf, rep.FitNote)
 		upm := clv.UnitsPerMonth(unit)
 		for _, c := range custs {
 			if c.hist.Orders == 0 {
@@ -231,6 +233,32 @@ func (r *Runner) predict(custs []*customer, unit clv.TimeUnit, margin, cost deci
 		c.total = hp.Add(c.predProf)
 	}
 	return nil
+}
+
+// FitInfo is the last model fit, kept in the store (meta "last_fit") for
+// reports and `clvsync status`.
+type FitInfo struct {
+	At           time.Time          `json:"at"`
+	Model        string             `json:"model"`
+	Params       map[string]float64 `json:"params"`
+	LogLik       float64            `json:"loglik"`
+	Spend        map[string]float64 `json:"spend"`
+	SpendLogLik  float64            `json:"spend_loglik"`
+	Customers    int                `json:"customers"`
+	RepeatBuyers int                `json:"repeat_buyers"`
+	Note         string             `json:"note"`
+}
+
+func (r *Runner) saveFit(f *clv.Fitted, at time.Time, note string) {
+	info := FitInfo{At: at, Model: f.Purchase.Name(), Note: note, Params: f.Purchase.Params(), LogLik: f.LogLik,
+		Spend: f.Spend.Params(), SpendLogLik: f.SpendLogLik, Customers: f.Customers, RepeatBuyers: f.RepeatBuyers}
+	b, err := json.Marshal(info)
+	if err == nil {
+		err = r.Store.SetMeta(MetaLastFit, string(b))
+	}
+	if err != nil {
+		r.Logger.Warn("could not save the model fit for reports", "err", err)
+	}
 }
 
 // predictSubscription fits the shifted-beta-geometric retention model to
