@@ -249,6 +249,9 @@ type FitInfo struct {
 	Note         string             `json:"note"`
 }
 
+// MetaLastFit is the store meta key holding the last FitInfo as JSON.
+const MetaLastFit = "last_fit"
+
 func (r *Runner) saveFit(f *clv.Fitted, at time.Time, note string) {
 	info := FitInfo{At: at, Model: f.Purchase.Name(), Note: note, Params: f.Purchase.Params(), LogLik: f.LogLik,
 		Spend: f.Spend.Params(), SpendLogLik: f.SpendLogLik, Customers: f.Customers, RepeatBuyers: f.RepeatBuyers}
