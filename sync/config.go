@@ -386,6 +386,9 @@ func (ps Problems) Error() string {
 
 var propertyName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,99}$`)
 
+// currencyCode matches an ISO 4217 code; HubSpot sends them upper case.
+var currencyCode = regexp.MustCompile(`^[A-Za-z]{3}$`)
+
 // Validate checks the configuration offline and returns every problem at
 // once as Problems (nil when the configuration is good).
 func (c Config) Validate() error {
@@ -445,6 +448,24 @@ func (c Config) Validate() error {
 	for key, v := range map[string]string{"deals.amount_property": c.Deals.AmountProperty, "deals.close_date_property": c.Deals.CloseDateProperty} {
 		if !propertyName.MatchString(v) {
 			add(key, "use a HubSpot internal property name (lowercase, e.g. amount_in_home_currency); `clvsync properties` lists them", "%q is not a property name", v)
+		}
+	}
+	// Optional property names: empty turns the input off.
+	for _, in := range []struct{ key, v string }{
+		{"deals.currency_property", c.Deals.CurrencyProperty},
+		{"deals.source_property", c.Deals.SourceProperty},
+		{"reports.source_property", c.Reports.SourceProperty},
+	} {
+		if in.v != "" && !propertyName.MatchString(in.v) {
+			add(in.key, `use a HubSpot internal property name (lowercase), or ""; `+"`clvsync properties`"+` lists them`, "%q is not a property name", in.v)
+		}
+	}
+	if !currencyCode.MatchString(c.Deals.HomeCurrency) {
+		add("deals.home_currency", "use the ISO 4217 code of the company currency, e.g. USD or EUR", "%q is not a currency code", c.Deals.HomeCurrency)
+	}
+	for i, cur := range c.Deals.Currencies {
+		if !currencyCode.MatchString(cur) {
+			add(fmt.Sprintf("deals.currencies[%d]", i), "use ISO 4217 codes such as USD, or [] for every currency", "%q is not a currency code", cur)
 		}
 	}
 	if !c.Deals.WonStages.Auto && len(c.Deals.WonStages.Stages) == 0 {
