@@ -21,6 +21,8 @@ type Result struct {
 	// CLV is the value trends are measured on.
 	CLV           decimal.Decimal
 	Tier, Segment string
+	// RunID is the run that computed it (set by PutResults).
+	RunID uint64
 }
 
 // HistoryPoint is one contact's CLV as computed by one run.
@@ -49,6 +51,7 @@ type Failure struct {
 }
 
 type resultRecord struct {
+	RunID   uint64            `json:"run_id,omitempty"`
 	Values  map[string]string `json:"values,omitempty"`
 	CLV     decimal.Decimal   `json:"clv"`
 	Tier    string            `json:"tier,omitempty"`
@@ -76,7 +79,7 @@ type failureRecord struct {
 }
 
 func (r resultRecord) result(id string) Result {
-	return Result{ContactID: id, Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
+	return Result{ContactID: id, RunID: r.RunID, Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
 }
 
 func (r writtenRecord) written(id string) Written {
@@ -94,7 +97,7 @@ func (s *Store) PutResults(runID uint64, at time.Time, rs []Result) error {
 			if err := validID("contact", r.ContactID); err != nil {
 				return err
 			}
-			rec := resultRecord{Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
+			rec := resultRecord{RunID: runID, Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
 			if err := putJSON(computed, []byte(r.ContactID), rec); err != nil {
 				return err
 			}

@@ -44,14 +44,14 @@ const (
 
 // compute derives every output for every customer as of now, stores the
 // results (and a CLV history point per contact), and returns the outputs.
-func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep *Report) ([]contactOutput, error) {
+func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep *Report) error {
 	cfg := r.Config
 	asOf := r.now()
 	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
 	margin := decimal.NewFromFloat(cfg.Model.Margin)
 	cost, err := decimal.NewFromString(cfg.Model.CostPerOrder)
 	if err != nil {
-		return nil, fmt.Errorf("model.cost_per_order: %w", err)
+		return fmt.Errorf("model.cost_per_order: %w", err)
 	}
 	var custs []*customer
 	err = r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
@@ -77,7 +77,7 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.Customers = len(custs)
 
@@ -89,18 +89,17 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep
 	simpleCfg.Period = cfg.Model.SimplePeriodMonths
 	base, err := clv.NewSimpleBase(hists, simpleCfg, asOf)
 	if err != nil {
-		return nil, fmt.Errorf("simple formulas: %w", err)
+		return fmt.Errorf("simple formulas: %w", err)
 	}
 	for _, c := range custs {
 		c.simple = base.Customer(c.hist)
 	}
 	if err := r.predict(custs, unit, margin, cost, asOf, rep); err != nil {
-		return nil, err
+		return err
 	}
 	if err := r.segment(custs, asOf); err != nil {
-		return nil, err
+		return err
 	}
-	outs := make([]contactOutput, 0, len(custs))
 	results := make([]state.Result, 0, 1000)
 	flush := func() error {
 		if len(results) == 0 {
@@ -112,18 +111,17 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep
 	}
 	for _, c := range custs {
 		out := r.outputs(c, rep.Model, asOf)
-		outs = append(outs, out)
 		results = append(results, state.Result{ContactID: c.contact.ID, Values: out.Values, CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
 		if len(results) == 1000 {
 			if err := flush(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, err
+		return err
 	}
-	return outs, nil
+	return nil
 }
 
 // orders turns a contact's stored deals into clv orders, applying the

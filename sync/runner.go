@@ -159,11 +159,10 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) 
 	if err := r.pull(ctx, plan, rules, &rep); err != nil {
 		return rep, err
 	}
-	results, err := r.compute(ctx, run.ID, rules, &rep)
-	if err != nil {
+	if err := r.compute(ctx, run.ID, rules, &rep); err != nil {
 		return rep, err
 	}
-	if err := r.writeBack(ctx, results, o, &rep); err != nil {
+	if err := r.writeBack(ctx, o, &rep); err != nil {
 		return rep, err
 	}
 	return rep, nil

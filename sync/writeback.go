@@ -121,8 +121,10 @@ func (r *Runner) belowThreshold(old string, nv decimal.Decimal) bool {
 }
 
 // writeBack sends the changed values in batches and records what HubSpot
-// accepted.
-func (r *Runner) writeBack(ctx context.Context, outs []contactOutput, o RunOptions, rep *Report) error {
+// accepted. It streams the stored results twice, so memory stays flat: the
+// first pass counts the changes (for --max-changes and --dry-run), the second
+// sends them.
+func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error {
 	now := r.now()
 	rep.ChangesByKey = map[string]int{}
 	rep.Transitions = map[string]int{}
@@ -134,21 +136,30 @@ func (r *Runner) writeBack(ctx context.Context, outs []contactOutput, o RunOptio
 	for _, f := range failures {
 		retry[f.ContactID] = true
 	}
-	var pending []update
-	for _, out := range outs {
-		prev, had, err := r.Store.Written(out.ContactID)
+	// pending decides one contact's update from its stored result.
+	pending := func(res state.Result) (update, bool, error) {
+		prev, had, err := r.Store.Written(res.ContactID)
 		if err != nil {
-			return err
+			return update{}, false, err
 		}
-		if retry[out.ContactID] {
+		if retry[res.ContactID] {
 			had = false // send everything again: the last attempt was not accepted
 		}
-		u, ok := r.diff(out, prev, had, now)
-		if !ok {
-			rep.Skipped++
-			continue
+		u, ok := r.diff(outputFromResult(res), prev, had, now)
+		return u, ok, nil
+	}
+	total := 0
+	err = r.Store.ForEachResult(func(res state.Result) error {
+		if res.RunID != rep.RunID {
+			return nil // a contact no longer computed (no longer a customer)
 		}
-		pending = append(pending, u)
+		total++
+		u, ok, err := pending(res)
+		if err != nil || !ok {
+			rep.Skipped++
+			return err
+		}
+		rep.Changed++
 		for key := range u.Values {
 			if !companionOutputs[key] {
 				rep.ChangesByKey[key]++
@@ -164,30 +175,70 @@ func (r *Runner) writeBack(ctx context.Context, outs []contactOutput, o RunOptio
 		if len(rep.Sample) < 10 {
 			rep.Sample = append(rep.Sample, ChangeSample{ContactID: u.ContactID, Old: u.Old, New: u.Values})
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	rep.Changed = len(pending)
 	maxChanges := o.MaxChanges
 	if maxChanges == "" {
 		maxChanges = r.Config.WriteBack.MaxChanges
 	}
 	if limit, share, err := ParseMaxChanges(maxChanges); err != nil {
 		return fmt.Errorf("--max-changes: %w", err)
-	} else if (limit > 0 && len(pending) > limit) || (share > 0 && float64(len(pending)) > share*float64(max(len(outs), 1))) {
+	} else if (limit > 0 && rep.Changed > limit) || (share > 0 && float64(rep.Changed) > share*float64(max(total, 1))) {
 		return fmt.Errorf("%w: %d of %d contacts would change, more than max_changes %s allows; check the mapping, then rerun with a higher --max-changes",
-			ErrTooManyChanges, len(pending), len(outs), maxChanges)
+			ErrTooManyChanges, rep.Changed, total, maxChanges)
 	}
-	if o.DryRun {
+	if o.DryRun || rep.Changed == 0 {
 		return nil
 	}
 	size := r.Config.WriteBack.BatchSize
-	for i := 0; i < len(pending); i += size {
-		batch := pending[i:min(i+size, len(pending))]
-		if err := r.sendBatch(ctx, batch, now, rep); err != nil {
+	batch := make([]update, 0, size)
+	sent := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := r.sendBatch(ctx, batch, now, rep)
+		sent += len(batch)
+		batch = batch[:0]
+		r.progress("write", sent, rep.Changed)
+		return err
+	}
+	err = r.Store.ForEachResult(func(res state.Result) error {
+		if res.RunID != rep.RunID {
+			return nil
+		}
+		u, ok, err := pending(res)
+		if err != nil || !ok {
 			return err
 		}
-		r.progress("write", min(i+size, len(pending)), len(pending))
+		batch = append(batch, u)
+		if len(batch) == size {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return nil
+	return flush()
+}
+
+// outputFromResult rebuilds a contact's outputs from its stored result; the
+// thresholds compare the values as written (rounded).
+func outputFromResult(res state.Result) contactOutput {
+	out := contactOutput{ContactID: res.ContactID, Values: res.Values, Money: map[string]decimal.Decimal{}}
+	for _, def := range outputDefs {
+		if def.Kind != KindMoney && def.Kind != KindNumber {
+			continue
+		}
+		if d, err := decimal.NewFromString(res.Values[def.Key]); err == nil {
+			out.Money[def.Key] = d
+		}
+	}
+	return out
 }
 
 // sendBatch writes one batch. A 400 that rejects the whole batch is bisected
