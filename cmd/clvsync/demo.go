@@ -89,8 +89,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "\nPortal: %d deals stored, %d contacts stored, %d customers.\n", counts.Deals, counts.Contacts, counts.Customers)
 	fmt.Fprintf(stdout, "Fake HubSpot served %d requests (minimum for this work: %d = deals/100 + contacts/100 + written/100, plus setup), %d rate-limited.\n",
 		st.TotalRequests, minCalls, st.RateLimited)
+	report, err := writeReportHTML(ctx, store, cfg, *dir)
+	if err != nil {
+		return fail(stderr, err)
+	}
 	fmt.Fprintf(stdout, "Done in %s. State, config and report are in %s\n", time.Since(started).Round(time.Millisecond), *dir)
-	fmt.Fprintf(stdout, "Next: clvsync report --config %s\n", filepath.Join(*dir, "clvsync.yaml"))
+	fmt.Fprintf(stdout, "HTML report: %s\n", report)
+	fmt.Fprintf(stdout, "Next: go run ./cmd/clvsync report --config %s\n", filepath.Join(*dir, "clvsync.yaml"))
 	return exitOK
 }
 
