@@ -209,6 +209,18 @@ func (s *ObjectsService) ModifiedProperty() string {
 //
 // HubSpot API docs: https://developers.hubspot.com/docs/api/crm/search
 func (s *ObjectsService) ModifiedSince(ctx context.Context, since time.Time, properties []string) iter.Seq2[Object, error] {
+	return s.ModifiedSinceWhere(ctx, since, properties)
+}
+
+// ModifiedSinceWhere is ModifiedSince restricted by extra filters, ANDed
+// with the modified-date window (at most 4, so every request stays within
+// HubSpot's 6 filters per group).
+func (s *ObjectsService) ModifiedSinceWhere(ctx context.Context, since time.Time, properties []string, extra ...Filter) iter.Seq2[Object, error] {
+	if len(extra) > maxFiltersPerGroup-2 {
+		return func(yield func(Object, error) bool) {
+			yield(Object{}, fmt.Errorf("%s modified since: %d extra filters, at most %d", s.objectType, len(extra), maxFiltersPerGroup-2))
+		}
+	}
 	modProp := s.ModifiedProperty()
 	props := slices.Clone(properties)
 	for _, p := range []string{modProp, "hs_object_id"} {
@@ -217,7 +229,7 @@ func (s *ObjectsService) ModifiedSince(ctx context.Context, since time.Time, pro
 		}
 	}
 	return func(yield func(Object, error) bool) {
-		w := &walk{s: s, ctx: ctx, prop: modProp, props: props, yield: yield,
+		w := &walk{s: s, ctx: ctx, prop: modProp, props: props, yield: yield, extra: extra,
 			lower: since.UnixMilli(), boundary: map[string]bool{}, boundaryTS: -1}
 		w.run()
 	}
@@ -229,6 +241,7 @@ type walk struct {
 	ctx   context.Context
 	prop  string
 	props []string
+	extra []Filter // ANDed with the window
 	yield func(Object, error) bool
 
 	lower      int64 // window's lower bound (epoch ms)
@@ -281,7 +294,7 @@ func (w *walk) run() {
 			op = OpGT
 		}
 		page, err := w.s.Search(w.ctx, SearchRequest{
-			FilterGroups: []FilterGroup{{Filters: []Filter{{PropertyName: w.prop, Operator: op, Value: ms(w.lower)}}}},
+			FilterGroups: []FilterGroup{{Filters: append([]Filter{{PropertyName: w.prop, Operator: op, Value: ms(w.lower)}}, w.extra...)}},
 			Sorts:        []Sort{{PropertyName: w.prop, Direction: Ascending}},
 			Properties:   w.props, Limit: MaxSearchLimit,
 		})
@@ -334,7 +347,7 @@ func (w *walk) byID(ts int64) bool {
 			filters = append(filters, Filter{PropertyName: "hs_object_id", Operator: OpGT, Value: lastID})
 		}
 		page, err := w.s.Search(w.ctx, SearchRequest{
-			FilterGroups: []FilterGroup{{Filters: filters}},
+			FilterGroups: []FilterGroup{{Filters: append(filters, w.extra...)}},
 			Sorts:        []Sort{{PropertyName: "hs_object_id", Direction: Ascending}},
 			Properties:   w.props, Limit: MaxSearchLimit,
 		})

@@ -280,8 +280,12 @@ func (r *Runner) incrementalDeals(ctx context.Context, rules dealRules, rep *Rep
 	return flush()
 }
 
-// incrementalContacts refreshes stored contacts that changed, and folds
-// merges: a survivor's hs_merged_object_ids names the contacts merged into it.
+// incrementalContacts folds merges: a survivor's hs_merged_object_ids names
+// the contacts merged into it. Only contacts carrying merged ids are searched:
+// clvsync's own write-back touches the last-modified date of every contact
+// it writes, so searching all modified contacts would cost as much as the
+// write-back itself on every run. Other contact changes (acquisition source,
+// create date) are picked up by full resyncs (schedule.full_resync).
 func (r *Runner) incrementalContacts(ctx context.Context, rep *Report) error {
 	cur, err := r.Store.Cursor(cursorContacts)
 	if err != nil {
@@ -299,7 +303,8 @@ func (r *Runner) incrementalContacts(ctx context.Context, rep *Report) error {
 		batch = batch[:0]
 		return err
 	}
-	for o, err := range r.Client.Contacts.ModifiedSince(ctx, since, r.Config.contactProperties()) {
+	merged := hubspot.Filter{PropertyName: "hs_merged_object_ids", Operator: hubspot.OpHasProperty}
+	for o, err := range r.Client.Contacts.ModifiedSinceWhere(ctx, since, r.Config.contactProperties(), merged) {
 		if err != nil {
 			return fmt.Errorf("search modified contacts: %w", err)
 		}
