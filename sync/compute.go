@@ -375,9 +375,14 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 		if err != nil {
 			return err
 		}
-		points := make([]clv.TrendPoint, len(hist))
-		for j, h := range hist {
-			points[j] = clv.TrendPoint{At: h.At, Value: h.CLV}
+		// A trend needs a baseline at least a day old: runs a few hours
+		// apart would otherwise flip every contact from "new" to "stable"
+		// and rewrite them all.
+		points := make([]clv.TrendPoint, 0, len(hist))
+		for _, h := range hist {
+			if !h.At.After(asOf.Add(-minTrendBaseline)) {
+				points = append(points, clv.TrendPoint{At: h.At, Value: h.CLV})
+			}
 		}
 		if c.trend, err = clv.Trend(points, clv.TrendPoint{At: asOf, Value: c.total}, tcfg); err != nil {
 			return fmt.Errorf("segments.trend: %w", err)
@@ -385,6 +390,10 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 	}
 	return nil
 }
+
+// minTrendBaseline is how old a history point must be to serve as a trend
+// baseline.
+const minTrendBaseline = 24 * time.Hour
 
 // tierConfig maps the YAML tiers onto clv's.
 func (c Config) tierConfig() clv.TierConfig {
