@@ -63,7 +63,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := writeDemoConfig(filepath.Join(*dir, "clvsync.yaml"), cfg); err != nil {
 		return fail(stderr, err)
 	}
-	logger := newLogger(stderr, "auto", *logLevel)
+	logger := redactLogger(newLogger(stderr, "auto", *logLevel), demoToken)
 	store, err := openStore(cfg)
 	if err != nil {
 		return fail(stderr, err)

@@ -35,7 +35,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, hsync.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error()}})
 	}
-	logger := newLogger(stderr, cfg.Operations.LogFormat, cfg.Operations.LogLevel)
+	logger := redactLogger(newLogger(stderr, cfg.Operations.LogFormat, cfg.Operations.LogLevel), token)
 	store, err := openStore(cfg)
 	if err != nil {
 		return fail(stderr, err)
