@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
 		os.Exit(2)
 	}
+	go sampleHeap()
 	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -148,8 +150,12 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	fmt.Printf("  pull API calls   %d (minimum ceil(deals/100)+ceil(contacts/100) = %d, ratio %.3f)\n", pullCalls, minFull, float64(pullCalls)/float64(minFull))
 	fmt.Printf("  write API calls  %d (minimum ceil(written/100) = %d)\n", hs.writes, ceil(rep.Written, 100))
 	fmt.Printf("  total API calls  %d, 429s %d\n", rep.APICalls, hs.rateLimited)
-	pull := clock.phases["pull"]
-	if d := pull[1].Sub(start).Seconds(); d > 0 {
+	// The pull ends with the contact reads ("pull contacts").
+	pullEnd := clock.phases["pull"][1]
+	if pc := clock.phases["pull contacts"][1]; pc.After(pullEnd) {
+		pullEnd = pc
+	}
+	if d := pullEnd.Sub(start).Seconds(); d > 0 {
 		fmt.Printf("  pull phase       %.1fs, %.1f req/s = %.0f%% of the allowed rate\n", d, float64(pullCalls)/d, 100*float64(pullCalls)/d/allowed)
 	}
 	if w := clock.phases["write"]; !w[0].IsZero() {
@@ -183,7 +189,8 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	if err != nil {
 		return err
 	}
-	fmt.Printf("peak RSS %s, state file %.1f MB\n", peakRSS(), float64(fi.Size())/1e6)
+	fmt.Printf("peak RSS %s (now: %s anonymous, %s file-backed: bbolt maps the state file), peak Go heap in use %.0f MB, state file %.1f MB\n",
+		procStatus("VmHWM"), procStatus("RssAnon"), procStatus("RssFile"), float64(peakHeap.Load())/1e6, float64(fi.Size())/1e6)
 	return nil
 }
 
@@ -300,14 +307,28 @@ func resetHub(base string) {
 	}
 }
 
-// peakRSS reads VmHWM from /proc/self/status.
-func peakRSS() string {
+// peakHeap is the largest HeapInuse seen by sampleHeap.
+var peakHeap atomic.Uint64
+
+// sampleHeap records the Go heap in use every 100 ms.
+func sampleHeap() {
+	var ms runtime.MemStats
+	for range time.Tick(100 * time.Millisecond) {
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse > peakHeap.Load() {
+			peakHeap.Store(ms.HeapInuse)
+		}
+	}
+}
+
+// procStatus reads a memory line (in kB) from /proc/self/status.
+func procStatus(key string) string {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return "unknown"
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, key+":") {
 			f := strings.Fields(line)
 			if kb, err := strconv.Atoi(f[1]); err == nil {
 				return fmt.Sprintf("%.0f MB", float64(kb)/1024)
