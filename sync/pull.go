@@ -26,9 +26,10 @@ const (
 	incrementalChunk  = 500          // deals per store transaction in incremental pulls
 )
 
-// pullStats counts what a pull did.
-type pullStats struct {
-	Deals, Contacts, Deleted, Merged, Warnings int
+// CursorNames returns the names of the sync cursors kept in the store, for
+// `clvsync status`.
+func CursorNames() []string {
+	return []string{cursorDeals, cursorContacts, cursorDealsFull, cursorArchiveScan}
 }
 
 // pullPlan decides full or incremental, and why.

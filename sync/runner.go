@@ -27,8 +27,6 @@ type Runner struct {
 	// Progress, when set, is told how far each phase has come (total 0 when
 	// unknown).
 	Progress func(phase string, done, total int)
-	// Observer, when set, receives the report of every finished run.
-	Observer func(Report)
 }
 
 // RunOptions changes one run.
@@ -134,9 +132,6 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) 
 		// Record the outcome even when the run's context was cancelled.
 		if ferr := r.Store.FinishRun(run); ferr != nil && err == nil {
 			err = ferr
-		}
-		if r.Observer != nil {
-			r.Observer(rep)
 		}
 		log.Info("run end", "outcome", run.Outcome, "mode", rep.Mode, "deals", rep.Pulled.Deals,
 			"contacts", rep.Pulled.Contacts, "customers", rep.Customers, "changed", rep.Changed,

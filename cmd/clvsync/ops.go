@@ -21,10 +21,6 @@ import (
 	hsync "github.com/clvsync/clvsync/sync"
 )
 
-// cursorNames are the sync cursors `status` shows, in display order. They
-// mirror the unexported cursor names in sync/pull.go.
-var cursorNames = []string{"deals", "contacts", "deals.full", "archived"}
-
 // metaDailyUsage is the meta key under which serve records the daily API
 // usage it last read, so `status` can show it without calling HubSpot.
 const metaDailyUsage = "ops_daily_usage"
@@ -102,7 +98,7 @@ func collectStatus(store *state.Store, cfg hsync.Config, now time.Time) (statusI
 			st.NextFull = &f
 		}
 	}
-	for _, name := range cursorNames {
+	for _, name := range hsync.CursorNames() {
 		c, err := store.Cursor(name)
 		if err != nil {
 			return st, err
