@@ -6,33 +6,41 @@
 // fresh Go values before the transaction ends, and never holds bolt memory
 // afterwards. Store is safe for concurrent use.
 //
-// # Schema v1
+// # Schema v2
 //
 // The separator byte in composite keys is 0x00 ("·" below). Ids are HubSpot
 // object ids treated as opaque strings; they must be non-empty, at most
 // MaxIDLen bytes and must not contain 0x00, so "12·…" can never be confused
 // with "123·…" in a prefix scan, and all keys of one contact sort together
 // (0x00 sorts before every byte an id may contain). run ids are 8-byte
-// big-endian uint64, so byte order is numeric order. Values are JSON; money is
-// a decimal string, times are RFC 3339 in UTC.
+// big-endian uint64, so byte order is numeric order.
 //
-//	meta/           schema_version          -> "1" (decimal ASCII)
+// Deal, contact, computed, written and history values are binary records
+// (codec.go): a format byte 0x02, then the fields in a fixed order as
+// varints, length-prefixed strings, times as Unix seconds and nanoseconds
+// (UTC), money as its decimal string, and maps as numbers of names interned
+// in meta/value_keys. Schema v1 stored them as JSON; such records (first
+// byte '{') are still read and are rewritten in binary when they change.
+// Cursors, companies, failures, runs and meta values are JSON or text.
+//
+//	meta/           schema_version          -> "2" (decimal ASCII)
+//	                value_keys              -> interned map key names, one per line
 //	                <name>                  -> free-form string (e.g. mapping_hash)
-//	deals/          <dealID>                -> JSON dealRecord: amount, currency,
+//	deals/          <dealID>                -> dealRecord: amount, currency,
 //	                                           home_amount, close_date, created_at,
 //	                                           stage, pipeline, won, contacts,
 //	                                           primary_contact, companies,
 //	                                           primary_company, modified_at, warnings
-//	contacts/       <contactID>             -> JSON contactRecord: email, name,
+//	contacts/       <contactID>             -> contactRecord: email, name,
 //	                                           created_at, source, company,
 //	                                           merged_ids, modified_at, stub
 //	companies/      <companyID>             -> JSON companyRecord
 //	contact_deals/  <contactID>·<dealID>    -> "" (contact -> deals index)
 //	company_deals/  <companyID>·<dealID>    -> "" (company -> deals index)
 //	cursors/        <name>                  -> JSON {time, after}
-//	computed/       <contactID>             -> JSON latest Result (values, clv, tier, segment)
-//	written/        <contactID>             -> JSON what HubSpot accepted (values, at, since)
-//	history/        <contactID>·<runID BE8> -> JSON {at, clv, tier, segment}
+//	computed/       <contactID>             -> latest Result (run id, values, clv, tier, segment)
+//	written/        <contactID>             -> what HubSpot accepted (values, at, since)
+//	history/        <contactID>·<runID BE8> -> {at, clv, tier, segment}
 //	failures/       <contactID>             -> JSON {category, message, at, attempts}
 //	runs/           <runID BE8>             -> JSON Run (bucket sequence assigns ids)
 //
@@ -51,6 +59,7 @@
 // crash mid-migration leaves the old version intact. Schema v0 is the layout
 // of pre-release builds: the same buckets without failures, no
 // schema_version key, and cursors values stored as bare RFC 3339 timestamps.
+// v1 to v2 changes no bytes (see migrateV1toV2).
 // A bbolt file holding buckets this package does not know, or a file that is
 // not a bbolt database at all, is refused with ErrNotStateFile.
 //

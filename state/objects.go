@@ -149,26 +149,6 @@ func (r contactRecord) contact(id string) Contact {
 		CompanyID: r.CompanyID, MergedIDs: r.MergedIDs, ModifiedAt: r.ModifiedAt}
 }
 
-// getJSON decodes the value under k into v; ok is false when k is absent.
-func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
-	raw := b.Get(k)
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode record %q: %w", k, err)
-	}
-	return true, nil
-}
-
-func putJSON(b *bolt.Bucket, k []byte, v any) error {
-	enc, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %q: %w", k, err)
-	}
-	return putIfChanged(b, k, enc)
-}
-
 func encodeCursor(c Cursor) ([]byte, error) {
 	return json.Marshal(cursorRecord{Time: utc(c.Time), After: c.After})
 }
@@ -203,7 +183,7 @@ func (s *Store) Cursor(name string) (Cursor, error) {
 	c := Cursor{Name: name}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var r cursorRecord
-		ok, err := getJSON(tx.Bucket(bucketCursors), []byte(name), &r)
+		ok, err := getRecord(tx.Bucket(bucketCursors), []byte(name), &r, nil)
 		if ok {
 			c.Time, c.After = r.Time, r.After
 		}
@@ -250,7 +230,7 @@ func putDeal(tx *bolt.Tx, d *Deal) error {
 	}
 	deals := tx.Bucket(bucketDeals)
 	var old dealRecord
-	if _, err := getJSON(deals, []byte(d.ID), &old); err != nil {
+	if _, err := getRecord(deals, []byte(d.ID), &old, nil); err != nil {
 		return err
 	}
 	if err := reindex(tx.Bucket(bucketContactDeals), d.ID, old.ContactIDs, rec.ContactIDs); err != nil {
@@ -259,7 +239,7 @@ func putDeal(tx *bolt.Tx, d *Deal) error {
 	if err := reindex(tx.Bucket(bucketCompanyDeals), d.ID, old.CompanyIDs, rec.CompanyIDs); err != nil {
 		return err
 	}
-	return putJSON(deals, []byte(d.ID), rec)
+	return putRecord(deals, []byte(d.ID), &rec, nil)
 }
 
 // reindex moves dealID's entries in a reverse index from the sorted set old
@@ -296,13 +276,13 @@ func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
 				return fmt.Errorf("contact %q: %w", c.ID, err)
 			}
 			var old contactRecord
-			if _, err := getJSON(b, []byte(c.ID), &old); err != nil {
+			if _, err := getRecord(b, []byte(c.ID), &old, nil); err != nil {
 				return err
 			}
 			rec := contactRecord{Email: c.Email, Name: c.Name, CreatedAt: utc(c.CreatedAt), Source: c.Source,
 				CompanyID: c.CompanyID, ModifiedAt: utc(c.ModifiedAt),
 				MergedIDs: sortedUnique(append(slices.Clone(c.MergedIDs), old.MergedIDs...))}
-			if err := putJSON(b, []byte(c.ID), rec); err != nil {
+			if err := putRecord(b, []byte(c.ID), &rec, nil); err != nil {
 				return err
 			}
 		}
@@ -323,7 +303,7 @@ func (s *Store) PutCompanies(cs []Company, cursors ...Cursor) error {
 				return fmt.Errorf("company %d: %w", i, err)
 			}
 			rec := companyRecord{Name: c.Name, CreatedAt: utc(c.CreatedAt), ModifiedAt: utc(c.ModifiedAt)}
-			if err := putJSON(b, []byte(c.ID), rec); err != nil {
+			if err := putRecord(b, []byte(c.ID), &rec, nil); err != nil {
 				return err
 			}
 		}
@@ -345,7 +325,7 @@ func (s *Store) DeleteDeals(ids []string, cursors ...Cursor) error {
 				return err
 			}
 			var old dealRecord
-			ok, err := getJSON(deals, []byte(id), &old)
+			ok, err := getRecord(deals, []byte(id), &old, nil)
 			if err != nil || !ok {
 				if err != nil {
 					return err
@@ -377,7 +357,7 @@ func editDealsOf(tx *bolt.Tx, idx *bolt.Bucket, id string, edit func(*dealRecord
 	for _, k := range scanPrefix(idx, prefixKey(id)) {
 		_, dealID := splitKey(k)
 		var rec dealRecord
-		ok, err := getJSON(deals, []byte(dealID), &rec)
+		ok, err := getRecord(deals, []byte(dealID), &rec, nil)
 		if err != nil {
 			return err
 		}
@@ -396,7 +376,7 @@ func editDealsOf(tx *bolt.Tx, idx *bolt.Bucket, id string, edit func(*dealRecord
 		if err := reindex(tx.Bucket(bucketCompanyDeals), dealID, oldCompanies, rec.CompanyIDs); err != nil {
 			return err
 		}
-		if err := putJSON(deals, []byte(dealID), rec); err != nil {
+		if err := putRecord(deals, []byte(dealID), &rec, nil); err != nil {
 			return err
 		}
 	}
@@ -495,7 +475,7 @@ func (s *Store) MergeContacts(survivor string, merged []string, cursors ...Curso
 		}
 		contacts := tx.Bucket(bucketContacts)
 		var surv contactRecord
-		found, err := getJSON(contacts, []byte(survivor), &surv)
+		found, err := getRecord(contacts, []byte(survivor), &surv, nil)
 		if err != nil {
 			return err
 		}
@@ -510,7 +490,7 @@ func (s *Store) MergeContacts(survivor string, merged []string, cursors ...Curso
 			}
 			mergedIDs = append(mergedIDs, m)
 			var mrec contactRecord
-			if _, err := getJSON(contacts, []byte(m), &mrec); err != nil {
+			if _, err := getRecord(contacts, []byte(m), &mrec, nil); err != nil {
 				return err
 			}
 			mergedIDs = append(mergedIDs, mrec.MergedIDs...)
@@ -545,7 +525,7 @@ func (s *Store) MergeContacts(survivor string, merged []string, cursors ...Curso
 		if !found && len(surv.MergedIDs) == 0 {
 			return putCursors(tx, cursors)
 		}
-		if err := putJSON(contacts, []byte(survivor), surv); err != nil {
+		if err := putRecord(contacts, []byte(survivor), &surv, nil); err != nil {
 			return err
 		}
 		return putCursors(tx, cursors)
@@ -560,7 +540,7 @@ func (s *Store) MergeContacts(survivor string, merged []string, cursors ...Curso
 func (s *Store) Deal(id string) (d Deal, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		var r dealRecord
-		ok, err = getJSON(tx.Bucket(bucketDeals), []byte(id), &r)
+		ok, err = getRecord(tx.Bucket(bucketDeals), []byte(id), &r, nil)
 		d = r.deal(id)
 		return err
 	})
@@ -574,7 +554,7 @@ func (s *Store) Deal(id string) (d Deal, ok bool, err error) {
 func (s *Store) Contact(id string) (c Contact, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		var r contactRecord
-		ok, err = getJSON(tx.Bucket(bucketContacts), []byte(id), &r)
+		ok, err = getRecord(tx.Bucket(bucketContacts), []byte(id), &r, nil)
 		c = r.contact(id)
 		return err
 	})
@@ -588,7 +568,7 @@ func (s *Store) Contact(id string) (c Contact, ok bool, err error) {
 func (s *Store) Company(id string) (c Company, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		var r companyRecord
-		ok, err = getJSON(tx.Bucket(bucketCompanies), []byte(id), &r)
+		ok, err = getRecord(tx.Bucket(bucketCompanies), []byte(id), &r, nil)
 		c = Company{ID: id, Name: r.Name, CreatedAt: r.CreatedAt, ModifiedAt: r.ModifiedAt}
 		return err
 	})
@@ -614,7 +594,7 @@ func dealsUnder(tx *bolt.Tx, idx *bolt.Bucket, id string) ([]Deal, error) {
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		dealID := string(k[len(prefix):])
 		var r dealRecord
-		ok, err := getJSON(deals, []byte(dealID), &r)
+		ok, err := getRecord(deals, []byte(dealID), &r, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -682,7 +662,7 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 					return nil
 				}
 				var r contactRecord
-				if _, err := getJSON(contacts, []byte(cid), &r); err != nil {
+				if _, err := getRecord(contacts, []byte(cid), &r, nil); err != nil {
 					return err
 				}
 				deals, err := dealsUnder(tx, idx, cid)
@@ -735,7 +715,7 @@ func (s *Store) MissingContacts(limit int) ([]string, error) {
 		contacts := tx.Bucket(bucketContacts)
 		return indexedIDs(tx.Bucket(bucketContactDeals), func(cid string) (bool, error) {
 			var r contactRecord
-			ok, err := getJSON(contacts, []byte(cid), &r)
+			ok, err := getRecord(contacts, []byte(cid), &r, nil)
 			if err != nil {
 				return false, err
 			}

@@ -93,23 +93,29 @@ func (r writtenRecord) written(id string) Written {
 func (s *Store) PutResults(runID uint64, at time.Time, rs []Result) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		computed, hist := tx.Bucket(bucketComputed), tx.Bucket(bucketHistory)
+		// Results are put in contact id order, run after run: mostly
+		// rewrites in place, appends for new customers.
+		computed.FillPercent = appendFillPercent
 		for _, r := range rs {
 			if err := validID("contact", r.ContactID); err != nil {
 				return err
 			}
+			if err := validMapKeys("result value", r.Values); err != nil {
+				return err
+			}
 			rec := resultRecord{RunID: runID, Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
-			if err := putJSON(computed, []byte(r.ContactID), rec); err != nil {
+			if err := putRecord(computed, []byte(r.ContactID), &rec, s.keys); err != nil {
 				return err
 			}
 			h := historyRecord{At: utc(at), CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
-			if err := putJSON(hist, historyKey(r.ContactID, runID), h); err != nil {
+			if err := putRecord(hist, historyKey(r.ContactID, runID), &h, nil); err != nil {
 				return err
 			}
 			if err := trimHistory(hist, r.ContactID, s.opts.HistoryRetention); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.keys.save(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("put results of run %d: %w", runID, err)
@@ -136,7 +142,7 @@ func trimHistory(hist *bolt.Bucket, contactID string, keep int) error {
 func (s *Store) Result(contactID string) (r Result, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		var rec resultRecord
-		ok, err = getJSON(tx.Bucket(bucketComputed), []byte(contactID), &rec)
+		ok, err = getRecord(tx.Bucket(bucketComputed), []byte(contactID), &rec, s.keys)
 		r = rec.result(contactID)
 		return err
 	})
@@ -194,7 +200,7 @@ func forEachRecord[T any](s *Store, bucket []byte, decode func(k, v []byte) (T, 
 func (s *Store) ForEachResult(fn func(Result) error) error {
 	return forEachRecord(s, bucketComputed, func(k, v []byte) (Result, error) {
 		var rec resultRecord
-		err := json.Unmarshal(v, &rec)
+		err := decodeRecord(k, v, &rec, s.keys)
 		return rec.result(string(k)), err
 	}, fn)
 }
@@ -209,12 +215,11 @@ func (s *Store) History(contactID string) ([]HistoryPoint, error) {
 			if len(k) != len(prefix)+8 {
 				return fmt.Errorf("malformed history key %q", k)
 			}
-			var rec historyRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode history %q: %w", k, err)
+			p, err := decodeHistory(k, v, len(prefix))
+			if err != nil {
+				return err
 			}
-			out = append(out, HistoryPoint{RunID: binary.BigEndian.Uint64(k[len(prefix):]),
-				At: rec.At, CLV: rec.CLV, Tier: rec.Tier, Segment: rec.Segment})
+			out = append(out, p)
 		}
 		return nil
 	})
@@ -229,7 +234,7 @@ func (s *Store) History(contactID string) ([]HistoryPoint, error) {
 func (s *Store) Written(contactID string) (w Written, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		var rec writtenRecord
-		ok, err = getJSON(tx.Bucket(bucketWritten), []byte(contactID), &rec)
+		ok, err = getRecord(tx.Bucket(bucketWritten), []byte(contactID), &rec, s.keys)
 		w = rec.written(contactID)
 		return err
 	})
@@ -244,8 +249,15 @@ func (s *Store) Written(contactID string) (w Written, ok bool, err error) {
 func (s *Store) PutWritten(ws []Written) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketWritten)
+		b.FillPercent = appendFillPercent
 		for _, w := range ws {
 			if err := validID("contact", w.ContactID); err != nil {
+				return err
+			}
+			if err := validMapKeys("written value", w.Values); err != nil {
+				return err
+			}
+			if err := validMapKeys("written since", w.Since); err != nil {
 				return err
 			}
 			since := maps.Clone(w.Since)
@@ -253,11 +265,11 @@ func (s *Store) PutWritten(ws []Written) error {
 				since[k] = utc(t)
 			}
 			rec := writtenRecord{Values: w.Values, At: utc(w.At), Since: since}
-			if err := putJSON(b, []byte(w.ContactID), rec); err != nil {
+			if err := putRecord(b, []byte(w.ContactID), &rec, s.keys); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.keys.save(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("put written: %w", err)
@@ -270,7 +282,7 @@ func (s *Store) PutWritten(ws []Written) error {
 func (s *Store) ForEachWritten(fn func(Written) error) error {
 	return forEachRecord(s, bucketWritten, func(k, v []byte) (Written, error) {
 		var rec writtenRecord
-		err := json.Unmarshal(v, &rec)
+		err := decodeRecord(k, v, &rec, s.keys)
 		return rec.written(string(k)), err
 	}, fn)
 }
@@ -288,13 +300,13 @@ func (s *Store) PutFailures(fs []Failure) error {
 			attempts := f.Attempts
 			if attempts <= 0 {
 				var old failureRecord
-				if _, err := getJSON(b, []byte(f.ContactID), &old); err != nil {
+				if _, err := getRecord(b, []byte(f.ContactID), &old, nil); err != nil {
 					return err
 				}
 				attempts = old.Attempts + 1
 			}
 			rec := failureRecord{Category: f.Category, Message: f.Message, At: utc(f.At), Attempts: attempts}
-			if err := putJSON(b, []byte(f.ContactID), rec); err != nil {
+			if err := putRecord(b, []byte(f.ContactID), rec, nil); err != nil {
 				return err
 			}
 		}
@@ -344,4 +356,134 @@ func (s *Store) Failures() ([]Failure, error) {
 		return nil, fmt.Errorf("list failures: %w", err)
 	}
 	return slices.Clip(out), nil
+}
+
+// appendFillPercent is the page fill used for buckets written in key order
+// (computed and written records, a run at a time): bolt's default 50%
+// would leave most pages half empty.
+const appendFillPercent = 0.9
+
+// decodeHistory decodes one history entry whose key is contactID·runID with
+// a contactID prefix of prefixLen bytes (separator included).
+func decodeHistory(k, v []byte, prefixLen int) (HistoryPoint, error) {
+	if len(k) != prefixLen+8 {
+		return HistoryPoint{}, fmt.Errorf("malformed history key %q", k)
+	}
+	var rec historyRecord
+	if err := decodeRecord(k, v, &rec, nil); err != nil {
+		return HistoryPoint{}, err
+	}
+	return HistoryPoint{RunID: binary.BigEndian.Uint64(k[prefixLen:]),
+		At: rec.At, CLV: rec.CLV, Tier: rec.Tier, Segment: rec.Segment}, nil
+}
+
+// ForEachHistory calls fn once per contact with history, in contact id
+// order, with its points oldest first. It reads about 500 contacts per View
+// transaction and calls fn outside any transaction. An error from fn stops
+// the iteration and is returned unwrapped.
+func (s *Store) ForEachHistory(fn func(contactID string, points []HistoryPoint) error) error {
+	type entry struct {
+		id     string
+		points []HistoryPoint
+	}
+	var seek []byte
+	for {
+		var batch []entry
+		var next []byte
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketHistory).Cursor()
+			k, v := c.First()
+			if seek != nil {
+				k, v = c.Seek(seek)
+			}
+			for ; k != nil; k, v = c.Next() {
+				i := bytes.IndexByte(k, sep)
+				if i < 0 {
+					return fmt.Errorf("malformed history key %q", k)
+				}
+				if len(batch) == 0 || batch[len(batch)-1].id != string(k[:i]) {
+					if len(batch) == chunkSize {
+						next = bytes.Clone(k[:i+1])
+						return nil
+					}
+					batch = append(batch, entry{id: string(k[:i])})
+				}
+				p, err := decodeHistory(k, v, i+1)
+				if err != nil {
+					return err
+				}
+				last := &batch[len(batch)-1]
+				last.points = append(last.points, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read history: %w", err)
+		}
+		for _, e := range batch {
+			if err := fn(e.id, e.points); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seek = next
+	}
+}
+
+// ForEachResultWritten calls fn for every computed result in contact id
+// order together with what HubSpot last accepted for that contact (ok false
+// when nothing was written): one merge of the two buckets, about 500
+// contacts per View transaction, fn called outside any transaction. An error
+// from fn stops the iteration and is returned unwrapped.
+func (s *Store) ForEachResultWritten(fn func(r Result, w Written, ok bool) error) error {
+	type entry struct {
+		r  Result
+		w  Written
+		ok bool
+	}
+	var seek []byte
+	for {
+		var batch []entry
+		var next []byte
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketComputed).Cursor()
+			written := tx.Bucket(bucketWritten)
+			k, v := c.First()
+			if seek != nil {
+				k, v = c.Seek(seek)
+			}
+			for ; k != nil; k, v = c.Next() {
+				if len(batch) == chunkSize {
+					next = bytes.Clone(k)
+					return nil
+				}
+				var rec resultRecord
+				if err := decodeRecord(k, v, &rec, s.keys); err != nil {
+					return err
+				}
+				var w writtenRecord
+				ok, err := getRecord(written, k, &w, s.keys)
+				if err != nil {
+					return err
+				}
+				id := string(k)
+				batch = append(batch, entry{rec.result(id), w.written(id), ok})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read results: %w", err)
+		}
+		for _, e := range batch {
+			if err := fn(e.r, e.w, e.ok); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seek = next
+	}
 }

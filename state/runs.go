@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -95,7 +94,7 @@ func (s *Store) BeginRun(r Run) (Run, error) {
 		}
 		for _, old := range stale {
 			old.Outcome = OutcomeInterrupted
-			if err := putJSON(b, u64Key(old.ID), newRunRecord(old)); err != nil {
+			if err := putRecord(b, u64Key(old.ID), newRunRecord(old), nil); err != nil {
 				return err
 			}
 		}
@@ -108,7 +107,7 @@ func (s *Store) BeginRun(r Run) (Run, error) {
 			r.Start = time.Now()
 		}
 		r.Start = r.Start.UTC()
-		return putJSON(b, u64Key(id), newRunRecord(r))
+		return putRecord(b, u64Key(id), newRunRecord(r), nil)
 	})
 	if err != nil {
 		return Run{}, fmt.Errorf("begin run: %w", err)
@@ -127,7 +126,7 @@ func (s *Store) FinishRun(r Run) error {
 		if r.End.IsZero() {
 			r.End = time.Now()
 		}
-		if err := putJSON(b, u64Key(r.ID), newRunRecord(r)); err != nil {
+		if err := putRecord(b, u64Key(r.ID), newRunRecord(r), nil); err != nil {
 			return err
 		}
 		n := b.Stats().KeyN
@@ -200,8 +199,8 @@ func (s *Store) SetMeta(key, value string) error {
 	if err := validID("meta key", key); err != nil {
 		return fmt.Errorf("set meta: %w", err)
 	}
-	if key == string(keySchemaVersion) {
-		return errors.New("set meta: schema_version is managed by Open")
+	if key == string(keySchemaVersion) || key == string(keyValueKeys) {
+		return fmt.Errorf("set meta: %s is managed by the store", key)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return putIfChanged(tx.Bucket(bucketMeta), []byte(key), []byte(value))

@@ -175,7 +175,7 @@ func TestStore_Open(t *testing.T) {
 		if want := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC); !c.Time.Equal(want) {
 			t.Errorf("cursor = %v, want %v", c.Time, want)
 		}
-		if v, _ := s.Meta("schema_version"); v != "1" {
+		if v, _ := s.Meta("schema_version"); v != strconv.Itoa(SchemaVersion) {
 			t.Errorf("schema_version = %q", v)
 		}
 		ds, err := s.DealsOfContact("1")
