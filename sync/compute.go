@@ -15,25 +15,30 @@ import (
 	"github.com/clvsync/clvsync/state"
 )
 
-// customer is one contact's inputs and computed values during a run.
+// customer is one contact's inputs and computed values during a run. It
+// holds only what the model and segments need, not the contact's deals: a
+// run keeps one per customer in memory.
 type customer struct {
-	contact  state.Contact
-	orders   []clv.Order
-	hist     clv.HistoricalValue
-	summary  clv.Summary
-	simple   clv.SimpleValue
-	pred     clv.Prediction
-	predRev  decimal.Decimal // predicted revenue over the horizon
-	predProf decimal.Decimal // predicted profit over the horizon
-	total    decimal.Decimal // historical profit + predicted profit
-	flags    clv.Flags
-	prevTier string
-	since    map[string]time.Time
-	tier     string
-	rfm      clv.RFMScore
-	quadrant string
-	churn    string
-	trend    clv.TrendResult
+	id      string
+	created time.Time // contact create date
+	// orders are kept only for the subscription model, which needs each
+	// payment; the purchase models need only the summary.
+	orders    []clv.Order
+	hist      clv.HistoricalValue
+	summary   clv.Summary
+	simple    clv.SimpleValue
+	pred      clv.Prediction
+	predRev   decimal.Decimal // predicted revenue over the horizon
+	predProf  decimal.Decimal // predicted profit over the horizon
+	total     decimal.Decimal // historical profit + predicted profit
+	flags     clv.Flags
+	prevTier  string
+	tierSince time.Time // when prevTier was entered
+	tier      string
+	rfm       clv.RFMScore
+	quadrant  string
+	churn     string
+	trend     clv.TrendResult
 }
 
 // Model names written to clv_model.
@@ -53,25 +58,30 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep
 	if err != nil {
 		return fmt.Errorf("model.cost_per_order: %w", err)
 	}
+	prev, err := r.writtenTiers()
+	if err != nil {
+		return err
+	}
+	keepOrders := cfg.Model.Type == modelSubscription
 	var custs []*customer
 	err = r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		orders := r.orders(c.ID, deals, rules, asOf)
-		w, had, err := r.Store.Written(c.ID)
-		if err != nil {
-			return err
-		}
+		w, had := prev[c.ID]
 		// A contact with no order is not a customer, unless clvsync wrote
 		// values to it before (its deals were lost or deleted): then its
 		// values must come down.
 		if len(orders) == 0 && !had {
 			return nil
 		}
-		cu := &customer{contact: c, orders: orders, prevTier: w.Values["tier"], since: w.Since}
+		cu := &customer{id: c.ID, created: c.CreatedAt, prevTier: w.tier, tierSince: w.since}
 		cu.hist = clv.Historical(orders, margin, cost, asOf)
 		cu.summary, _ = clv.Summarize(c.ID, orders, asOf, unit)
+		if keepOrders {
+			cu.orders = orders
+		}
 		custs = append(custs, cu)
 		r.progress("compute", len(custs), 0)
 		return nil
@@ -111,17 +121,32 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep
 	}
 	for _, c := range custs {
 		out := r.outputs(c, rep.Model, asOf)
-		results = append(results, state.Result{ContactID: c.contact.ID, Values: out.Values, CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
+		results = append(results, state.Result{ContactID: c.id, Values: out.Values, CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
 		if len(results) == 1000 {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	return nil
+	return flush()
+}
+
+// writtenTier is the tier last written to a contact and when it was entered.
+type writtenTier struct {
+	tier  string
+	since time.Time
+}
+
+// writtenTiers reads, in one pass over the written records, the tier each
+// contact was last given; a contact is in the map when anything was ever
+// written to it.
+func (r *Runner) writtenTiers() (map[string]writtenTier, error) {
+	out := map[string]writtenTier{}
+	err := r.Store.ForEachWritten(func(w state.Written) error {
+		out[w.ContactID] = writtenTier{tier: w.Values["tier"], since: w.Since["tier"]}
+		return nil
+	})
+	return out, err
 }
 
 // orders turns a contact's stored deals into clv orders, applying the
@@ -328,13 +353,13 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 		if sc.Tiers.Basis == "predicted" {
 			value = c.predProf
 		}
-		tierIn[i] = clv.TierInput{ID: c.contact.ID, Value: value, Previous: c.prevTier}
-		rfmIn[i] = clv.RFMInput{ID: c.contact.ID, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}
-		since := c.contact.CreatedAt
+		tierIn[i] = clv.TierInput{ID: c.id, Value: value, Previous: c.prevTier}
+		rfmIn[i] = clv.RFMInput{ID: c.id, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}
+		since := c.created
 		if since.IsZero() || (!c.hist.First.IsZero() && c.hist.First.Before(since)) {
 			since = c.hist.First
 		}
-		quadIn[i] = clv.QuadrantInput{ID: c.contact.ID, CLV: c.total, Months: clv.RelationshipMonths(since, asOf)}
+		quadIn[i] = clv.QuadrantInput{ID: c.id, CLV: c.total, Months: clv.RelationshipMonths(since, asOf)}
 	}
 	tiers, err := clv.AssignTiers(tierIn, r.Config.tierConfig())
 	if err != nil {
@@ -346,9 +371,9 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 	}
 	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
 	for _, c := range custs {
-		c.tier = tierOf[c.contact.ID]
+		c.tier = tierOf[c.id]
 		if c.prevTier != "" && c.tier != c.prevTier && minStay > 0 {
-			if entered, ok := c.since["tier"]; ok && asOf.Sub(entered) < minStay {
+			if entered := c.tierSince; !entered.IsZero() && asOf.Sub(entered) < minStay {
 				c.tier = c.prevTier // too soon to move again
 			}
 		}
@@ -371,10 +396,14 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 		c.rfm = scores[i]
 		c.quadrant = cells[i].Name
 		c.churn = string(churn.Risk(c.pred.PAlive))
-		hist, err := r.Store.History(c.contact.ID)
-		if err != nil {
-			return err
-		}
+	}
+	return r.trends(custs, asOf, tcfg)
+}
+
+// trends compares each customer's CLV with its history, read in one pass
+// over the stored history (contact id order, like custs).
+func (r *Runner) trends(custs []*customer, asOf time.Time, tcfg clv.TrendConfig) error {
+	trend := func(c *customer, hist []state.HistoryPoint) (err error) {
 		// A trend needs a baseline at least a day old: runs a few hours
 		// apart would otherwise flip every contact from "new" to "stable"
 		// and rewrite them all.
@@ -386,6 +415,29 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 		}
 		if c.trend, err = clv.Trend(points, clv.TrendPoint{At: asOf, Value: c.total}, tcfg); err != nil {
 			return fmt.Errorf("segments.trend: %w", err)
+		}
+		return nil
+	}
+	i := 0
+	err := r.Store.ForEachHistory(func(id string, hist []state.HistoryPoint) error {
+		for ; i < len(custs) && custs[i].id < id; i++ {
+			if err := trend(custs[i], nil); err != nil {
+				return err
+			}
+		}
+		if i < len(custs) && custs[i].id == id {
+			err := trend(custs[i], hist)
+			i++
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for ; i < len(custs); i++ {
+		if err := trend(custs[i], nil); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -464,7 +516,7 @@ func (r *Runner) outputs(c *customer, model string, asOf time.Time) contactOutpu
 	v["model"] = model
 	v["explain"] = explain(c, asOf)
 	v["updated_at"] = asOf.UTC().Format("2006-01-02T15:04:05.000Z")
-	return contactOutput{ContactID: c.contact.ID, Values: v, Money: money}
+	return contactOutput{ContactID: c.id, Values: v, Money: money}
 }
 
 // explain is the short human-readable line written to clv_explain.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	gosync "sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -36,6 +37,9 @@ type update struct {
 	Values    map[string]string // output key -> value (what will be recorded as written)
 	Old       map[string]string
 	Since     map[string]time.Time
+	// Prev is everything written to the contact before, which the values
+	// recorded as written after this update extend.
+	Prev map[string]string
 }
 
 // diff decides what to write for one contact, applying the damping rules:
@@ -43,7 +47,7 @@ type update struct {
 // change under write_back.min_change is not written unless a segment changes
 // too; companion outputs ride along only with a real change.
 func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Time) (update, bool) {
-	u := update{ContactID: o.ContactID, Values: map[string]string{}, Old: map[string]string{}, Since: map[string]time.Time{}}
+	u := update{ContactID: o.ContactID, Values: map[string]string{}, Old: map[string]string{}, Since: map[string]time.Time{}, Prev: prev.Values}
 	maps.Copy(u.Since, prev.Since)
 	var changed, segmentChanged bool
 	small := map[string]bool{}
@@ -136,28 +140,24 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error
 	for _, f := range failures {
 		retry[f.ContactID] = true
 	}
-	// pending decides one contact's update from its stored result.
-	pending := func(res state.Result) (update, bool, error) {
-		prev, had, err := r.Store.Written(res.ContactID)
-		if err != nil {
-			return update{}, false, err
-		}
+	// pending decides one contact's update from its stored result and what
+	// was written to it before.
+	pending := func(res state.Result, prev state.Written, had bool) (update, bool) {
 		if retry[res.ContactID] {
 			had = false // send everything again: the last attempt was not accepted
 		}
-		u, ok := r.diff(outputFromResult(res), prev, had, now)
-		return u, ok, nil
+		return r.diff(outputFromResult(res), prev, had, now)
 	}
 	total := 0
-	err = r.Store.ForEachResult(func(res state.Result) error {
+	err = r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
 		if res.RunID != rep.RunID {
 			return nil // a contact no longer computed (no longer a customer)
 		}
 		total++
-		u, ok, err := pending(res)
-		if err != nil || !ok {
+		u, ok := pending(res, prev, had)
+		if !ok {
 			rep.Skipped++
-			return err
+			return nil
 		}
 		rep.Changed++
 		for key := range u.Values {
@@ -194,36 +194,80 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error
 		return nil
 	}
 	size := r.Config.WriteBack.BatchSize
+	snd := &sender{r: r, ctx: ctx, now: now, rep: rep, slots: make(chan struct{}, writeConcurrency)}
 	batch := make([]update, 0, size)
-	sent := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := r.sendBatch(ctx, batch, now, rep)
-		sent += len(batch)
-		batch = batch[:0]
-		r.progress("write", sent, rep.Changed)
-		return err
-	}
-	err = r.Store.ForEachResult(func(res state.Result) error {
+	err = r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
 		if res.RunID != rep.RunID {
 			return nil
 		}
-		u, ok, err := pending(res)
-		if err != nil || !ok {
-			return err
+		u, ok := pending(res, prev, had)
+		if !ok {
+			return nil
 		}
 		batch = append(batch, u)
 		if len(batch) == size {
-			return flush()
+			snd.start(batch)
+			batch = make([]update, 0, size)
+			return snd.failed()
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	if err == nil && len(batch) > 0 {
+		snd.start(batch)
 	}
-	return flush()
+	return errors.Join(err, snd.wait())
+}
+
+// writeConcurrency is how many write batches are in flight at once: one
+// batch's answer is recorded in the store while the next is on the wire.
+// The client's rate limiter still paces the calls.
+const writeConcurrency = 4
+
+// sender sends write batches concurrently and records what HubSpot
+// accepted. Each batch is recorded on its own, after HubSpot answered it,
+// so a run killed at any point has recorded exactly the accepted writes.
+type sender struct {
+	r     *Runner
+	ctx   context.Context
+	now   time.Time
+	slots chan struct{}
+	wg    gosync.WaitGroup
+	mu    gosync.Mutex // guards rep, sent and err
+	rep   *Report
+	sent  int
+	err   error
+}
+
+// start sends batch in the background once a slot is free.
+func (s *sender) start(batch []update) {
+	s.slots <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.slots }()
+		err := s.send(batch)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.sent += len(batch)
+		s.r.progress("write", s.sent, s.rep.Changed)
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+	}()
+}
+
+// failed returns the first error of a finished batch, so the caller stops
+// starting new ones.
+func (s *sender) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// wait waits for every batch and returns the first error.
+func (s *sender) wait() error {
+	s.wg.Wait()
+	return s.failed()
 }
 
 // outputFromResult rebuilds a contact's outputs from its stored result; the
@@ -241,10 +285,11 @@ func outputFromResult(res state.Result) contactOutput {
 	return out
 }
 
-// sendBatch writes one batch. A 400 that rejects the whole batch is bisected
-// to isolate the records HubSpot refuses; 207 failures mark only those
+// send writes one batch. A 400 that rejects the whole batch is bisected to
+// isolate the records HubSpot refuses; 207 failures mark only those
 // contacts. Nothing is recorded as written until HubSpot accepted it.
-func (r *Runner) sendBatch(ctx context.Context, batch []update, now time.Time, rep *Report) error {
+func (s *sender) send(batch []update) error {
+	r, ctx, now := s.r, s.ctx, s.now
 	inputs := make([]hubspot.UpdateInput, len(batch))
 	for i, u := range batch {
 		inputs[i] = hubspot.UpdateInput{ID: u.ContactID, Properties: u.Props}
@@ -253,13 +298,13 @@ func (r *Runner) sendBatch(ctx context.Context, batch []update, now time.Time, r
 	var apiErr *hubspot.APIError
 	if err != nil && errors.As(err, &apiErr) && apiErr.StatusCode == 400 {
 		if len(batch) == 1 {
-			return r.recordFailures(ctx, []hubspot.RecordError{{ID: batch[0].ContactID, Category: apiErr.Category, Message: apiErr.Message}}, now, rep)
+			return s.recordFailures([]hubspot.RecordError{{ID: batch[0].ContactID, Category: apiErr.Category, Message: apiErr.Message}})
 		}
 		mid := len(batch) / 2
-		if err := r.sendBatch(ctx, batch[:mid], now, rep); err != nil {
+		if err := s.send(batch[:mid]); err != nil {
 			return err
 		}
-		return r.sendBatch(ctx, batch[mid:], now, rep)
+		return s.send(batch[mid:])
 	}
 	if err != nil {
 		return fmt.Errorf("write %d contacts: %w", len(batch), err)
@@ -274,12 +319,8 @@ func (r *Runner) sendBatch(ctx context.Context, batch []update, now time.Time, r
 		if failed[u.ContactID] {
 			continue
 		}
-		prev, _, err := r.Store.Written(u.ContactID)
-		if err != nil {
-			return err
-		}
 		vals := map[string]string{}
-		maps.Copy(vals, prev.Values)
+		maps.Copy(vals, u.Prev)
 		maps.Copy(vals, u.Values)
 		written = append(written, state.Written{ContactID: u.ContactID, Values: vals, At: now, Since: u.Since})
 		ok = append(ok, u.ContactID)
@@ -290,25 +331,32 @@ func (r *Runner) sendBatch(ctx context.Context, batch []update, now time.Time, r
 	if err := r.Store.ClearFailures(ok); err != nil {
 		return err
 	}
-	rep.Written += len(written)
-	return r.recordFailures(ctx, res.Failed, now, rep)
+	s.mu.Lock()
+	s.rep.Written += len(written)
+	s.mu.Unlock()
+	return s.recordFailures(res.Failed)
 }
 
 // recordFailures keeps failed contacts for the next run. A contact HubSpot
 // no longer has (deleted, or merged away) is reconciled instead: folded into
 // its survivor when HubSpot answers the old id with another record, removed
 // otherwise, so it is never retried forever.
-func (r *Runner) recordFailures(ctx context.Context, fs []hubspot.RecordError, now time.Time, rep *Report) error {
+func (s *sender) recordFailures(fs []hubspot.RecordError) error {
 	if len(fs) == 0 {
 		return nil
 	}
+	r, ctx, now := s.r, s.ctx, s.now
 	var keep []state.Failure
 	var gone []string
+	s.mu.Lock()
 	for _, f := range fs {
-		rep.Failed++
-		if len(rep.WarningSample) < 200 {
-			rep.WarningSample = append(rep.WarningSample, fmt.Sprintf("contact %s not written: %s %s", f.ID, f.Category, f.Message))
+		s.rep.Failed++
+		if len(s.rep.WarningSample) < 200 {
+			s.rep.WarningSample = append(s.rep.WarningSample, fmt.Sprintf("contact %s not written: %s %s", f.ID, f.Category, f.Message))
 		}
+	}
+	s.mu.Unlock()
+	for _, f := range fs {
 		if f.Category == "OBJECT_NOT_FOUND" || f.Category == "MISSING" {
 			gone = append(gone, f.ID)
 			continue
