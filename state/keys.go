@@ -88,6 +88,66 @@ func historyKey(contactID string, runID uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, runID)
 }
 
+// readChunks reads a bucket (or several, in step) chunk by chunk: read runs
+// in a View transaction with the key to start from (nil for the first) and
+// returns up to chunkSize items with the key the next chunk starts at (nil
+// at the end). each is called for every item outside any transaction, so it
+// may write to the store; an error from it stops the iteration and is
+// returned unwrapped.
+func readChunks[T any](s *Store, what string, read func(tx *bolt.Tx, from []byte) ([]T, []byte, error), each func(T) error) error {
+	var from []byte
+	for {
+		var batch []T
+		var next []byte
+		err := s.db.View(func(tx *bolt.Tx) (err error) {
+			batch, next, err = read(tx, from)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("read %s: %w", what, err)
+		}
+		for _, t := range batch {
+			if err := each(t); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		from = next
+	}
+}
+
+// forEachRecord calls fn for every record of bucket in key order, decoded by
+// decode (which may read other buckets of tx), chunkSize records per View
+// transaction.
+func forEachRecord[T any](s *Store, bucket []byte, decode func(tx *bolt.Tx, k, v []byte) (T, error), fn func(T) error) error {
+	return readChunks(s, string(bucket), func(tx *bolt.Tx, from []byte) ([]T, []byte, error) {
+		var batch []T
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := seek(c, from); k != nil; k, v = c.Next() {
+			if len(batch) == chunkSize {
+				return batch, bytes.Clone(k), nil
+			}
+			t, err := decode(tx, k, v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("decode %q: %w", k, err)
+			}
+			batch = append(batch, t)
+		}
+		return batch, nil, nil
+	}, fn)
+}
+
+// seek positions c at the first key >= from, or at the first key when from
+// is nil.
+func seek(c *bolt.Cursor, from []byte) ([]byte, []byte) {
+	if from == nil {
+		return c.First()
+	}
+	return c.Seek(from)
+}
+
 // putIfChanged stores v under k unless the stored value is already v, so an
 // unchanged record never dirties a page.
 func putIfChanged(b *bolt.Bucket, k, v []byte) error {

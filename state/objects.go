@@ -644,52 +644,31 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 		c     Contact
 		deals []Deal
 	}
-	var seek []byte
-	for {
+	read := func(tx *bolt.Tx, from []byte) ([]customer, []byte, error) {
 		var batch []customer
-		var next []byte
-		err := s.db.View(func(tx *bolt.Tx) error {
-			idx, contacts := tx.Bucket(bucketContactDeals), tx.Bucket(bucketContacts)
-			c := idx.Cursor()
-			k, _ := c.First()
-			if seek != nil {
-				k, _ = c.Seek(seek)
+		idx, contacts := tx.Bucket(bucketContactDeals), tx.Bucket(bucketContacts)
+		c := idx.Cursor()
+		for k, _ := seek(c, from); k != nil; {
+			cid, _ := splitKey(k)
+			if len(batch) == chunkSize {
+				return batch, []byte(cid), nil
 			}
-			for k != nil {
-				cid, _ := splitKey(k)
-				if len(batch) == chunkSize {
-					next = []byte(cid)
-					return nil
-				}
-				var r contactRecord
-				if _, err := getRecord(contacts, []byte(cid), &r, nil); err != nil {
-					return err
-				}
-				deals, err := dealsUnder(tx, idx, cid)
-				if err != nil {
-					return err
-				}
+			var r contactRecord
+			if _, err := getRecord(contacts, []byte(cid), &r, nil); err != nil {
+				return nil, nil, err
+			}
+			deals, err := dealsUnder(tx, idx, cid)
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(deals) > 0 { // else only dangling index entries
 				batch = append(batch, customer{r.contact(cid), deals})
-				k, _ = c.Seek(afterPrefix(cid))
 			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read customers: %w", err)
+			k, _ = c.Seek(afterPrefix(cid))
 		}
-		for _, b := range batch {
-			if len(b.deals) == 0 {
-				continue // only dangling index entries
-			}
-			if err := fn(b.c, b.deals); err != nil {
-				return err
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		seek = next
+		return batch, nil, nil
 	}
+	return readChunks(s, "customers", read, func(c customer) error { return fn(c.c, c.deals) })
 }
 
 // indexedIDs calls fn with each distinct first key part of idx (the contact

@@ -152,53 +152,12 @@ func (s *Store) Result(contactID string) (r Result, ok bool, err error) {
 	return r, true, nil
 }
 
-// forEachRecord calls fn for every record of bucket in key order, decoding
-// chunkSize records per View transaction and calling fn outside it.
-func forEachRecord[T any](s *Store, bucket []byte, decode func(k, v []byte) (T, error), fn func(T) error) error {
-	var seek []byte
-	for {
-		var batch []T
-		var next []byte
-		err := s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucket).Cursor()
-			k, v := c.First()
-			if seek != nil {
-				k, v = c.Seek(seek)
-			}
-			for ; k != nil; k, v = c.Next() {
-				if len(batch) == chunkSize {
-					next = bytes.Clone(k)
-					return nil
-				}
-				t, err := decode(k, v)
-				if err != nil {
-					return fmt.Errorf("decode %s/%q: %w", bucket, k, err)
-				}
-				batch = append(batch, t)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read %s: %w", bucket, err)
-		}
-		for _, t := range batch {
-			if err := fn(t); err != nil {
-				return err
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		seek = next
-	}
-}
-
 // ForEachResult calls fn for every computed result in contact id order,
 // reading about 500 per View transaction and calling fn outside any
 // transaction. An error from fn stops the iteration and is returned
 // unwrapped.
 func (s *Store) ForEachResult(fn func(Result) error) error {
-	return forEachRecord(s, bucketComputed, func(k, v []byte) (Result, error) {
+	return forEachRecord(s, bucketComputed, func(_ *bolt.Tx, k, v []byte) (Result, error) {
 		var rec resultRecord
 		err := decodeRecord(k, v, &rec, s.keys)
 		return rec.result(string(k)), err
@@ -280,7 +239,7 @@ func (s *Store) PutWritten(ws []Written) error {
 // ForEachWritten calls fn for every written record in contact id order,
 // chunked like ForEachResult.
 func (s *Store) ForEachWritten(fn func(Written) error) error {
-	return forEachRecord(s, bucketWritten, func(k, v []byte) (Written, error) {
+	return forEachRecord(s, bucketWritten, func(_ *bolt.Tx, k, v []byte) (Written, error) {
 		var rec writtenRecord
 		err := decodeRecord(k, v, &rec, s.keys)
 		return rec.written(string(k)), err
@@ -386,50 +345,30 @@ func (s *Store) ForEachHistory(fn func(contactID string, points []HistoryPoint) 
 		id     string
 		points []HistoryPoint
 	}
-	var seek []byte
-	for {
+	read := func(tx *bolt.Tx, from []byte) ([]entry, []byte, error) {
 		var batch []entry
-		var next []byte
-		err := s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketHistory).Cursor()
-			k, v := c.First()
-			if seek != nil {
-				k, v = c.Seek(seek)
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := seek(c, from); k != nil; k, v = c.Next() {
+			i := bytes.IndexByte(k, sep)
+			if i < 0 {
+				return nil, nil, fmt.Errorf("malformed history key %q", k)
 			}
-			for ; k != nil; k, v = c.Next() {
-				i := bytes.IndexByte(k, sep)
-				if i < 0 {
-					return fmt.Errorf("malformed history key %q", k)
+			if len(batch) == 0 || batch[len(batch)-1].id != string(k[:i]) {
+				if len(batch) == chunkSize {
+					return batch, bytes.Clone(k[:i+1]), nil
 				}
-				if len(batch) == 0 || batch[len(batch)-1].id != string(k[:i]) {
-					if len(batch) == chunkSize {
-						next = bytes.Clone(k[:i+1])
-						return nil
-					}
-					batch = append(batch, entry{id: string(k[:i])})
-				}
-				p, err := decodeHistory(k, v, i+1)
-				if err != nil {
-					return err
-				}
-				last := &batch[len(batch)-1]
-				last.points = append(last.points, p)
+				batch = append(batch, entry{id: string(k[:i])})
 			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read history: %w", err)
-		}
-		for _, e := range batch {
-			if err := fn(e.id, e.points); err != nil {
-				return err
+			p, err := decodeHistory(k, v, i+1)
+			if err != nil {
+				return nil, nil, err
 			}
+			last := &batch[len(batch)-1]
+			last.points = append(last.points, p)
 		}
-		if next == nil {
-			return nil
-		}
-		seek = next
+		return batch, nil, nil
 	}
+	return readChunks(s, "history", read, func(e entry) error { return fn(e.id, e.points) })
 }
 
 // ForEachResultWritten calls fn for every computed result in contact id
@@ -443,47 +382,15 @@ func (s *Store) ForEachResultWritten(fn func(r Result, w Written, ok bool) error
 		w  Written
 		ok bool
 	}
-	var seek []byte
-	for {
-		var batch []entry
-		var next []byte
-		err := s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketComputed).Cursor()
-			written := tx.Bucket(bucketWritten)
-			k, v := c.First()
-			if seek != nil {
-				k, v = c.Seek(seek)
-			}
-			for ; k != nil; k, v = c.Next() {
-				if len(batch) == chunkSize {
-					next = bytes.Clone(k)
-					return nil
-				}
-				var rec resultRecord
-				if err := decodeRecord(k, v, &rec, s.keys); err != nil {
-					return err
-				}
-				var w writtenRecord
-				ok, err := getRecord(written, k, &w, s.keys)
-				if err != nil {
-					return err
-				}
-				id := string(k)
-				batch = append(batch, entry{rec.result(id), w.written(id), ok})
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read results: %w", err)
+	decode := func(tx *bolt.Tx, k, v []byte) (entry, error) {
+		var rec resultRecord
+		if err := decodeRecord(k, v, &rec, s.keys); err != nil {
+			return entry{}, err
 		}
-		for _, e := range batch {
-			if err := fn(e.r, e.w, e.ok); err != nil {
-				return err
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		seek = next
+		var w writtenRecord
+		ok, err := getRecord(tx.Bucket(bucketWritten), k, &w, s.keys)
+		id := string(k)
+		return entry{rec.result(id), w.written(id), ok}, err
 	}
+	return forEachRecord(s, bucketComputed, decode, func(e entry) error { return fn(e.r, e.w, e.ok) })
 }
