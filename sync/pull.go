@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -24,12 +25,13 @@ const (
 	assocChunk        = 1000         // HubSpot's association batch limit
 	readChunk         = 100          // HubSpot's object batch limit
 	incrementalChunk  = 500          // deals per store transaction in incremental pulls
+	prefetchDepth     = 2            // answers fetched ahead of the store
 )
 
 // CursorNames returns the names of the sync cursors kept in the store, for
 // `clvsync status`.
 func CursorNames() []string {
-	return []string{cursorDeals, cursorContacts, cursorDealsFull, cursorArchiveScan}
+	return []string{cursorDeals, cursorContacts, cursorDealsFull, cursorArchiveScan, cursorCompanies}
 }
 
 // pullPlan decides full or incremental, and why.
@@ -86,6 +88,9 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules dealRules, rep *Rep
 	if err := r.fetchMissingContacts(ctx, rep); err != nil {
 		return err
 	}
+	if err := r.pullCompanies(ctx, p.Full, rep); err != nil {
+		return err
+	}
 	if p.Full {
 		// The incremental cursors start where this full sync started: whatever
 		// changed while it ran is picked up by the next incremental run.
@@ -127,7 +132,22 @@ func (r *Runner) fullDeals(ctx context.Context, p pullPlan, rules dealRules, sta
 	if opts.After == "start" {
 		opts.After = ""
 	}
-	for page, err := range r.Client.Deals.Pages(ctx, opts) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	contacts := r.newContactReader(rctx, p.Resume)
+	if err := r.listDeals(ctx, opts, rules, start, contacts, rep); err != nil {
+		cancel() // the listing failed: the reader's batches no longer matter
+		_ = contacts.close(rep)
+		return err
+	}
+	return contacts.close(rep)
+}
+
+// listDeals stores the deal pages of a full sync with their checkpoint and
+// hands their contacts to the contact reader.
+func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules dealRules, start time.Time, contacts *contactReader, rep *Report) error {
+	pages := func(ctx context.Context) iter.Seq2[*hubspot.Page, error] { return r.Client.Deals.Pages(ctx, opts) }
+	for page, err := range prefetch(ctx, prefetchDepth, pages) {
 		if err != nil {
 			return fmt.Errorf("list deals: %w", err)
 		}
@@ -155,6 +175,7 @@ func (r *Runner) fullDeals(ctx context.Context, p pullPlan, rules dealRules, sta
 		if err := r.Store.PutDeals(deals, state.Cursor{Name: cursorDealsFull, Time: start, After: next}); err != nil {
 			return err
 		}
+		contacts.add(deals)
 		rep.Pulled.Deals += len(deals)
 		r.progress("pull", rep.Pulled.Deals, 0)
 	}
@@ -364,8 +385,8 @@ func (r *Runner) tracked(id string) (bool, error) {
 	return len(deals) > 0, err
 }
 
-// scanArchived finds deals and contacts deleted (archived) since the last
-// scan. Search never returns archived records, so this is a list with
+// scanArchived finds deals, contacts and (when synced) companies deleted
+// (archived) since the last scan. Search never returns archived records, so this is a list with
 // archived=true, filtered by archivedAt.
 func (r *Runner) scanArchived(ctx context.Context, rep *Report) error {
 	cur, err := r.Store.Cursor(cursorArchiveScan)
@@ -374,10 +395,17 @@ func (r *Runner) scanArchived(ctx context.Context, rep *Report) error {
 	}
 	since := cur.Time.Add(-time.Duration(r.Config.Schedule.OverlapSkew))
 	scanStart := r.now()
-	for _, kind := range []struct {
+	type kind struct {
 		svc    *hubspot.ObjectsService
 		delete func([]string, ...state.Cursor) error
-	}{{r.Client.Deals, r.Store.DeleteDeals}, {r.Client.Contacts, r.Store.DeleteContacts}} {
+	}
+	kinds := []kind{{r.Client.Deals, r.Store.DeleteDeals}, {r.Client.Contacts, r.Store.DeleteContacts}}
+	if r.Config.Companies {
+		kinds = append(kinds, kind{r.Client.Companies, r.Store.DeleteCompanies})
+	}
+	// The cursor moves once every kind is scanned, so a run that fails
+	// half way scans them all again.
+	for _, kind := range kinds {
 		var ids []string
 		for page, err := range kind.svc.Pages(ctx, hubspot.ListOptions{Limit: 100, Archived: true, Properties: []string{"hs_object_id"}}) {
 			if err != nil {
@@ -400,62 +428,166 @@ func (r *Runner) scanArchived(ctx context.Context, rep *Report) error {
 }
 
 // fetchMissingContacts batch-reads every contact that stored deals reference
-// but the store does not hold yet, 100 per call. Ids HubSpot no longer knows
-// (deleted or merged away) are removed from the deals that reference them.
+// but the store does not hold yet, 100 per call, the next call in flight
+// while the last answer is stored. Ids HubSpot no longer knows (deleted or
+// merged away) are removed from the deals that reference them. It repeats
+// until nothing is missing: folding a merge can name a survivor not yet read.
 func (r *Runner) fetchMissingContacts(ctx context.Context, rep *Report) error {
 	props := r.Config.contactProperties()
+	type answer struct {
+		ids  []string
+		objs []hubspot.Object
+	}
 	for {
-		ids, err := r.Store.MissingContacts(readChunk)
+		ids, err := r.Store.MissingContacts(0)
 		if err != nil {
 			return err
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		objs, err := r.Client.Contacts.BatchRead(ctx, ids, props)
-		if err != nil {
-			return fmt.Errorf("read contacts: %w", err)
-		}
-		found := make(map[string]bool, len(objs))
-		contacts := make([]state.Contact, 0, len(objs))
-		for _, o := range objs {
-			found[o.ID] = true
-			contacts = append(contacts, r.Config.normalizeContact(o))
-		}
-		var gone []string
-		for _, id := range ids {
-			if !found[id] {
-				gone = append(gone, id)
-			}
-		}
-		if err := r.Store.PutContacts(contacts); err != nil {
-			return err
-		}
-		// A merged-away id is answered with the survivor's record.
-		for _, c := range contacts {
-			var merged []string
-			for _, m := range c.MergedIDs {
-				if slices.Contains(gone, m) {
-					merged = append(merged, m)
+		reads := func(ctx context.Context) iter.Seq2[answer, error] {
+			return func(yield func(answer, error) bool) {
+				for chunk := range slices.Chunk(ids, readChunk) {
+					objs, err := r.Client.Contacts.BatchRead(ctx, chunk, props)
+					if !yield(answer{chunk, objs}, err) || err != nil {
+						return
+					}
 				}
 			}
-			if len(merged) > 0 {
-				if err := r.Store.MergeContacts(c.ID, merged); err != nil {
-					return err
-				}
-				gone = slices.DeleteFunc(gone, func(id string) bool { return slices.Contains(merged, id) })
-				rep.Pulled.Merged += len(merged)
-			}
 		}
-		if len(gone) > 0 {
-			if err := r.Store.DeleteContacts(gone); err != nil {
+		for a, err := range prefetch(ctx, prefetchDepth, reads) {
+			if err != nil {
+				return fmt.Errorf("read contacts: %w", err)
+			}
+			if err := r.storeContacts(a.ids, a.objs, rep); err != nil {
 				return err
 			}
-			r.Logger.Info("contacts referenced by deals no longer exist in HubSpot", "count", len(gone))
+			r.progress("pull contacts", rep.Pulled.Contacts, 0)
 		}
-		rep.Pulled.Contacts += len(contacts)
-		r.progress("pull contacts", rep.Pulled.Contacts, 0)
 	}
+}
+
+// storeContacts stores the contacts HubSpot answered for ids, folds the ids
+// it answered with a survivor into that survivor, and drops the rest.
+func (r *Runner) storeContacts(ids []string, objs []hubspot.Object, rep *Report) error {
+	found := make(map[string]bool, len(objs))
+	contacts := make([]state.Contact, 0, len(objs))
+	for _, o := range objs {
+		found[o.ID] = true
+		contacts = append(contacts, r.Config.normalizeContact(o))
+	}
+	var gone []string
+	for _, id := range ids {
+		if !found[id] {
+			gone = append(gone, id)
+		}
+	}
+	if err := r.Store.PutContacts(contacts); err != nil {
+		return err
+	}
+	// A merged-away id is answered with the survivor's record.
+	for _, c := range contacts {
+		var merged []string
+		for _, m := range c.MergedIDs {
+			if slices.Contains(gone, m) {
+				merged = append(merged, m)
+			}
+		}
+		if len(merged) > 0 {
+			if err := r.Store.MergeContacts(c.ID, merged); err != nil {
+				return err
+			}
+			gone = slices.DeleteFunc(gone, func(id string) bool { return slices.Contains(merged, id) })
+			rep.Pulled.Merged += len(merged)
+		}
+	}
+	if len(gone) > 0 {
+		if err := r.Store.DeleteContacts(gone); err != nil {
+			return err
+		}
+		r.Logger.Info("contacts referenced by deals no longer exist in HubSpot", "count", len(gone))
+	}
+	rep.Pulled.Contacts += len(contacts)
+	return nil
+}
+
+// contactReader reads the contacts that the deals of a full sync reference
+// while the deal pages are still being listed, 100 per batch read, in its
+// own goroutine: the two request streams share the rate limit instead of
+// the contact reads waiting for the last deal page. What it leaves (a last
+// partial batch it was not given, survivors of merges) is read by
+// fetchMissingContacts afterwards. Its contacts are stored independently of
+// the deal checkpoint; a resumed sync reads again only what is missing.
+type contactReader struct {
+	r      *Runner
+	skip   func(id string) bool // already stored (a resumed sync)
+	seen   map[string]bool
+	queue  []string
+	in     chan []string
+	done   chan struct{}
+	err    error  // first failure; set by the goroutine, read after done
+	counts Report // what the goroutine pulled
+}
+
+func (r *Runner) newContactReader(ctx context.Context, resume bool) *contactReader {
+	cr := &contactReader{r: r, seen: map[string]bool{}, in: make(chan []string, prefetchDepth), done: make(chan struct{})}
+	if resume {
+		cr.skip = func(id string) bool {
+			_, ok, err := r.Store.Contact(id)
+			return ok && err == nil
+		}
+	}
+	props := r.Config.contactProperties()
+	go func() {
+		defer close(cr.done)
+		for ids := range cr.in {
+			if cr.err != nil {
+				continue // drain, so add never blocks after a failure
+			}
+			objs, err := r.Client.Contacts.BatchRead(ctx, ids, props)
+			if err != nil {
+				cr.err = fmt.Errorf("read contacts: %w", err)
+				continue
+			}
+			cr.err = r.storeContacts(ids, objs, &cr.counts)
+		}
+	}()
+	return cr
+}
+
+// add queues the contacts of deals not seen before and hands full batches
+// to the goroutine.
+func (cr *contactReader) add(deals []state.Deal) {
+	for _, d := range deals {
+		for _, id := range d.ContactIDs {
+			if cr.seen[id] {
+				continue
+			}
+			cr.seen[id] = true
+			if cr.skip == nil || !cr.skip(id) {
+				cr.queue = append(cr.queue, id)
+			}
+		}
+	}
+	for len(cr.queue) >= readChunk {
+		cr.in <- cr.queue[:readChunk:readChunk]
+		cr.queue = cr.queue[readChunk:]
+	}
+}
+
+// close hands over the last partial batch, waits for the goroutine, adds
+// its counts to rep and returns its first error.
+func (cr *contactReader) close(rep *Report) error {
+	if len(cr.queue) > 0 {
+		cr.in <- cr.queue
+		cr.queue = nil
+	}
+	close(cr.in)
+	<-cr.done
+	rep.Pulled.Contacts += cr.counts.Pulled.Contacts
+	rep.Pulled.Merged += cr.counts.Pulled.Merged
+	return cr.err
 }
 
 // noteWarnings counts the data problems of won deals: those of open or lost

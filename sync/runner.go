@@ -47,7 +47,11 @@ type Report struct {
 	Started  time.Time
 	Duration time.Duration
 	Pulled   struct {
-		Deals, Contacts, Deleted, Merged int
+		Deals, Contacts, Companies, Deleted, Merged int
+	}
+	// Phases is the wall time of each phase, on the real clock.
+	Phases struct {
+		Pull, Compute, Write time.Duration
 	}
 	Customers     int
 	Model         string // the purchase model used, or "simple (fallback: ...)"
@@ -136,7 +140,9 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) 
 		log.Info("run end", "outcome", run.Outcome, "mode", rep.Mode, "deals", rep.Pulled.Deals,
 			"contacts", rep.Pulled.Contacts, "customers", rep.Customers, "changed", rep.Changed,
 			"written", rep.Written, "failed", rep.Failed, "warnings", rep.Warnings,
-			"api_calls", rep.APICalls, "rate_limited", rep.RateLimited, "duration", rep.Duration.Round(time.Millisecond))
+			"api_calls", rep.APICalls, "rate_limited", rep.RateLimited, "duration", rep.Duration.Round(time.Millisecond),
+			"pull", rep.Phases.Pull.Round(time.Millisecond), "compute", rep.Phases.Compute.Round(time.Millisecond),
+			"write", rep.Phases.Write.Round(time.Millisecond))
 	}()
 
 	rules, err := r.dealRules(ctx)
@@ -151,22 +157,30 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) 
 	if plan.Full {
 		log.Info("full sync", "reason", plan.Reason)
 	}
+	// Phase times are measured on the real clock: r.Clock may be fixed.
+	t0 := time.Now()
 	if err := r.pull(ctx, plan, rules, &rep); err != nil {
 		return rep, err
 	}
+	t1 := time.Now()
+	rep.Phases.Pull = t1.Sub(t0)
 	if err := r.compute(ctx, run.ID, rules, &rep); err != nil {
 		return rep, err
 	}
+	t2 := time.Now()
+	rep.Phases.Compute = t2.Sub(t1)
 	if err := r.writeBack(ctx, o, &rep); err != nil {
 		return rep, err
 	}
+	rep.Phases.Write = time.Since(t2)
 	return rep, nil
 }
 
 func (rep *Report) counts() map[string]int64 {
 	return map[string]int64{
 		"deals_pulled": int64(rep.Pulled.Deals), "contacts_pulled": int64(rep.Pulled.Contacts),
-		"deleted": int64(rep.Pulled.Deleted), "merged": int64(rep.Pulled.Merged),
+		"companies_pulled": int64(rep.Pulled.Companies),
+		"deleted":          int64(rep.Pulled.Deleted), "merged": int64(rep.Pulled.Merged),
 		"customers": int64(rep.Customers), "changed": int64(rep.Changed), "written": int64(rep.Written),
 		"failed": int64(rep.Failed), "skipped": int64(rep.Skipped), "warnings": int64(rep.Warnings),
 	}

@@ -125,13 +125,22 @@ func (r *Runner) belowThreshold(old string, nv decimal.Decimal) bool {
 }
 
 // writeBack sends the changed values in batches and records what HubSpot
-// accepted. It streams the stored results twice, so memory stays flat: the
-// first pass counts the changes (for --max-changes and --dry-run), the second
-// sends them.
+// accepted. It streams the stored results, so memory stays flat. With a
+// max_changes limit it reads them twice: the first pass counts the changes
+// and aborts before anything is sent when there are too many; the second
+// sends them. Without a limit one pass counts and sends.
 func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error {
 	now := r.now()
 	rep.ChangesByKey = map[string]int{}
 	rep.Transitions = map[string]int{}
+	maxChanges := o.MaxChanges
+	if maxChanges == "" {
+		maxChanges = r.Config.WriteBack.MaxChanges
+	}
+	limit, share, err := ParseMaxChanges(maxChanges)
+	if err != nil {
+		return fmt.Errorf("--max-changes: %w", err)
+	}
 	failures, err := r.Store.Failures()
 	if err != nil {
 		return err
@@ -148,61 +157,51 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error
 		}
 		return r.diff(outputFromResult(res), prev, had, now)
 	}
+	// each calls send with every contact's pending update, and counts the
+	// contacts of this run in total.
 	total := 0
-	err = r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
-		if res.RunID != rep.RunID {
-			return nil // a contact no longer computed (no longer a customer)
+	each := func(send func(update) error) error {
+		total = 0
+		return r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
+			if res.RunID != rep.RunID {
+				return nil // a contact no longer computed (no longer a customer)
+			}
+			total++
+			if u, ok := pending(res, prev, had); ok {
+				return send(u)
+			}
+			return nil
+		})
+	}
+	count := func(u update) error {
+		rep.note(u)
+		return nil
+	}
+	twoPass := limit > 0 || share > 0
+	if twoPass || o.DryRun {
+		if err := each(count); err != nil {
+			return err
 		}
-		total++
-		u, ok := pending(res, prev, had)
-		if !ok {
-			rep.Skipped++
+		rep.Skipped = total - rep.Changed
+		if (limit > 0 && rep.Changed > limit) || (share > 0 && float64(rep.Changed) > share*float64(max(total, 1))) {
+			return fmt.Errorf("%w: %d of %d contacts would change, more than max_changes %s allows; check the mapping, then rerun with a higher --max-changes",
+				ErrTooManyChanges, rep.Changed, total, maxChanges)
+		}
+		if o.DryRun || rep.Changed == 0 {
 			return nil
 		}
-		rep.Changed++
-		for key := range u.Values {
-			if !companionOutputs[key] {
-				rep.ChangesByKey[key]++
-			}
-		}
-		if nt, ok := u.Values["tier"]; ok {
-			from := u.Old["tier"]
-			if from == "" {
-				from = "(none)"
-			}
-			rep.Transitions[from+" -> "+nt]++
-		}
-		if len(rep.Sample) < 10 {
-			rep.Sample = append(rep.Sample, ChangeSample{ContactID: u.ContactID, Old: u.Old, New: u.Values})
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	maxChanges := o.MaxChanges
-	if maxChanges == "" {
-		maxChanges = r.Config.WriteBack.MaxChanges
-	}
-	if limit, share, err := ParseMaxChanges(maxChanges); err != nil {
-		return fmt.Errorf("--max-changes: %w", err)
-	} else if (limit > 0 && rep.Changed > limit) || (share > 0 && float64(rep.Changed) > share*float64(max(total, 1))) {
-		return fmt.Errorf("%w: %d of %d contacts would change, more than max_changes %s allows; check the mapping, then rerun with a higher --max-changes",
-			ErrTooManyChanges, rep.Changed, total, maxChanges)
-	}
-	if o.DryRun || rep.Changed == 0 {
-		return nil
 	}
 	size := r.Config.WriteBack.BatchSize
 	snd := &sender{r: r, ctx: ctx, now: now, rep: rep, slots: make(chan struct{}, writeConcurrency)}
+	if twoPass {
+		snd.total = rep.Changed
+	}
 	batch := make([]update, 0, size)
-	err = r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
-		if res.RunID != rep.RunID {
-			return nil
-		}
-		u, ok := pending(res, prev, had)
-		if !ok {
-			return nil
+	err = each(func(u update) error {
+		if !twoPass {
+			snd.mu.Lock() // the senders read rep too
+			rep.note(u)
+			snd.mu.Unlock()
 		}
 		batch = append(batch, u)
 		if len(batch) == size {
@@ -215,7 +214,30 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error
 	if err == nil && len(batch) > 0 {
 		snd.start(batch)
 	}
+	if !twoPass {
+		rep.Skipped = total - rep.Changed
+	}
 	return errors.Join(err, snd.wait())
+}
+
+// note counts one contact's change in the report.
+func (rep *Report) note(u update) {
+	rep.Changed++
+	for key := range u.Values {
+		if !companionOutputs[key] {
+			rep.ChangesByKey[key]++
+		}
+	}
+	if nt, ok := u.Values["tier"]; ok {
+		from := u.Old["tier"]
+		if from == "" {
+			from = "(none)"
+		}
+		rep.Transitions[from+" -> "+nt]++
+	}
+	if len(rep.Sample) < 10 {
+		rep.Sample = append(rep.Sample, ChangeSample{ContactID: u.ContactID, Old: u.Old, New: u.Values})
+	}
 }
 
 // writeConcurrency is how many write batches are in flight at once: one
@@ -234,6 +256,7 @@ type sender struct {
 	wg    gosync.WaitGroup
 	mu    gosync.Mutex // guards rep, sent and err
 	rep   *Report
+	total int // changes to send, for progress; 0 when unknown
 	sent  int
 	err   error
 }
@@ -249,7 +272,7 @@ func (s *sender) start(batch []update) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.sent += len(batch)
-		s.r.progress("write", s.sent, s.rep.Changed)
+		s.r.progress("write", s.sent, s.total)
 		if err != nil && s.err == nil {
 			s.err = err
 		}

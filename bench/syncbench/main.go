@@ -23,9 +23,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,36 +43,21 @@ func main() {
 	tier := flag.String("tier", "professional", "rate-limit tier")
 	share := flag.Float64("share", 0.8, "share of the rate limit clvsync may use")
 	changePct := flag.Float64("change", 1, "percent of deals changed between the two syncs")
+	keep := flag.String("keep", "", "keep the state file at this path (default: a temp file, removed)")
+	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file")
 	flag.Parse()
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
 		os.Exit(2)
 	}
-	go sampleHeap()
-	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct); err != nil {
+	go sampleHeap(*memProfile)
+	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-type phaseClock struct {
-	mu     sync.Mutex
-	phases map[string][2]time.Time
-}
-
-func (p *phaseClock) mark(phase string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	span, ok := p.phases[phase]
-	if !ok {
-		span[0] = now
-	}
-	span[1] = now
-	p.phases[phase] = span
-}
-
-func run(bin string, contacts int, scale float64, tier string, share float64, changePct float64) error {
+func run(bin string, contacts int, scale float64, tier string, share float64, changePct float64, keep string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -111,8 +96,10 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	cfg := hsync.DefaultConfig()
 	cfg.HubSpot.BaseURL, cfg.HubSpot.Tier, cfg.HubSpot.RateLimitShare = base, tier, share
 	cfg.State.Path = filepath.Join(dir, "clvsync.db")
+	if keep != "" {
+		cfg.State.Path = keep
+	}
 	var calls atomic.Int64
-	clock := &phaseClock{phases: map[string][2]time.Time{}}
 	client, err := hubspot.New(hubspot.Options{BaseURL: base, Token: "bench", Tier: tier, Share: share,
 		Observer: func(hubspot.RequestEvent) { calls.Add(1) }})
 	if err != nil {
@@ -124,8 +111,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	}
 	defer store.Close()
 	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler),
-		Clock:    func() time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) },
-		Progress: func(phase string, done, total int) { clock.mark(phase) }}
+		Clock: func() time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) }}
 	allowed := float64(tierBurst(tier)) * scale * share / 10 // requests per second we may use
 
 	fmt.Printf("portal: %d contacts, fakehub limit x%g, tier %s, share %.0f%% (%.1f req/s allowed)\n\n",
@@ -150,18 +136,17 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	fmt.Printf("  pull API calls   %d (minimum ceil(deals/100)+ceil(contacts/100) = %d, ratio %.3f)\n", pullCalls, minFull, float64(pullCalls)/float64(minFull))
 	fmt.Printf("  write API calls  %d (minimum ceil(written/100) = %d)\n", hs.writes, ceil(rep.Written, 100))
 	fmt.Printf("  total API calls  %d, 429s %d\n", rep.APICalls, hs.rateLimited)
-	// The pull ends with the contact reads ("pull contacts").
-	pullEnd := clock.phases["pull"][1]
-	if pc := clock.phases["pull contacts"][1]; pc.After(pullEnd) {
-		pullEnd = pc
-	}
-	if d := pullEnd.Sub(start).Seconds(); d > 0 {
-		fmt.Printf("  pull phase       %.1fs, %.1f req/s = %.0f%% of the allowed rate\n", d, float64(pullCalls)/d, 100*float64(pullCalls)/d/allowed)
-	}
-	if w := clock.phases["write"]; !w[0].IsZero() {
-		if d := w[1].Sub(clock.phases["compute"][1]).Seconds(); d > 0 {
-			fmt.Printf("  write phase      %.1fs, %.1f req/s = %.0f%% of the allowed rate\n", d, float64(hs.writes)/d, 100*float64(hs.writes)/d/allowed)
+	writeCalls := hs.writes
+	for _, ph := range []struct {
+		name  string
+		calls int
+		d     time.Duration
+	}{{"pull", pullCalls, rep.Phases.Pull}, {"compute", 0, rep.Phases.Compute}, {"write", writeCalls, rep.Phases.Write}} {
+		fmt.Printf("  %-8s phase   %6.1fs", ph.name, ph.d.Seconds())
+		if d := ph.d.Seconds(); ph.calls > 0 && d > 0 {
+			fmt.Printf(", %.1f req/s = %.0f%% of the allowed rate", float64(ph.calls)/d, 100*float64(ph.calls)/d/allowed)
 		}
+		fmt.Println()
 	}
 	fmt.Printf("  wall time        %s\n\n", fullWall.Round(time.Millisecond))
 
@@ -311,12 +296,23 @@ func resetHub(base string) {
 var peakHeap atomic.Uint64
 
 // sampleHeap records the Go heap in use every 100 ms.
-func sampleHeap() {
+// sampleHeap records the peak heap in use; with a profile path it also
+// writes a heap profile whenever the peak grows by 5%, so the file ends up
+// showing what was live at (about) the peak.
+func sampleHeap(profile string) {
 	var ms runtime.MemStats
+	var profiled uint64
 	for range time.Tick(100 * time.Millisecond) {
 		runtime.ReadMemStats(&ms)
 		if ms.HeapInuse > peakHeap.Load() {
 			peakHeap.Store(ms.HeapInuse)
+		}
+		if profile != "" && ms.HeapInuse > profiled+profiled/20 {
+			profiled = ms.HeapInuse
+			if f, err := os.Create(profile); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
 		}
 	}
 }

@@ -271,7 +271,7 @@ func printStatus(w io.Writer, st statusInfo, loc *time.Location, now time.Time) 
 		case !c.Time.IsZero():
 			v = when(c.Time)
 		}
-		fmt.Fprintf(tw, "%s\t%-11s %s\n", label, c.Name, v)
+		fmt.Fprintf(tw, "%s\t%-18s %s\n", label, c.Name, v)
 	}
 	if len(st.DailyUsage) == 0 {
 		fmt.Fprintf(tw, "Daily API\t%s\n", orDash(st.DailyUsageNote))
