@@ -94,13 +94,20 @@ func historyKey(contactID string, runID uint64) []byte {
 // at the end). each is called for every item outside any transaction, so it
 // may write to the store; an error from it stops the iteration and is
 // returned unwrapped.
+//
+// Every releaseEvery chunks it releases the file pages the scan has mapped
+// (see ReleaseMapped), so a scan of the whole file does not keep the whole
+// file resident.
 func readChunks[T any](s *Store, what string, read func(tx *bolt.Tx, from []byte) ([]T, []byte, error), each func(T) error) error {
 	var from []byte
-	for {
+	for n := 1; ; n++ {
 		var batch []T
 		var next []byte
 		err := s.db.View(func(tx *bolt.Tx) (err error) {
 			batch, next, err = read(tx, from)
+			if err == nil && n%releaseEvery == 0 {
+				releaseMapped(tx)
+			}
 			return err
 		})
 		if err != nil {

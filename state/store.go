@@ -297,6 +297,32 @@ func migrateV0toV1(tx *bolt.Tx) error {
 // as newer.
 func migrateV1toV2(*bolt.Tx) error { return nil }
 
+// ReleaseMapped releases the pages of the state file mapped into this
+// process. bbolt maps the file read-only and reads records straight from the
+// mapping, so every page a scan or an update touches stays in the process's
+// resident set (RSS) until the mapping goes; a run touches the whole file.
+// Released pages stay in the kernel's page cache and are mapped again,
+// without disk I/O, when next read. It is a no-op on systems other than
+// Linux.
+func (s *Store) ReleaseMapped() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		releaseMapped(tx)
+		return nil
+	})
+}
+
+// releaseMapped runs inside a transaction: an open transaction keeps bbolt
+// from remapping the file (it takes the mapping's write lock), so the range
+// released is the live mapping. Failure is harmless (the pages stay mapped)
+// and is ignored.
+func releaseMapped(tx *bolt.Tx) {
+	_ = dropMapped(tx.DB().Info().Data, int(tx.Size()))
+}
+
+// releaseEvery is how many chunks readChunks reads between releases of the
+// mapped file pages.
+const releaseEvery = 8
+
 // Close releases the file and its lock and removes the pid sidecar. It is
 // safe to call more than once.
 func (s *Store) Close() error {

@@ -26,7 +26,7 @@ type customer struct {
 	orders    []clv.Order
 	hist      clv.HistoricalValue
 	summary   clv.Summary
-	simple    clv.SimpleValue
+	simple    decimal.Decimal // the simple formula's value by lifespan
 	pred      clv.Prediction
 	predRev   decimal.Decimal // predicted revenue over the horizon
 	predProf  decimal.Decimal // predicted profit over the horizon
@@ -102,9 +102,9 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep
 		return fmt.Errorf("simple formulas: %w", err)
 	}
 	for _, c := range custs {
-		c.simple = base.Customer(c.hist)
+		c.simple = base.Customer(c.hist).ByLifespan
 	}
-	if err := r.predict(custs, unit, margin, cost, asOf, rep); err != nil {
+	if err := r.predict(custs, base, unit, margin, cost, asOf, rep); err != nil {
 		return err
 	}
 	if err := r.segment(custs, asOf); err != nil {
@@ -185,7 +185,7 @@ func monthlyRate(annual float64) float64 { return math.Pow(1+annual, 1.0/12) - 1
 
 // predict fits the configured model and fills each customer's prediction,
 // falling back to the simple formulas when the data cannot support a fit.
-func (r *Runner) predict(custs []*customer, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Report) error {
+func (r *Runner) predict(custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Report) error {
 	cfg := r.Config.Model
 	horizon := decimal.NewFromInt(int64(cfg.HorizonMonths))
 	monthly := monthlyRate(cfg.AnnualDiscountRate)
@@ -198,14 +198,15 @@ func (r *Runner) predict(custs []*customer, unit clv.TimeUnit, margin, cost deci
 			if reason != "" {
 				c.flags = append(c.flags, clv.FallbackToSimple(reason))
 			}
-			if c.simple.Churned || c.hist.Orders == 0 {
+			simple := base.Customer(c.hist)
+			if simple.Churned || c.hist.Orders == 0 {
 				continue
 			}
 			// Expected purchases and profit over the horizon at the
 			// customer's (or the base's) rates: rate per month x months.
-			c.pred.ExpectedPurchases = c.simple.PurchaseRate.Mul(horizon).InexactFloat64()
-			c.predProf = clampMoney(c.simple.ValuePerPeriod.Mul(horizon))
-			c.predRev = clampMoney(c.simple.ProfitPerOrder.Add(cost).Div(margin).Mul(c.simple.PurchaseRate).Mul(horizon))
+			c.pred.ExpectedPurchases = simple.PurchaseRate.Mul(horizon).InexactFloat64()
+			c.predProf = clampMoney(simple.ValuePerPeriod.Mul(horizon))
+			c.predRev = clampMoney(simple.ProfitPerOrder.Add(cost).Div(margin).Mul(simple.PurchaseRate).Mul(horizon))
 			c.pred.PAlive = 1
 		}
 	}
@@ -416,6 +417,7 @@ func (r *Runner) trends(custs []*customer, asOf time.Time, tcfg clv.TrendConfig)
 		if c.trend, err = clv.Trend(points, clv.TrendPoint{At: asOf, Value: c.total}, tcfg); err != nil {
 			return fmt.Errorf("segments.trend: %w", err)
 		}
+		c.trend.Baseline = clv.TrendPoint{} // not an output; one customer is kept per contact
 		return nil
 	}
 	i := 0
@@ -485,7 +487,7 @@ func (r *Runner) outputs(c *customer, model string, asOf time.Time) contactOutpu
 		"predicted":          c.predProf,
 		"predicted_revenue":  c.predRev,
 		"total":              c.total,
-		"simple":             c.simple.ByLifespan,
+		"simple":             c.simple,
 		"expected_purchases": decimal.NewFromFloat(round(c.pred.ExpectedPurchases, 2)),
 		"p_alive":            decimal.NewFromFloat(round(c.pred.PAlive, 3)),
 		"trend_change":       c.trend.ChangePct.Round(1),

@@ -44,13 +44,14 @@ func main() {
 	share := flag.Float64("share", 0.8, "share of the rate limit clvsync may use")
 	changePct := flag.Float64("change", 1, "percent of deals changed between the two syncs")
 	keep := flag.String("keep", "", "keep the state file at this path (default: a temp file, removed)")
+	memTrace := flag.Bool("memtrace", false, "print heap and RSS every second to stderr")
 	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file")
 	flag.Parse()
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
 		os.Exit(2)
 	}
-	go sampleHeap(*memProfile)
+	go sampleHeap(*memProfile, *memTrace)
 	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -298,12 +299,19 @@ var peakHeap atomic.Uint64
 // sampleHeap records the Go heap in use every 100 ms.
 // sampleHeap records the peak heap in use; with a profile path it also
 // writes a heap profile whenever the peak grows by 5%, so the file ends up
-// showing what was live at (about) the peak.
-func sampleHeap(profile string) {
+// showing what was live at (about) the peak; with trace it prints the heap
+// and RSS every second to stderr.
+func sampleHeap(profile string, trace bool) {
 	var ms runtime.MemStats
 	var profiled uint64
+	var traced time.Time
 	for range time.Tick(100 * time.Millisecond) {
 		runtime.ReadMemStats(&ms)
+		if trace && time.Since(traced) >= time.Second {
+			traced = time.Now()
+			fmt.Fprintf(os.Stderr, "%s heap in use %d MB, next GC at %d MB, RSS %s\n",
+				traced.Format("15:04:05"), ms.HeapInuse>>20, ms.NextGC>>20, procStatus("VmRSS"))
+		}
 		if ms.HeapInuse > peakHeap.Load() {
 			peakHeap.Store(ms.HeapInuse)
 		}
