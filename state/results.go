@@ -203,11 +203,14 @@ func (s *Store) Written(contactID string) (w Written, ok bool, err error) {
 	return w, true, nil
 }
 
-// PutWritten records, in one Update, what HubSpot accepted. Each entry
-// replaces the contact's previous record.
+// PutWritten records, in one transaction, what HubSpot accepted. Each entry
+// replaces the contact's previous record and clears the contact's failure:
+// its write went through. Calls from concurrent goroutines are committed
+// together (bolt's Batch), so concurrent write-back batches share one disk
+// sync instead of queueing for one each.
 func (s *Store) PutWritten(ws []Written) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWritten)
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b, failures := tx.Bucket(bucketWritten), tx.Bucket(bucketFailures)
 		b.FillPercent = appendFillPercent
 		for _, w := range ws {
 			if err := validID("contact", w.ContactID); err != nil {
@@ -225,6 +228,9 @@ func (s *Store) PutWritten(ws []Written) error {
 			}
 			rec := writtenRecord{Values: w.Values, At: utc(w.At), Since: since}
 			if err := putRecord(b, []byte(w.ContactID), &rec, s.keys); err != nil {
+				return err
+			}
+			if err := failures.Delete([]byte(w.ContactID)); err != nil {
 				return err
 			}
 		}

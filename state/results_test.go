@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,6 +89,33 @@ func TestStore_PutWritten(t *testing.T) {
 	must(t, s.ForEachWritten(func(w Written) error { ids = append(ids, w.ContactID); return nil }))
 	if !slices.Equal(ids, []string{"1", "2"}) {
 		t.Errorf("ids = %v", ids)
+	}
+
+	// An accepted write clears the contact's failure, and only its own.
+	must(t, s.PutFailures([]Failure{{ContactID: "1", Category: "X"}, {ContactID: "5", Category: "Y"}}))
+	must(t, s.PutWritten([]Written{{ContactID: "1", Values: map[string]string{"clv": "11.00"}}}))
+	fs, err := s.Failures()
+	must(t, err)
+	if len(fs) != 1 || fs[0].ContactID != "5" {
+		t.Errorf("failures after the write = %+v, want only contact 5", fs)
+	}
+
+	// Concurrent calls (committed together) all land.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.PutWritten([]Written{{ContactID: fmt.Sprintf("c%d", i), Values: map[string]string{"clv": "1"}}}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 8 {
+		if _, ok, _ := s.Written(fmt.Sprintf("c%d", i)); !ok {
+			t.Errorf("concurrent write c%d lost", i)
+		}
 	}
 }
 

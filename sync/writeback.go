@@ -337,7 +337,6 @@ func (s *sender) send(batch []update) error {
 		failed[f.ID] = true
 	}
 	var written []state.Written
-	var ok []string
 	for _, u := range batch {
 		if failed[u.ContactID] {
 			continue
@@ -346,12 +345,9 @@ func (s *sender) send(batch []update) error {
 		maps.Copy(vals, u.Prev)
 		maps.Copy(vals, u.Values)
 		written = append(written, state.Written{ContactID: u.ContactID, Values: vals, At: now, Since: u.Since})
-		ok = append(ok, u.ContactID)
 	}
+	// Recording them also clears their failures from earlier runs.
 	if err := r.Store.PutWritten(written); err != nil {
-		return err
-	}
-	if err := r.Store.ClearFailures(ok); err != nil {
 		return err
 	}
 	s.mu.Lock()
