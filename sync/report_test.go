@@ -2,7 +2,6 @@ package sync_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,8 +9,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/clv"
-	"github.com/clvsync/clvsync/hubspot"
-	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 )
@@ -20,39 +17,16 @@ import (
 // returns the store, the config and the second run's report.
 func reportState(t testing.TB, contacts int) (*state.Store, hsync.Config, hsync.Report) {
 	t.Helper()
-	hub, err := fakehub.New(fakehub.Config{Token: testToken, Contacts: contacts, Seed: 1, Anchor: anchor, LimitScale: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(hub)
-	t.Cleanup(srv.Close)
-	cfg := hsync.DefaultConfig()
-	cfg.HubSpot.BaseURL = srv.URL
-	cfg.State.Path = filepath.Join(t.TempDir(), "clvsync.db")
-	cfg.Model.Margin = 0.4
-	cfg.Model.CostPerOrder = "15"
-	cfg.Companies = true
-	client, err := hubspot.New(hubspot.Options{BaseURL: srv.URL, Token: testToken, APIVersion: cfg.HubSpot.APIVersion,
-		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(cfg.State.Path, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	e := setupSeed(t, contacts, 1, func(cfg *hsync.Config) {
+		cfg.Model.Margin = 0.4
+		cfg.Model.CostPerOrder = "15"
+		cfg.Companies = true
+	})
 	now := anchor.Add(time.Hour)
-	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Clock: func() time.Time { return now }}
-	if _, err := runner.Run(context.Background(), hsync.RunOptions{}); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	e.runner.Clock = func() time.Time { return now }
+	e.run(t, hsync.RunOptions{})
 	now = now.Add(30 * 24 * time.Hour)
-	rep, err := runner.Run(context.Background(), hsync.RunOptions{})
-	if err != nil {
-		t.Fatalf("second run: %v", err)
-	}
-	return store, cfg, rep
+	return e.store, e.cfg, e.run(t, hsync.RunOptions{})
 }
 
 func TestBuildReport(t *testing.T) {

@@ -28,9 +28,24 @@ type env struct {
 	url    string
 }
 
+// setup serves a seeded portal of about contacts contacts (seed 7), with the
+// model's minimums lowered for small portals; mutate edits the config.
 func setup(t testing.TB, contacts int, mutate func(*hsync.Config)) *env {
 	t.Helper()
-	hub, err := fakehub.New(fakehub.Config{Token: testToken, Contacts: contacts, Seed: 7, Anchor: anchor, LimitScale: 50})
+	return setupSeed(t, contacts, 7, func(cfg *hsync.Config) {
+		cfg.Model.MinCustomers = 30
+		cfg.Model.MinRepeatBuyers = 10
+		if mutate != nil {
+			mutate(cfg)
+		}
+	})
+}
+
+// setupSeed serves the portal of the given seed with the default config as
+// mutate edits it.
+func setupSeed(t testing.TB, contacts int, seed int64, mutate func(*hsync.Config)) *env {
+	t.Helper()
+	hub, err := fakehub.New(fakehub.Config{Token: testToken, Contacts: contacts, Seed: seed, Anchor: anchor, LimitScale: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +54,6 @@ func setup(t testing.TB, contacts int, mutate func(*hsync.Config)) *env {
 	cfg := hsync.DefaultConfig()
 	cfg.HubSpot.BaseURL = srv.URL
 	cfg.State.Path = filepath.Join(t.TempDir(), "clvsync.db")
-	cfg.Model.MinCustomers = 30
-	cfg.Model.MinRepeatBuyers = 10
 	if mutate != nil {
 		mutate(&cfg)
 	}
