@@ -124,40 +124,18 @@ func (e *encoder) nullDecimal(d decimal.NullDecimal) {
 	}
 }
 
-// keyNumbers returns the interned numbers of m's keys in ascending order, so
-// equal maps encode to equal bytes.
-func (e *encoder) keyNumbers(keys []string) []uint64 {
-	ns := make([]uint64, len(keys))
-	for i, k := range keys {
-		ns[i] = e.keys.intern(k)
+// encodeMap writes m as its size, then each key's interned number and value,
+// in ascending number order, so equal maps encode to equal bytes.
+func encodeMap[V any](e *encoder, m map[string]V, put func(V)) {
+	ns := make([]uint64, 0, len(m))
+	for k := range m {
+		ns = append(ns, e.keys.intern(k))
 	}
 	slices.Sort(ns)
-	return ns
-}
-
-func (e *encoder) stringMap(m map[string]string) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	ns := e.keyNumbers(keys)
 	e.uvarint(uint64(len(ns)))
 	for _, n := range ns {
 		e.uvarint(n)
-		e.str(m[e.keys.name(n)])
-	}
-}
-
-func (e *encoder) timeMap(m map[string]time.Time) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	ns := e.keyNumbers(keys)
-	e.uvarint(uint64(len(ns)))
-	for _, n := range ns {
-		e.uvarint(n)
-		e.time(m[e.keys.name(n)])
+		put(m[e.keys.name(n)])
 	}
 }
 
@@ -278,28 +256,16 @@ func (d *decoder) key() string {
 	return k
 }
 
-func (d *decoder) stringMap() map[string]string {
+// decodeMap reads what encodeMap wrote; an empty map decodes as nil.
+func decodeMap[V any](d *decoder, get func() V) map[string]V {
 	n := d.count()
 	if n == 0 {
 		return nil
 	}
-	m := make(map[string]string, n)
+	m := make(map[string]V, n)
 	for range n {
 		k := d.key()
-		m[k] = d.str()
-	}
-	return m
-}
-
-func (d *decoder) timeMap() map[string]time.Time {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	m := make(map[string]time.Time, n)
-	for range n {
-		k := d.key()
-		m[k] = d.time()
+		m[k] = get()
 	}
 	return m
 }
@@ -451,7 +417,7 @@ func (r *contactRecord) decode(d *decoder) {
 
 func (r *resultRecord) encode(e *encoder) {
 	e.uvarint(r.RunID)
-	e.stringMap(r.Values)
+	encodeMap(e, r.Values, e.str)
 	e.decimal(r.CLV)
 	e.str(r.Tier)
 	e.str(r.Segment)
@@ -459,7 +425,7 @@ func (r *resultRecord) encode(e *encoder) {
 
 func (r *resultRecord) decode(d *decoder) {
 	r.RunID = d.uvarint()
-	r.Values = d.stringMap()
+	r.Values = decodeMap(d, d.str)
 	r.CLV = d.decimal()
 	r.Tier = d.str()
 	r.Segment = d.str()
@@ -480,15 +446,15 @@ func (r *historyRecord) decode(d *decoder) {
 }
 
 func (r *writtenRecord) encode(e *encoder) {
-	e.stringMap(r.Values)
+	encodeMap(e, r.Values, e.str)
 	e.time(r.At)
-	e.timeMap(r.Since)
+	encodeMap(e, r.Since, e.time)
 }
 
 func (r *writtenRecord) decode(d *decoder) {
-	r.Values = d.stringMap()
+	r.Values = decodeMap(d, d.str)
 	r.At = d.time()
-	r.Since = d.timeMap()
+	r.Since = decodeMap(d, d.time)
 }
 
 // validMapKeys checks the keys of a map about to be interned.
