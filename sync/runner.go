@@ -40,11 +40,14 @@ type RunOptions struct {
 
 // Report says what a run did.
 type Report struct {
-	RunID    uint64
-	Mode     string // full | incremental
-	Reason   string
-	DryRun   bool
-	Started  time.Time
+	RunID   uint64
+	Mode    string // full | incremental
+	Reason  string
+	DryRun  bool
+	Started time.Time
+	// Ended is when the run finished on the runner's clock: the same
+	// instant as the run log's end time.
+	Ended    time.Time
 	Duration time.Duration
 	Pulled   struct {
 		Deals, Contacts, Companies, Deleted, Merged int
@@ -120,8 +123,9 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) 
 		after := r.Client.Stats()
 		rep.APICalls = after.Calls - before.Calls
 		rep.RateLimited = after.RateLimited - before.RateLimited
-		rep.Duration = r.now().Sub(rep.Started)
 		run.End = r.now()
+		rep.Ended = run.End
+		rep.Duration = run.End.Sub(rep.Started)
 		run.Outcome = "ok"
 		if err != nil {
 			run.Outcome = "failed"

@@ -303,7 +303,12 @@ func (s *server) runJob(full bool) {
 	ctx, cancel := context.WithTimeout(s.base, timeout)
 	defer cancel()
 	rep, err := s.d.Run(ctx, hsync.RunOptions{Full: full})
-	end := time.Now()
+	// The run's own end time (the runner's clock, as in the run log), so
+	// the metrics and the run log agree exactly.
+	end := rep.Ended
+	if end.IsZero() {
+		end = time.Now()
+	}
 	outcome := outcomeOK
 	switch {
 	case err == nil:
