@@ -83,7 +83,7 @@ func callTok(t testing.TB, srv *httptest.Server, tok, method, path string, body 
 
 func recorded(t testing.TB, name string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "recorded", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
