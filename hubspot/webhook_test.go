@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/clvsync/clvsync/hubspot/fakehub"
 )
 
 // A worked example: the v1 test vector's secret and body from
@@ -60,5 +62,19 @@ func TestDecodeWebhookEvents(t *testing.T) {
 	}
 	if _, err := DecodeWebhookEvents([]byte(`{"not":"an array"}`)); err == nil {
 		t.Fatal("want error")
+	}
+}
+
+// TestVerifyWebhookV3_Fakehub checks the verifier against fakehub's signer,
+// a separate implementation.
+func TestVerifyWebhookV3_Fakehub(t *testing.T) {
+	uri := "https://example.com/hooks%2Fhubspot?portal=1&x=%40y"
+	ts := "1793577600000"
+	sig := fakehub.SignWebhookV3("s3cret", "POST", uri, []byte(exBody), ts)
+	if err := VerifyWebhookV3("s3cret", "POST", uri, []byte(exBody), ts, sig, time.UnixMilli(1793577600000)); err != nil {
+		t.Fatal(err)
+	}
+	if fakehub.SignWebhookV3(exSecret, "POST", exURI, []byte(exBody), exTS) != exSig {
+		t.Fatal("fakehub signer disagrees with the worked example")
 	}
 }

@@ -84,6 +84,12 @@ type Config struct {
 	// WebhookTimeScale multiplies HubSpot's retry waits for failed
 	// deliveries (WebhookRetrySchedule); 0 means 1 (real time).
 	WebhookTimeScale float64
+	// SearchLag is how long a created, updated, deleted or merged record
+	// takes to show its new state in search (HubSpot: "a few moments");
+	// GET, list and batch read see it at once. Measured on Clock, so tests
+	// advance a fake clock instead of sleeping. Zero means no lag; the CLI
+	// and demo should use a few seconds.
+	SearchLag time.Duration
 	// WebhookAppID is the appId events carry (default DefaultWebhookAppID).
 	WebhookAppID int
 }

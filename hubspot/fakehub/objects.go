@@ -334,6 +334,7 @@ func (h *Hub) prepareWrite(t objType, props map[string]string) (map[int]string, 
 // applyWrite stores validated values on rec and stamps it. It returns the
 // values that changed, for webhooks.
 func (h *Hub) applyWrite(t objType, rec *record, vals map[int]string, now int64) map[int]string {
+	h.touch(rec)
 	s := h.schemas[t]
 	changed := map[int]string{}
 	for i, v := range vals {
@@ -439,6 +440,7 @@ func (h *Hub) createLocked(t objType, in createInput, vals map[int]string) *reco
 	st := h.objects[t]
 	st.recs = append(st.recs, record{id: id, created: now, updated: now})
 	rec := &st.recs[len(st.recs)-1]
+	h.touchNew(rec)
 	h.applyWrite(t, rec, vals, now)
 	rec.updated = now
 	h.notify(webhookEvent{SubscriptionType: typeInfo[t].singular + ".creation", ObjectID: id, ChangeFlag: "NEW"})
@@ -524,6 +526,7 @@ func (h *Hub) archiveObject(rc *reqCtx) response {
 // archiveLocked moves rec to the recycle bin. Per hubspot-api.md §10 this
 // does not change the last-modified time; archivedAt holds the deletion time.
 func (h *Hub) archiveLocked(t objType, rec *record) {
+	h.touch(rec)
 	rec.archivedAt = max(h.nowMS(), rec.updated)
 	h.notify(webhookEvent{SubscriptionType: typeInfo[t].singular + ".deletion", ObjectID: rec.id, ChangeFlag: "DELETED"})
 }
@@ -790,6 +793,8 @@ func (h *Hub) mergeLocked(t objType, primary, merged string, now int64) (*record
 	if m == nil || !m.live() {
 		return nil, fmt.Sprintf("Object %s to merge does not exist or is archived", merged)
 	}
+	h.touch(p)
+	h.touch(m)
 	pid, mid := p.id, m.id
 	s := h.schemas[t]
 	mi := s.byName["hs_merged_object_ids"]
@@ -832,6 +837,7 @@ func (h *Hub) mergeLocked(t objType, primary, merged string, now int64) (*record
 		created := min(p.created, m.created)
 		st.recs = append(st.recs, record{id: sid, created: created, updated: now}) // may move p and m
 		sv := st.find(sid)
+		h.touchNew(sv)
 		sv.props = setProps("", upd)
 	} else {
 		p.props = setProps(p.props, upd)
@@ -955,3 +961,38 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 }
 
 var _ json.Unmarshaler = (*flexInt)(nil)
+
+// touch records what search sees of rec before a write, when
+// Config.SearchLag is set: the last version already indexed stays visible
+// to search until the lag has passed since the latest write.
+func (h *Hub) touch(rec *record) {
+	if h.cfg.SearchLag <= 0 || !h.seeded {
+		return
+	}
+	now := h.cfg.Clock().UnixMilli()
+	if rec.idx == nil || now >= rec.idx.until {
+		rec.idx = &indexed{props: rec.props, updated: rec.updated, archivedAt: rec.archivedAt, mergedInto: rec.mergedInto, exists: true}
+	}
+	rec.idx.until = now + h.cfg.SearchLag.Milliseconds()
+}
+
+// touchNew hides a just-created record from search for Config.SearchLag.
+func (h *Hub) touchNew(rec *record) {
+	if h.cfg.SearchLag <= 0 || !h.seeded {
+		return
+	}
+	rec.idx = &indexed{until: h.cfg.Clock().UnixMilli() + h.cfg.SearchLag.Milliseconds()}
+}
+
+// searchView returns the version of rec search sees now, or nil.
+func (h *Hub) searchView(rec *record, now int64) *record {
+	if rec.idx == nil || now >= rec.idx.until {
+		return rec
+	}
+	if !rec.idx.exists {
+		return nil
+	}
+	v := *rec
+	v.props, v.updated, v.archivedAt, v.mergedInto = rec.idx.props, rec.idx.updated, rec.idx.archivedAt, rec.idx.mergedInto
+	return &v
+}
