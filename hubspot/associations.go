@@ -118,7 +118,9 @@ func (s *AssociationsService) BatchRead(ctx context.Context, from, to string, id
 			for _, t := range r.To {
 				out[id] = append(out[id], Association{ToObjectID: string(t.ToObjectID), Types: t.AssociationTypes})
 			}
-			if after := r.Paging.nextAfter(); after != "" {
+			// An id page without associations ends that id's paging even if
+			// it names a cursor: following it could only loop.
+			if after := r.Paging.nextAfter(); after != "" && len(r.To) > 0 {
 				next := assocInput{ID: id, After: after}
 				if seen[next] {
 					return nil, fmt.Errorf("batch read %s→%s associations: cursor %q for %s repeated", from, to, after, id)

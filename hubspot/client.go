@@ -259,8 +259,11 @@ type call struct {
 	body     any
 	out      any // decoded from any 2xx body when non-nil
 	search   bool
-	// unsafe marks a non-idempotent call (object create): it is not
-	// retried after a 5xx or a network error, which may have been processed.
+	// unsafe marks a non-idempotent call (object create, merge): it is not
+	// retried after a 5xx, a network error or an undecodable 2xx body, since
+	// HubSpot may have processed it. Every other call is idempotent for
+	// clvsync (reads, searches, batch reads and batch updates that set
+	// absolute values) and is retried after any of those.
 	unsafe bool
 }
 
@@ -298,7 +301,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		err = checkResponse(resp, rerr, c.redact)
 		if err == nil && cl.out != nil && status != http.StatusNoContent && len(resp.Body()) > 0 {
 			if jerr := json.Unmarshal(resp.Body(), cl.out); jerr != nil {
-				err = fmt.Errorf("decode %d response: %w", status, jerr)
+				err = &BodyError{Status: status, Err: jerr}
 			}
 		}
 		c.record(cl, attempt, status, dur, waited+slept, err)
@@ -355,11 +358,30 @@ func (c *Client) retryWait(cl call, attempt, status int, err error) (time.Durati
 			return 0, false // HubSpot: contact support, retrying won't help
 		}
 		return c.backoffFor(attempt), !cl.unsafe
-	case status == 0 && retryableNetErr(err):
+	case errors.As(err, new(*BodyError)):
+		// A cut or garbled 2xx body: the request went through, the answer
+		// did not. Asking again is safe only when asking twice is.
+		return c.backoffFor(attempt), !cl.unsafe
+	case retryableNetErr(err):
+		// status may be set: the connection can drop while the body is read.
 		return c.backoffFor(attempt), !cl.unsafe
 	}
 	return 0, false
 }
+
+// BodyError reports a 2xx answer whose body could not be decoded, e.g. a
+// response cut off mid-way. Idempotent calls retry it like a 5xx.
+type BodyError struct {
+	// Status is the HTTP status of the answer.
+	Status int
+	// Err is the decoding error.
+	Err error
+}
+
+func (e *BodyError) Error() string { return fmt.Sprintf("decode %d response: %v", e.Status, e.Err) }
+
+// Unwrap returns the decoding error.
+func (e *BodyError) Unwrap() error { return e.Err }
 
 // backoffFor returns capped exponential backoff with equal jitter.
 func (c *Client) backoffFor(attempt int) time.Duration {
@@ -372,19 +394,29 @@ func (c *Client) backoffFor(attempt int) time.Duration {
 	return half + rand.N(half+1)
 }
 
-// retryableNetErr reports connection resets, refused or dropped
-// connections and timeouts. Context errors are handled by the caller.
+// retryableNetErr reports connection resets, refused, closed or dropped
+// connections (also while a request body is being sent) and timeouts.
+// Context errors are handled by the caller.
 func retryableNetErr(err error) bool {
 	var ne net.Error
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
 		return true
 	case errors.As(err, &ne) && ne.Timeout():
 		return true
 	}
-	return strings.Contains(err.Error(), "connection reset")
+	// Some transport errors arrive flattened into strings (resty wraps
+	// them, net/http reports a closed idle connection by message).
+	msg := err.Error()
+	for _, s := range []string{"connection reset", "use of closed network connection", "broken pipe",
+		"server closed idle connection", "unexpected EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) record(cl call, attempt, status int, dur, waited time.Duration, err error) {

@@ -174,7 +174,9 @@ func (s *ObjectsService) Pages(ctx context.Context, opts ListOptions) iter.Seq2[
 				return
 			}
 			next := page.NextAfter()
-			if next == "" {
+			if next == "" || len(page.Results) == 0 {
+				// An empty page ends the listing even if it names a next
+				// cursor: following it could only loop.
 				return
 			}
 			if seen[next] {
@@ -316,8 +318,11 @@ func (s *ObjectsService) Archive(ctx context.Context, id string) error {
 	return nil
 }
 
-// Merge merges mergeID into primaryID and returns the surviving object
-// (whose id may differ from both).
+// Merge merges mergeID into primaryID and returns the surviving object.
+// For contacts and companies HubSpot now mints a new record: the returned
+// id differs from both inputs, and both old ids resolve to it. Merge is not
+// retried after a 5xx, a network error or a cut body, since HubSpot may
+// have merged already.
 //
 // HubSpot API docs: https://developers.hubspot.com/docs/api/crm/contacts
 func (s *ObjectsService) Merge(ctx context.Context, primaryID, mergeID string) (*Object, error) {
@@ -330,7 +335,7 @@ func (s *ObjectsService) Merge(ctx context.Context, primaryID, mergeID string) (
 		Merge   string `json:"objectIdToMerge"`
 	}{primaryID, mergeID}
 	if err := s.c.do(ctx, call{endpoint: "objects.merge", method: http.MethodPost,
-		path: s.c.paths.objects(s.objectType, "merge"), body: body, out: &obj}); err != nil {
+		path: s.c.paths.objects(s.objectType, "merge"), body: body, out: &obj, unsafe: true}); err != nil {
 		return nil, fmt.Errorf("merge %s %s into %s: %w", s.singular(), mergeID, primaryID, err)
 	}
 	return &obj, nil

@@ -160,9 +160,12 @@ func (s *ObjectsService) Search(ctx context.Context, req SearchRequest) (*Search
 }
 
 // SearchPages iterates over the pages of one search. It stops with
-// ErrSearchCap instead of asking for results past 10,000.
+// ErrSearchCap instead of asking for results past 10,000, ends at an empty
+// page even if it carries paging.next, and stops with an error when HubSpot
+// hands out a cursor it has handed out before.
 func (s *ObjectsService) SearchPages(ctx context.Context, req SearchRequest) iter.Seq2[*SearchPage, error] {
 	return func(yield func(*SearchPage, error) bool) {
+		seen := map[string]bool{req.After: true}
 		for {
 			page, err := s.Search(ctx, req)
 			if err != nil {
@@ -173,9 +176,14 @@ func (s *ObjectsService) SearchPages(ctx context.Context, req SearchRequest) ite
 				return
 			}
 			next := page.NextAfter()
-			if next == "" || next == req.After {
+			if next == "" || len(page.Results) == 0 {
 				return
 			}
+			if seen[next] {
+				yield(nil, fmt.Errorf("search %s: paging cursor %q repeated; stopping instead of looping", s.objectType, next))
+				return
+			}
+			seen[next] = true
 			req.After = next
 		}
 	}
@@ -323,8 +331,11 @@ func (w *walk) run() {
 				return
 			}
 		}
-		if len(page.Results) < MaxSearchLimit && page.NextAfter() == "" {
-			return // last page of the window: done
+		if len(page.Results) == 0 || (len(page.Results) < MaxSearchLimit && page.NextAfter() == "") {
+			// Last page of the window: done. An empty page ends the walk
+			// even with paging.next, since the next request would be
+			// the same one again.
+			return
 		}
 		if allAtLower {
 			// A full page at one timestamp: page through it by id.
@@ -370,7 +381,7 @@ func (w *walk) byID(ts int64) bool {
 				return false
 			}
 		}
-		if len(page.Results) < MaxSearchLimit && page.NextAfter() == "" {
+		if len(page.Results) == 0 || (len(page.Results) < MaxSearchLimit && page.NextAfter() == "") {
 			return true
 		}
 	}

@@ -185,7 +185,37 @@ func (h *Hub) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		adminJSON(w, http.StatusOK, toFaultsJSON(h.Faults()))
+	case "GET /_fakehub/webhooks":
+		adminJSON(w, http.StatusOK, h.webhooksJSON())
+	case "POST /_fakehub/webhooks":
+		// {"url":..., "secret":..., "timeScale":...}; absent fields keep
+		// their values. The secret is never echoed.
+		h.wh.mu.Lock()
+		cur := h.wh.settings
+		h.wh.mu.Unlock()
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&cur); err != nil {
+			bad("invalid JSON: " + err.Error())
+			return
+		}
+		if err := h.SetWebhooks(cur); err != nil {
+			bad(err.Error())
+			return
+		}
+		adminJSON(w, http.StatusOK, h.webhooksJSON())
 	default:
 		adminJSON(w, http.StatusNotFound, map[string]string{"error": "unknown admin endpoint " + r.Method + " " + r.URL.Path})
 	}
+}
+
+type webhooksJSON struct {
+	WebhookSettings
+	SecretSet bool         `json:"secretSet"`
+	Stats     WebhookStats `json:"stats"`
+}
+
+func (h *Hub) webhooksJSON() webhooksJSON {
+	h.wh.mu.Lock()
+	set := h.wh.settings.Secret != ""
+	h.wh.mu.Unlock()
+	return webhooksJSON{WebhookSettings: h.Webhooks(), SecretSet: set, Stats: h.WebhookStats()}
 }

@@ -223,7 +223,8 @@ func (h *Hub) assocPut(def bool) handlerFunc {
 		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		fr, tr := h.objects[from].findStr(fromID), h.objects[to].findStr(toID)
+		// Merged-away ids resolve to the merge result, as on GET.
+		fr, tr := h.lookupForRead(from, fromID, ""), h.lookupForRead(to, toID, "")
 		if fr == nil || !fr.live() {
 			return h.objectNotFound(fromID)
 		}

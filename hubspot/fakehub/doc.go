@@ -44,6 +44,46 @@
 //	                            "truncate":0,"seed":1,"revokeToken":true,"denyScopes":[...]};
 //	                            fields left out keep their values. "revokeToken":true makes
 //	                            every API request answer 401 until set back to false.
+//	GET  /_fakehub/webhooks     webhook target {"url","timeScale","secretSet","stats":{events,
+//	                            delivered,attempts,failures,dropped,pending}}; never the secret
+//	POST /_fakehub/webhooks     {"url":"http://...","secret":"...","timeScale":0.001}; fields
+//	                            left out keep their values; "url":"" turns webhooks off
+//
+// # Webhooks
+//
+// With Config.WebhookURL and Config.WebhookSecret (or the admin endpoint)
+// set, every change made through the API is POSTed to the URL as HubSpot
+// does: a JSON array of up to 100 events (eventId, subscriptionId,
+// portalId, appId, occurredAt, subscriptionType such as
+// "deal.propertyChange", "contact.creation", "deal.deletion",
+// "deal.associationChange" (both sides), "contact.merge" with
+// primaryObjectId, mergedObjectIds and newObjectId, attemptNumber,
+// objectId, propertyName, propertyValue, changeSource "INTEGRATION"),
+// signed with signature v3 (SignWebhookV3; X-HubSpot-Signature-v3 and
+// X-HubSpot-Request-Timestamp from Config.Clock). A delivery that fails
+// (non-2xx, no answer within 5 s) is retried up to 10 times following
+// WebhookRetrySchedule scaled by Config.WebhookTimeScale. Delivery is
+// asynchronous and never blocks an API call; Hub.Close stops it. Seeding
+// fires no events. fakehub has no restore endpoint, so no restore events.
+//
+// # Merges
+//
+// Merging two contacts or two companies creates a new record with a new id
+// (HubSpot's current behaviour): the primary's values win, the other fills
+// gaps, hs_merged_object_ids lists both old ids ("old1;old2", plus ids they
+// had absorbed), associations of both move to it, both old ids resolve to
+// it on GET, association writes and further merges, and both are gone from
+// lists and search. Config.MergeKeepsPrimaryID restores the old behaviour
+// (the primary keeps its id); deals always keep the primary's id.
+//
+// # Search lag
+//
+// Config.SearchLag delays what search sees, as HubSpot's index does: for
+// that long after a create, update, delete or merge (measured on
+// Config.Clock) search shows the record's previous state (or nothing, for
+// a new record), while GET, list and batch read see the change at once.
+// Zero (the default) means no lag; `clvsync fakehub` and the demo should use
+// a few seconds.
 //
 // # Seeded portal
 //

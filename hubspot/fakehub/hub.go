@@ -71,6 +71,27 @@ type Config struct {
 	// PortalID is the account id in URLs and account details (default
 	// DefaultPortalID).
 	PortalID int
+	// MergeKeepsPrimaryID restores fakehub's old merge: the primary keeps
+	// its id and absorbs the other record. Default (false) merges contacts
+	// and companies as HubSpot now does: a new record with a new id that
+	// both old ids resolve to (deals always keep the primary's id).
+	MergeKeepsPrimaryID bool
+	// WebhookURL, when set, receives HubSpot-shaped webhook batches for
+	// every change made through the API; WebhookSecret (the app's client
+	// secret, required with a URL) signs them with signature v3.
+	WebhookURL    string
+	WebhookSecret string
+	// WebhookTimeScale multiplies HubSpot's retry waits for failed
+	// deliveries (WebhookRetrySchedule); 0 means 1 (real time).
+	WebhookTimeScale float64
+	// SearchLag is how long a created, updated, deleted or merged record
+	// takes to show its new state in search (HubSpot: "a few moments");
+	// GET, list and batch read see it at once. Measured on Clock, so tests
+	// advance a fake clock instead of sleeping. Zero means no lag; the CLI
+	// and demo should use a few seconds.
+	SearchLag time.Duration
+	// WebhookAppID is the appId events carry (default DefaultWebhookAppID).
+	WebhookAppID int
 }
 
 // Hub is an in-memory HubSpot portal served over HTTP. It is safe for
@@ -97,6 +118,10 @@ type Hub struct {
 	faultRand *rand.Rand
 
 	corrSeq atomic.Uint64
+
+	wh     *webhooks
+	seeded bool // webhooks fire only for changes after seeding
+	quiet  bool // suppresses association events while a merge moves edges
 }
 
 // New builds a Hub and seeds its portal deterministically from
@@ -139,7 +164,15 @@ func New(cfg Config) (*Hub, error) {
 	if err := cfg.Faults.validate(); err != nil {
 		return nil, err
 	}
+	if cfg.WebhookAppID == 0 {
+		cfg.WebhookAppID = DefaultWebhookAppID
+	}
+	whs := WebhookSettings{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, TimeScale: cfg.WebhookTimeScale}
+	if err := whs.validate(); err != nil {
+		return nil, err
+	}
 	h := &Hub{cfg: cfg, nextID: 100000000001}
+	h.wh = newWebhooks(h, whs)
 	h.limit = newLimiter(cfg)
 	for t := range numTypes {
 		h.objects[t] = &objectStore{}
@@ -148,6 +181,7 @@ func New(cfg Config) (*Hub, error) {
 	h.setFaultsLocked(cfg.Faults)
 	h.stats.Requests = map[string]int64{}
 	h.seed()
+	h.seeded = true
 	h.routes()
 	return h, nil
 }

@@ -83,7 +83,7 @@ func callTok(t testing.TB, srv *httptest.Server, tok, method, path string, body 
 
 func recorded(t testing.TB, name string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "recorded", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +519,7 @@ func TestHub_WriteValidation(t *testing.T) {
 }
 
 func TestHub_Merge(t *testing.T) {
-	h, srv := newTestHub(t, Config{Contacts: 3, Seed: 5, DisableRateLimits: true})
+	h, srv := newTestHub(t, Config{Contacts: 3, Seed: 5, DisableRateLimits: true, MergeKeepsPrimaryID: true})
 	mk := func(email string) string {
 		r := call(t, srv, "POST", "/crm/v3/objects/contacts", map[string]any{"properties": map[string]string{"email": email, "firstname": "A"}})
 		if r.status != 201 {

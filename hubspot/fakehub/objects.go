@@ -331,9 +331,17 @@ func (h *Hub) prepareWrite(t objType, props map[string]string) (map[int]string, 
 	return out, problems
 }
 
-// applyWrite stores validated values on rec and stamps it.
-func (h *Hub) applyWrite(t objType, rec *record, vals map[int]string, now int64) {
+// applyWrite stores validated values on rec and stamps it. It returns the
+// values that changed, for webhooks.
+func (h *Hub) applyWrite(t objType, rec *record, vals map[int]string, now int64) map[int]string {
+	h.touch(rec)
 	s := h.schemas[t]
+	changed := map[int]string{}
+	for i, v := range vals {
+		if old, _ := getProp(rec.props, i); old != v && s.derive[i] != derivedCreated {
+			changed[i] = v
+		}
+	}
 	for i, v := range vals {
 		if s.derive[i] == derivedCreated {
 			if ms, ok := parseTimeValue(v); ok {
@@ -347,6 +355,7 @@ func (h *Hub) applyWrite(t objType, rec *record, vals map[int]string, now int64)
 	}
 	rec.updated = max(now, rec.updated+1)
 	h.countWrite(t)
+	return changed
 }
 
 type assocInput struct {
@@ -431,8 +440,10 @@ func (h *Hub) createLocked(t objType, in createInput, vals map[int]string) *reco
 	st := h.objects[t]
 	st.recs = append(st.recs, record{id: id, created: now, updated: now})
 	rec := &st.recs[len(st.recs)-1]
+	h.touchNew(rec)
 	h.applyWrite(t, rec, vals, now)
 	rec.updated = now
+	h.notify(webhookEvent{SubscriptionType: typeInfo[t].singular + ".creation", ObjectID: id, ChangeFlag: "NEW"})
 	for _, a := range in.Associations {
 		for _, ty := range a.Types {
 			spec := assocTypeIDs[ty.TypeID]
@@ -492,7 +503,7 @@ func (h *Hub) updateObject(rc *reqCtx) response {
 	if len(problems) > 0 {
 		return h.invalidProperties(problems)
 	}
-	h.applyWrite(t, rec, vals, h.nowMS())
+	h.notifyProps(t, rec, h.applyWrite(t, rec, vals, h.nowMS()))
 	if t == typeContact {
 		h.countContactUpdate()
 	}
@@ -507,15 +518,17 @@ func (h *Hub) archiveObject(rc *reqCtx) response {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if rec := h.objects[t].findStr(rc.r.PathValue("objectId")); rec != nil && rec.live() {
-		h.archiveLocked(rec)
+		h.archiveLocked(t, rec)
 	}
 	return response{status: http.StatusNoContent}
 }
 
 // archiveLocked moves rec to the recycle bin. Per hubspot-api.md §10 this
 // does not change the last-modified time; archivedAt holds the deletion time.
-func (h *Hub) archiveLocked(rec *record) {
+func (h *Hub) archiveLocked(t objType, rec *record) {
+	h.touch(rec)
 	rec.archivedAt = max(h.nowMS(), rec.updated)
+	h.notify(webhookEvent{SubscriptionType: typeInfo[t].singular + ".deletion", ObjectID: rec.id, ChangeFlag: "DELETED"})
 }
 
 type idInput struct {
@@ -540,7 +553,7 @@ func (h *Hub) batchArchive(rc *reqCtx) response {
 	defer h.mu.Unlock()
 	for _, x := range in.Inputs {
 		if rec := h.objects[t].findStr(x.ID); rec != nil && rec.live() {
-			h.archiveLocked(rec)
+			h.archiveLocked(t, rec)
 		}
 	}
 	return response{status: http.StatusNoContent}
@@ -660,7 +673,7 @@ func (h *Hub) batchUpdate(rc *reqCtx) response {
 			missing = append(missing, x.ID)
 			continue
 		}
-		h.applyWrite(t, rec, vals[i], now)
+		h.notifyProps(t, rec, h.applyWrite(t, rec, vals[i], now))
 		if t == typeContact {
 			h.countContactUpdate()
 		}
@@ -757,57 +770,103 @@ func (h *Hub) mergeObjects(rc *reqCtx) response {
 	return jsonResp(http.StatusOK, h.render(t, rec, nil, false))
 }
 
-// mergeLocked merges objectIDToMerge into primary: the survivor keeps its
-// id and values, takes the merged record's missing values and associations,
-// and lists the merged ids in hs_merged_object_ids.
+// mergeLocked merges merged into primary and returns the record that holds
+// the result. By default (HubSpot's current behaviour for contacts and
+// companies) it creates a new record with a new id: the primary's values
+// win, the merged record fills the gaps, both records' associations move to
+// it, hs_merged_object_ids lists both old ids (and any they had absorbed),
+// and both old ids resolve to it. Deals, and every type when
+// Config.MergeKeepsPrimaryID is set, keep the legacy behaviour: the primary
+// survives under its own id.
 func (h *Hub) mergeLocked(t objType, primary, merged string, now int64) (*record, string) {
 	st := h.objects[t]
 	if primary == merged {
 		return nil, "Cannot merge an object with itself"
 	}
-	p, m := st.findStr(primary), st.findStr(merged)
+	p, m := h.lookupForRead(t, primary, ""), h.lookupForRead(t, merged, "") // old ids resolve to their merge result
+	if p != nil && m != nil && p.id == m.id {
+		return nil, "Cannot merge an object with itself"
+	}
 	if p == nil || !p.live() {
 		return nil, fmt.Sprintf("Object %s to merge into does not exist or is archived", primary)
 	}
 	if m == nil || !m.live() {
 		return nil, fmt.Sprintf("Object %s to merge does not exist or is archived", merged)
 	}
+	h.touch(p)
+	h.touch(m)
+	pid, mid := p.id, m.id
 	s := h.schemas[t]
 	mi := s.byName["hs_merged_object_ids"]
-	ids, _ := getProp(p.props, mi)
+	var ids []string
+	pids, _ := getProp(p.props, mi)
 	mids, _ := getProp(m.props, mi)
-	for _, x := range []string{mids, strconv.FormatInt(m.id, 10)} {
-		if x == "" {
-			continue
+	newRecord := t != typeDeal && !h.cfg.MergeKeepsPrimaryID
+	for _, x := range []string{pids, mids} {
+		if x != "" {
+			ids = append(ids, strings.Split(x, ";")...)
 		}
-		if ids != "" {
-			ids += ";"
-		}
-		ids += x
 	}
-	upd := map[int]string{mi: ids}
+	if newRecord {
+		ids = append(ids, strconv.FormatInt(pid, 10))
+	}
+	ids = append(ids, strconv.FormatInt(mid, 10))
+	upd := map[int]string{mi: strings.Join(ids, ";")}
 	have := map[int]bool{}
 	for _, e := range decodeProps(p.props, nil) {
 		have[e.k] = true
+		if newRecord {
+			upd[e.k] = e.v
+		}
 	}
+	upd[mi] = strings.Join(ids, ";")
 	for _, e := range decodeProps(m.props, nil) {
 		if !have[e.k] && e.k != mi && s.props[e.k].Name != "email" {
 			upd[e.k] = e.v
 		}
 	}
-	p.props = setProps(p.props, upd)
-	mid, pid := m.id, p.id
-	edges := append([]edge(nil), m.assoc...)
-	for _, e := range edges {
-		h.disassociate(t, mid, e.t, e.to)
-		h.associate(t, pid, e.t, e.to, e.primary && !h.hasPrimary(t, pid, e.t))
+	moved := 0
+	for _, e := range decodeProps(m.props, nil) {
+		if !have[e.k] && e.k != mi {
+			moved++
+		}
 	}
-	m, p = st.find(mid), st.find(pid)
-	m.mergedInto = pid
-	m.archivedAt = now
-	p.updated = max(now, p.updated)
+	sid := pid // survivor
+	if newRecord {
+		sid = h.newID()
+		created := min(p.created, m.created)
+		st.recs = append(st.recs, record{id: sid, created: created, updated: now}) // may move p and m
+		sv := st.find(sid)
+		h.touchNew(sv)
+		sv.props = setProps("", upd)
+	} else {
+		p.props = setProps(p.props, upd)
+	}
+	// Associations: the primary's come first, so its primary flags win.
+	gone := []int64{mid}
+	if newRecord {
+		gone = []int64{pid, mid}
+	}
+	h.quiet = true
+	defer func() { h.quiet = false }()
+	for _, old := range gone {
+		edges := append([]edge(nil), st.find(old).assoc...)
+		for _, e := range edges {
+			h.disassociate(t, old, e.t, e.to)
+			h.associate(t, sid, e.t, e.to, e.primary && !h.hasPrimary(t, sid, e.t))
+		}
+	}
+	for _, old := range gone {
+		r := st.find(old)
+		r.mergedInto = sid
+		r.archivedAt = now
+	}
+	sv := st.find(sid)
+	sv.updated = max(now, sv.updated)
 	h.countWrite(t)
-	return p, ""
+	h.notify(webhookEvent{SubscriptionType: typeInfo[t].singular + ".merge", ObjectID: sid, PrimaryObjectID: pid,
+		MergedObjectIDs: []int64{mid}, NewObjectID: sid, NumberOfPropertiesMoved: moved})
+	return sv, ""
 }
 
 func (h *Hub) hasPrimary(t objType, id int64, to objType) bool {
@@ -827,6 +886,9 @@ func (h *Hub) associate(ft objType, from int64, tt objType, to int64, primary bo
 	if a == nil || b == nil {
 		return
 	}
+	if !hasEdge(a, tt, to, primary) {
+		h.notifyAssoc(ft, from, tt, to, primary, false)
+	}
 	addEdge(a, edge{to: to, t: tt, primary: primary})
 	// Primary is directional for deal/contact→company; the reverse side
 	// carries it too (company→deal 6, company→contact 2).
@@ -836,6 +898,17 @@ func (h *Hub) associate(ft objType, from int64, tt objType, to int64, primary bo
 		a = h.objects[ft].find(from)
 		a.props = setProps(a.props, map[int]string{h.schemas[typeContact].byName["associatedcompanyid"]: strconv.FormatInt(to, 10)})
 	}
+}
+
+// hasEdge reports whether r already has this association (with the
+// primary flag if primary is asked for).
+func hasEdge(r *record, t objType, to int64, primary bool) bool {
+	for _, e := range r.assoc {
+		if e.t == t && e.to == to {
+			return e.primary || !primary
+		}
+	}
+	return false
 }
 
 func addEdge(r *record, e edge) {
@@ -861,6 +934,9 @@ func (h *Hub) disassociate(ft objType, from int64, tt objType, to int64) {
 		}
 		r.assoc = out
 	}
+	if a := h.objects[ft].find(from); a != nil && hasEdge(a, tt, to, false) {
+		h.notifyAssoc(ft, from, tt, to, false, true)
+	}
 	rm(h.objects[ft].find(from), tt, to)
 	rm(h.objects[tt].find(to), ft, from)
 }
@@ -885,3 +961,38 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 }
 
 var _ json.Unmarshaler = (*flexInt)(nil)
+
+// touch records what search sees of rec before a write, when
+// Config.SearchLag is set: the last version already indexed stays visible
+// to search until the lag has passed since the latest write.
+func (h *Hub) touch(rec *record) {
+	if h.cfg.SearchLag <= 0 || !h.seeded {
+		return
+	}
+	now := h.cfg.Clock().UnixMilli()
+	if rec.idx == nil || now >= rec.idx.until {
+		rec.idx = &indexed{props: rec.props, updated: rec.updated, archivedAt: rec.archivedAt, mergedInto: rec.mergedInto, exists: true}
+	}
+	rec.idx.until = now + h.cfg.SearchLag.Milliseconds()
+}
+
+// touchNew hides a just-created record from search for Config.SearchLag.
+func (h *Hub) touchNew(rec *record) {
+	if h.cfg.SearchLag <= 0 || !h.seeded {
+		return
+	}
+	rec.idx = &indexed{until: h.cfg.Clock().UnixMilli() + h.cfg.SearchLag.Milliseconds()}
+}
+
+// searchView returns the version of rec search sees now, or nil.
+func (h *Hub) searchView(rec *record, now int64) *record {
+	if rec.idx == nil || now >= rec.idx.until {
+		return rec
+	}
+	if !rec.idx.exists {
+		return nil
+	}
+	v := *rec
+	v.props, v.updated, v.archivedAt, v.mergedInto = rec.idx.props, rec.idx.updated, rec.idx.archivedAt, rec.idx.mergedInto
+	return &v
+}

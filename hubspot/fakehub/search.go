@@ -158,9 +158,10 @@ func (h *Hub) searchObjects(rc *reqCtx) response {
 
 	st := h.objects[t]
 	var matches []*record
+	nowMS := h.cfg.Clock().UnixMilli()
 	for i := range st.recs {
-		rec := &st.recs[i]
-		if !rec.live() {
+		rec := h.searchView(&st.recs[i], nowMS) // search lags writes by Config.SearchLag
+		if rec == nil || !rec.live() {
 			continue // archived records never appear in search
 		}
 		if len(groups) > 0 {

@@ -56,6 +56,16 @@ type record struct {
 	mergedInto int64 // survivor id when merged away; the record is then gone
 	props      string
 	assoc      []edge
+	idx        *indexed // what search still sees, while Config.SearchLag runs
+}
+
+// indexed is the version of a record search shows until the clock reaches
+// until (epoch ms); exists is false for a record created since.
+type indexed struct {
+	props                           string
+	updated, archivedAt, mergedInto int64
+	exists                          bool
+	until                           int64
 }
 
 func (r *record) live() bool { return r.archivedAt == 0 && r.mergedInto == 0 }
