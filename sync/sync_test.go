@@ -12,6 +12,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 const testToken = "test-token"
@@ -24,15 +25,15 @@ type env struct {
 	client *hubspot.Client
 	store  *state.Store
 	runner *hsync.Runner
-	cfg    hsync.Config
+	cfg    config.Config
 	url    string
 }
 
 // setup serves a seeded portal of about contacts contacts (seed 7), with the
 // model's minimums lowered for small portals; mutate edits the config.
-func setup(t testing.TB, contacts int, mutate func(*hsync.Config)) *env {
+func setup(t testing.TB, contacts int, mutate func(*config.Config)) *env {
 	t.Helper()
-	return setupSeed(t, contacts, 7, func(cfg *hsync.Config) {
+	return setupSeed(t, contacts, 7, func(cfg *config.Config) {
 		cfg.Model.MinCustomers = 30
 		cfg.Model.MinRepeatBuyers = 10
 		if mutate != nil {
@@ -43,7 +44,7 @@ func setup(t testing.TB, contacts int, mutate func(*hsync.Config)) *env {
 
 // setupSeed serves the portal of the given seed with the default config as
 // mutate edits it.
-func setupSeed(t testing.TB, contacts int, seed int64, mutate func(*hsync.Config)) *env {
+func setupSeed(t testing.TB, contacts int, seed int64, mutate func(*config.Config)) *env {
 	t.Helper()
 	hub, err := fakehub.New(fakehub.Config{Token: testToken, Contacts: contacts, Seed: seed, Anchor: anchor, LimitScale: 50})
 	if err != nil {
@@ -51,7 +52,7 @@ func setupSeed(t testing.TB, contacts int, seed int64, mutate func(*hsync.Config
 	}
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = srv.URL
 	cfg.State.Path = filepath.Join(t.TempDir(), "clvsync.db")
 	if mutate != nil {
@@ -75,11 +76,11 @@ func setupSeed(t testing.TB, contacts int, seed int64, mutate func(*hsync.Config
 	now := anchor.Add(time.Hour)
 	clock := func() time.Time { return now }
 	e := &env{hub: hub, client: client, store: store, cfg: cfg, url: srv.URL,
-		runner: &hsync.Runner{Client: client, Store: store, Config: cfg, Clock: clock}}
+		runner: &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Clock: clock}}
 	return e
 }
 
-func (e *env) run(t testing.TB, o hsync.RunOptions) hsync.Report {
+func (e *env) run(t testing.TB, o hsync.RunOptions) hsync.Summary {
 	t.Helper()
 	rep, err := e.runner.Run(context.Background(), o)
 	if err != nil {

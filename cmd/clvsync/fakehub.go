@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/clvsync/clvsync/hubspot/fakehub"
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 func runFakehub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -31,20 +31,20 @@ func runFakehub(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *anchor != "" {
 		t, err := time.Parse("2006-01-02", *anchor)
 		if err != nil {
-			return fail(stderr, hsync.Problems{{Key: "--anchor", Msg: err.Error(), Fix: "use YYYY-MM-DD"}})
+			return fail(stderr, config.Problems{{Key: "--anchor", Msg: err.Error(), Fix: "use YYYY-MM-DD"}})
 		}
 		cfg.Anchor = t
 	}
 	if *faults != "" {
 		f, err := fakehub.ParseFaults(*faults)
 		if err != nil {
-			return fail(stderr, hsync.Problems{{Key: "--faults", Msg: err.Error(), Fix: `use e.g. "429=0.05,500=0.02,reset=0.01"`}})
+			return fail(stderr, config.Problems{{Key: "--faults", Msg: err.Error(), Fix: `use e.g. "429=0.05,500=0.02,reset=0.01"`}})
 		}
 		cfg.Faults = f
 	}
 	hub, err := fakehub.New(cfg)
 	if err != nil {
-		return fail(stderr, hsync.Problems{{Key: "fakehub", Msg: err.Error()}})
+		return fail(stderr, config.Problems{{Key: "fakehub", Msg: err.Error()}})
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // reportConfig runs the real job twice, 30 days apart, against fakehub and
@@ -35,7 +36,7 @@ func reportConfig(t testing.TB, contacts int) string {
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = srv.URL
 	cfg.State.Path = filepath.Join(dir, "clvsync.db")
 	cfg.Model.Margin = 0.4
@@ -51,7 +52,7 @@ func reportConfig(t testing.TB, contacts int) string {
 		t.Fatal(err)
 	}
 	now := anchor.Add(time.Hour)
-	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Clock: func() time.Time { return now }}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Clock: func() time.Time { return now }}
 	for i := range 2 {
 		if _, err := runner.Run(context.Background(), hsync.RunOptions{}); err != nil {
 			store.Close()
@@ -118,7 +119,7 @@ func TestRunReport(t *testing.T) {
 
 func TestRunReport_Errors(t *testing.T) {
 	dir := t.TempDir()
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.State.Path = filepath.Join(dir, "missing.db")
 	b, _ := yaml.Marshal(cfg)
 	path := filepath.Join(dir, "c.yaml")
@@ -280,7 +281,7 @@ func TestReportHTML_Chromium(t *testing.T) {
 	report := filepath.Join(dir, "report.html")
 	if _, err := os.Stat(report); err != nil {
 		// Until the demo writes its report itself, write it from its state.
-		cfg, err := hsync.LoadConfig(filepath.Join(dir, "clvsync.yaml"))
+		cfg, err := config.LoadConfig(filepath.Join(dir, "clvsync.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package sync
+package config
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func StarterYAML(cfg Config, notes []string) ([]byte, error) {
 	root := doc.Content[0]
 	labels := map[string]string{}
 	for _, d := range outputDefs {
-		labels["outputs.properties."+d.Key] = d.Label + defKindNote(d.Kind)
+		labels["outputs.properties."+string(d.Key)] = d.Label + defKindNote(d.Kind)
 	}
 	decorate(root, "", labels)
 	header := []string{
@@ -258,7 +258,7 @@ func shortDuration(s string) string {
 func sortOutputs(n *yaml.Node) {
 	order := map[string]int{}
 	for i, d := range outputDefs {
-		order[d.Key] = i
+		order[string(d.Key)] = i
 	}
 	type pair struct{ k, v *yaml.Node }
 	pairs := make([]pair, 0, len(n.Content)/2)
@@ -283,7 +283,7 @@ func sortOutputs(n *yaml.Node) {
 // sees what they can rename.
 func StarterConfig() Config {
 	cfg := DefaultConfig()
-	q := cfg.quadrantNames()
+	q := cfg.QuadrantNames()
 	cfg.Segments.Quadrant.HighLong, cfg.Segments.Quadrant.HighShort = q[0], q[1]
 	cfg.Segments.Quadrant.LowLong, cfg.Segments.Quadrant.LowShort = q[2], q[3]
 	return cfg
