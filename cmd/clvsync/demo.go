@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -48,14 +46,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	hubCtx, stopHub := context.WithCancel(ctx)
+	baseURL, hubDone, err := hub.ListenAndServe(hubCtx, "127.0.0.1:0")
 	if err != nil {
+		stopHub()
 		return fail(stderr, err)
 	}
-	srv := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	baseURL := "http://" + ln.Addr().String()
+	defer func() { stopHub(); <-hubDone }()
 	fmt.Fprintf(stdout, "Fake HubSpot listening on %s\n", baseURL)
 
 	cfg := config.DefaultConfig()

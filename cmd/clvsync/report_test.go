@@ -281,7 +281,7 @@ func TestReportHTML_Chromium(t *testing.T) {
 	report := filepath.Join(dir, "report.html")
 	if _, err := os.Stat(report); err != nil {
 		// Until the demo writes its report itself, write it from its state.
-		cfg, err := config.LoadConfig(filepath.Join(dir, "clvsync.yaml"))
+		cfg, err := readConfig(filepath.Join(dir, "clvsync.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}

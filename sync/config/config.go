@@ -385,20 +385,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfig reads and parses a config file. It does not validate.
-func LoadConfig(path string) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	defer f.Close()
-	cfg, err := ParseConfig(f)
-	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
 // ParseConfig overlays YAML on DefaultConfig. Unknown keys are errors.
 func ParseConfig(r io.Reader) (Config, error) {
 	cfg := DefaultConfig()

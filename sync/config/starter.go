@@ -23,7 +23,7 @@ var keyComments = map[string]string{
 	"hubspot": "HubSpot connection. The token is never written here: clvsync reads it from the\n" +
 		"HUBSPOT_TOKEN environment variable, or from the file named by an optional\n" +
 		"  token_file: /run/secrets/hubspot-token",
-	"hubspot.api_version":      `API path family: "2026-09" (date-based, recommended) or "v3" (legacy paths, unsupported from September 2027).`,
+	"hubspot.api_version":      `API path family: "` + hubspot.Version202609 + `" (date-based, recommended) or "` + hubspot.VersionV3 + `" (legacy paths, unsupported from September 2027).`,
 	"hubspot.tier":             "Your HubSpot subscription, which sizes the rate limits: free, starter, professional, enterprise or api-pack.",
 	"hubspot.rate_limit_share": "Share of the ten-second rate limit clvsync may use, in (0, 1]. 0.8 leaves 20% to other integrations of the same app.",
 	"hubspot.base_url":         "API host. Keep https://api.hubapi.com; use http://127.0.0.1:PORT for `clvsync fakehub`.",
