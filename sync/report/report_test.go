@@ -9,54 +9,21 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/clv"
-	"github.com/clvsync/clvsync/hubspot"
-	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
 	"github.com/clvsync/clvsync/sync/report"
+	"github.com/clvsync/clvsync/sync/synctest"
 )
-
-var anchor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 // reportState runs the real job twice against fakehub (seed 1), 30 days
 // apart, and returns the store, the config and the second run's summary.
 func reportState(t testing.TB, contacts int) (*state.Store, config.Config, hsync.Summary) {
 	t.Helper()
-	const token = "test-token"
-	hub, err := fakehub.New(fakehub.Config{Token: token, Contacts: contacts, Seed: 1, Anchor: anchor, LimitScale: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	baseURL, done, err := hub.ListenAndServe(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(); <-done })
-	cfg := config.DefaultConfig()
-	cfg.HubSpot.BaseURL, cfg.State.Path = baseURL, filepath.Join(t.TempDir(), "clvsync.db")
-	cfg.Model.Margin, cfg.Model.CostPerOrder, cfg.Companies = 0.4, "15", true
-	client, err := hubspot.New(hubspot.Options{BaseURL: baseURL, Token: token, APIVersion: cfg.HubSpot.APIVersion,
-		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(cfg.State.Path, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	now := anchor.Add(time.Hour)
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Clock: func() time.Time { return now }}
-	var sum hsync.Summary
-	for range 2 {
-		if sum, err = runner.Run(context.Background(), hsync.RunOptions{}); err != nil {
-			t.Fatalf("run: %v", err)
-		}
-		now = now.Add(30 * 24 * time.Hour)
-	}
-	return store, cfg, sum
+	e := synctest.New(t, contacts, 1, func(cfg *config.Config) {
+		cfg.Model.Margin, cfg.Model.CostPerOrder, cfg.Companies = 0.4, "15", true
+	})
+	return e.Store, e.Config, e.RunMonthly(t, 2)
 }
 
 func TestBuildReport(t *testing.T) {
