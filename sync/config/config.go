@@ -151,6 +151,18 @@ func ModelTypes() []string {
 	return append(clv.PurchaseModels(), ModelSubscription, ModelSimple)
 }
 
+// quotedList writes "a", "b" or "c".
+func quotedList(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	if len(q) < 2 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
 // modelFix lists the model types for a Problem's fix.
 func modelFix() string {
 	ts := ModelTypes()
@@ -355,7 +367,7 @@ func DefaultConfig() Config {
 		props[d.Key] = d.Default
 	}
 	return Config{
-		HubSpot: HubSpotConfig{APIVersion: hubspot.Version202609, Tier: "professional", RateLimitShare: 0.8, BaseURL: "https://api.hubapi.com"},
+		HubSpot: HubSpotConfig{APIVersion: hubspot.Versions()[0], Tier: "professional", RateLimitShare: 0.8, BaseURL: "https://api.hubapi.com"},
 		State:   StateConfig{Path: "./clvsync.db", HistoryRetention: 104, RunRetention: 1000},
 		Schedule: ScheduleConfig{
 			Cron: "0 */6 * * *", TimeZone: "UTC", RunTimeout: Duration(time.Hour),
@@ -454,10 +466,8 @@ func (c Config) Validate() error {
 		add("hubspot.token", "delete the key and set the HUBSPOT_TOKEN environment variable or hubspot.token_file",
 			"a token must never be written in the config file")
 	}
-	switch c.HubSpot.APIVersion {
-	case hubspot.Version202609, hubspot.VersionV3:
-	default:
-		add("hubspot.api_version", fmt.Sprintf("use %q (recommended) or %q", hubspot.Version202609, hubspot.VersionV3), "unknown API version %q", c.HubSpot.APIVersion)
+	if vs := hubspot.Versions(); !slices.Contains(vs, c.HubSpot.APIVersion) {
+		add("hubspot.api_version", fmt.Sprintf("use %q (recommended) or %s", vs[0], quotedList(vs[1:])), "unknown API version %q", c.HubSpot.APIVersion)
 	}
 	switch c.HubSpot.Tier {
 	case "free", "starter", "professional", "enterprise", "api-pack":
