@@ -21,12 +21,17 @@ var ErrInsufficientData = errors.New("clv: insufficient data for a model fit")
 // detail.
 var ErrDegenerateFit = errors.New("clv: degenerate model fit")
 
-// Model names accepted by FitOptions.Model and FitPurchaseModel.
+// Model names accepted by FitOptions.Model and FitPurchaseModel. These
+// constants are the only spelling of the names; PurchaseModels lists them.
 const (
 	ModelBGNBD     = "bgnbd"
 	ModelMBGNBD    = "mbgnbd"
 	ModelParetoNBD = "paretonbd"
 )
+
+// PurchaseModels returns the purchase model names, the default (BG/NBD)
+// first. Configuration and property options derive their lists from it.
+func PurchaseModels() []string { return []string{ModelBGNBD, ModelMBGNBD, ModelParetoNBD} }
 
 // PurchaseModel is a fitted buy-till-you-die purchase model. Times are in the
 // time unit of the summaries it was fitted on.

@@ -28,6 +28,10 @@ const (
 	VersionV3 = "v3"
 )
 
+// Versions returns the API versions the client understands, the default
+// (recommended) first. Configuration validation derives its list from it.
+func Versions() []string { return []string{Version202609, VersionV3} }
+
 // DefaultBaseURL is HubSpot's API host.
 const DefaultBaseURL = "https://api.hubapi.com"
 

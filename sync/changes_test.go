@@ -10,6 +10,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // customers returns stored customers with their won deals, in id order.
@@ -142,8 +143,8 @@ func TestRunner_MergedContactIsFoldedIntoSurvivor(t *testing.T) {
 }
 
 func TestRunner_WholeBatchRejectionIsBisected(t *testing.T) {
-	e := setup(t, 300, func(c *hsync.Config) { c.WriteBack.BatchSize = 50 })
-	if _, err := e.runner.Setup(context.Background(), false); err != nil {
+	e := setup(t, 300, func(c *config.Config) { c.WriteBack.BatchSize = 50 })
+	if _, err := hsync.Setup(context.Background(), e.client.Properties, e.cfg, false); err != nil {
 		t.Fatal(err)
 	}
 	// An admin removed the "top" option from clv_tier: HubSpot now rejects
@@ -184,7 +185,7 @@ func TestRunner_WholeBatchRejectionIsBisected(t *testing.T) {
 		}
 	}
 	// The admin restores the option; the next run retries the failures.
-	if _, err := e.runner.Setup(context.Background(), false); err != nil {
+	if _, err := hsync.Setup(context.Background(), e.client.Properties, e.cfg, false); err != nil {
 		t.Fatal(err)
 	}
 	rep2 := e.run(t, hsync.RunOptions{})
@@ -195,15 +196,15 @@ func TestRunner_WholeBatchRejectionIsBisected(t *testing.T) {
 
 func TestRunner_SetupIsIdempotent(t *testing.T) {
 	e := setup(t, 50, nil)
-	first, err := e.runner.Setup(context.Background(), false)
+	first, err := hsync.Setup(context.Background(), e.client.Properties, e.cfg, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.GroupCreated || len(first.Created) != len(hsync.OutputKeys()) {
-		t.Fatalf("first setup: group %v, created %d of %d", first.GroupCreated, len(first.Created), len(hsync.OutputKeys()))
+	if !first.GroupCreated || len(first.Created) != len(config.OutputKeys()) {
+		t.Fatalf("first setup: group %v, created %d of %d", first.GroupCreated, len(first.Created), len(config.OutputKeys()))
 	}
 	e.hub.ResetStats()
-	second, err := e.runner.Setup(context.Background(), false)
+	second, err := hsync.Setup(context.Background(), e.client.Properties, e.cfg, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func normalizeCompany(o hubspot.Object) state.Company {
 // reads the ones newly referenced (scanArchived has removed deleted ones). A companies cursor that was never set (companies was
 // turned on without a full resync) is treated as a full pull, so the first
 // incremental run does not search every company in the portal.
-func (r *Runner) pullCompanies(ctx context.Context, full bool, rep *Report) error {
+func (r *Runner) pullCompanies(ctx context.Context, full bool, rep *Summary) error {
 	if !r.Config.Companies {
 		return nil
 	}
@@ -73,7 +74,7 @@ func (r *Runner) pullCompanies(ctx context.Context, full bool, rep *Report) erro
 //
 // The missing ids are listed once per pass rather than 100 at a time:
 // listing them reads every stored contact.
-func (r *Runner) fetchMissingCompanies(ctx context.Context, rep *Report) error {
+func (r *Runner) fetchMissingCompanies(ctx context.Context, rep *Summary) error {
 	props := companyProperties()
 	gone := map[string]bool{} // asked for and not returned, in this call
 	pulled := 0
@@ -124,58 +125,32 @@ func (r *Runner) fetchMissingCompanies(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// incrementalCompanies searches companies modified since the cursor (less
-// the overlap for clock skew and search indexing delay) and updates those
-// already stored; a company nothing refers to does not matter. Each chunk
-// moves the cursor in the same transaction, to the highest modified time
-// seen so far: search yields rows in ascending modified order, so every
-// row before it has been handled.
-func (r *Runner) incrementalCompanies(ctx context.Context, rep *Report) error {
-	cur, err := r.Store.Cursor(cursorCompanies)
-	if err != nil {
-		return err
-	}
-	since := cur.Time.Add(-time.Duration(r.Config.Schedule.OverlapSkew))
-	high := cur.Time
-	var batch []state.Company
+// incrementalCompanies searches companies modified since the cursor and
+// updates those already stored; a company nothing refers to does not
+// matter. Each chunk moves the cursor in the same transaction.
+func (r *Runner) incrementalCompanies(ctx context.Context, rep *Summary) error {
 	pulled := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := r.Store.PutCompanies(batch, state.Cursor{Name: cursorCompanies, Time: high}); err != nil {
+	search := func(since time.Time) iter.Seq2[hubspot.Object, error] {
+		return r.Client.Companies.ModifiedSinceWhere(ctx, since, companyProperties())
+	}
+	keep := func(o hubspot.Object, _ func() error) (state.Company, time.Time, bool, error) {
+		c := normalizeCompany(o)
+		_, known, err := r.Store.Company(c.ID)
+		return c, c.ModifiedAt, known, err
+	}
+	put := func(batch []state.Company, c state.Cursor) error {
+		if err := r.Store.PutCompanies(batch, c); err != nil {
 			return err
 		}
 		pulled += len(batch)
-		batch = batch[:0]
 		return nil
 	}
-	for o, err := range r.Client.Companies.ModifiedSince(ctx, since, companyProperties()) {
-		if err != nil {
-			return fmt.Errorf("search modified companies: %w", err)
-		}
-		c := normalizeCompany(o)
-		if c.ModifiedAt.After(high) {
-			high = c.ModifiedAt
-		}
-		if _, known, err := r.Store.Company(c.ID); err != nil {
-			return err
-		} else if !known {
-			continue
-		}
-		batch = append(batch, c)
-		if len(batch) >= incrementalChunk {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+	if err := searchModified(ctx, r, cursorCompanies, "companies", search, keep, put); err != nil {
 		return err
 	}
 	rep.Pulled.Companies += pulled
 	if pulled > 0 {
 		r.Logger.Info("modified companies updated", "count", pulled)
 	}
-	return r.Store.SetCursors(state.Cursor{Name: cursorCompanies, Time: high})
+	return nil
 }

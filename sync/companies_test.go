@@ -14,11 +14,12 @@ import (
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // withCompanies sets companies in a test's configuration.
-func withCompanies(on bool) func(*hsync.Config) {
-	return func(c *hsync.Config) { c.Companies = on }
+func withCompanies(on bool) func(*config.Config) {
+	return func(c *config.Config) { c.Companies = on }
 }
 
 // companyObjectPath matches the CRM object endpoints of companies in both
@@ -51,7 +52,7 @@ func countCompanyCalls(t testing.TB, e *env) *companyCalls {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.runner.Client = client
+	e.runner.Client = hsync.NewHubSpot(client)
 	return &n
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clvsync/clvsync/clv"
 	"github.com/clvsync/clvsync/state"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // customer is one contact's inputs and computed values during a run. It
@@ -41,34 +42,32 @@ type customer struct {
 	trend     clv.TrendResult
 }
 
-// Model names written to clv_model.
-const (
-	modelSimple       = "simple"
-	modelSubscription = "subscription"
-)
-
 // compute derives every output for every customer as of now, stores the
 // results (and a CLV history point per contact), and returns the outputs.
-func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep *Report) error {
+func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, rep *Summary) error {
 	cfg := r.Config
 	asOf := r.now()
 	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
 	margin := decimal.NewFromFloat(cfg.Model.Margin)
-	cost, err := decimal.NewFromString(cfg.Model.CostPerOrder)
+	cost, err := cfg.Model.CostPerOrderAmount()
 	if err != nil {
-		return fmt.Errorf("model.cost_per_order: %w", err)
+		return err
+	}
+	step, err := cfg.WriteBack.RoundingStepAmount()
+	if err != nil {
+		return err
 	}
 	prev, err := r.writtenTiers()
 	if err != nil {
 		return err
 	}
-	keepOrders := cfg.Model.Type == modelSubscription
+	keepOrders := cfg.Model.Type == config.ModelSubscription
 	var custs []*customer
 	err = r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		orders := r.orders(c.ID, deals, rules, asOf)
+		orders := rules.Orders(c.ID, deals, asOf)
 		w, had := prev[c.ID]
 		// A contact with no order is not a customer, unless clvsync wrote
 		// values to it before (its deals were lost or deleted): then its
@@ -120,8 +119,8 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules dealRules, rep
 		return err
 	}
 	for _, c := range custs {
-		out := r.outputs(c, rep.Model, asOf)
-		results = append(results, state.Result{ContactID: c.id, Values: out.Values, CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
+		out := r.outputs(c, rep.Model, step, asOf)
+		results = append(results, state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
 		if len(results) == 1000 {
 			if err := flush(); err != nil {
 				return err
@@ -143,41 +142,10 @@ type writtenTier struct {
 func (r *Runner) writtenTiers() (map[string]writtenTier, error) {
 	out := map[string]writtenTier{}
 	err := r.Store.ForEachWritten(func(w state.Written) error {
-		out[w.ContactID] = writtenTier{tier: w.Values["tier"], since: w.Since["tier"]}
+		out[w.ContactID] = writtenTier{tier: w.Values[string(config.OutTier)], since: w.Since[string(config.OutTier)]}
 		return nil
 	})
 	return out, err
-}
-
-// orders turns a contact's stored deals into clv orders, applying the
-// attribution rule: all (every associated contact gets the whole deal),
-// split (shared evenly) or primary (only the primary contact; HubSpot has no
-// primary deal-contact label, so the first associated contact by id when no
-// primary is known).
-func (r *Runner) orders(contactID string, deals []state.Deal, rules dealRules, asOf time.Time) []clv.Order {
-	var out []clv.Order
-	for _, d := range deals {
-		if !rules.isOrder(d, asOf) {
-			continue
-		}
-		amount := d.HomeAmount.Decimal
-		switch r.Config.Attribution {
-		case "split":
-			if n := len(d.ContactIDs); n > 1 {
-				amount = amount.Div(decimal.NewFromInt(int64(n)))
-			}
-		case "primary":
-			primary := d.PrimaryContactID
-			if primary == "" && len(d.ContactIDs) > 0 {
-				primary = d.ContactIDs[0]
-			}
-			if primary != contactID {
-				continue
-			}
-		}
-		out = append(out, clv.Order{At: d.CloseDate, Amount: amount})
-	}
-	return out
 }
 
 // monthlyRate converts an annual discount rate to the equivalent monthly one.
@@ -185,12 +153,12 @@ func monthlyRate(annual float64) float64 { return math.Pow(1+annual, 1.0/12) - 1
 
 // predict fits the configured model and fills each customer's prediction,
 // falling back to the simple formulas when the data cannot support a fit.
-func (r *Runner) predict(custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Report) error {
+func (r *Runner) predict(custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Summary) error {
 	cfg := r.Config.Model
 	horizon := decimal.NewFromInt(int64(cfg.HorizonMonths))
 	monthly := monthlyRate(cfg.AnnualDiscountRate)
 	fallback := func(reason string) {
-		rep.Model = modelSimple
+		rep.Model = config.ModelSimple
 		if reason != "" {
 			rep.FitNote = "fallback to the simple formulas: " + reason
 		}
@@ -211,13 +179,13 @@ func (r *Runner) predict(custs []*customer, base clv.SimpleBase, unit clv.TimeUn
 		}
 	}
 	switch cfg.Type {
-	case modelSimple:
+	case config.ModelSimple:
 		fallback("")
-	case modelSubscription:
+	case config.ModelSubscription:
 		if err := r.predictSubscription(custs, margin, monthly); err != nil {
 			fallback(err.Error())
 		} else {
-			rep.Model = modelSubscription
+			rep.Model = config.ModelSubscription
 		}
 	default:
 		summaries := make([]clv.Summary, 0, len(custs))
@@ -351,7 +319,7 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 	quadIn := make([]clv.QuadrantInput, len(custs))
 	for i, c := range custs {
 		value := c.total
-		if sc.Tiers.Basis == "predicted" {
+		if sc.Tiers.Basis == clv.TierBasisPredicted {
 			value = c.predProf
 		}
 		tierIn[i] = clv.TierInput{ID: c.id, Value: value, Previous: c.prevTier}
@@ -362,7 +330,7 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 		}
 		quadIn[i] = clv.QuadrantInput{ID: c.id, CLV: c.total, Months: clv.RelationshipMonths(since, asOf)}
 	}
-	tiers, err := clv.AssignTiers(tierIn, r.Config.tierConfig())
+	tiers, err := clv.AssignTiers(tierIn, r.Config.CLVTiers())
 	if err != nil {
 		return fmt.Errorf("segments.tiers: %w", err)
 	}
@@ -383,7 +351,7 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 	if err != nil {
 		return fmt.Errorf("segments.rfm: %w", err)
 	}
-	qcfg, err := r.Config.quadrantConfig()
+	qcfg, err := r.Config.CLVQuadrant()
 	if err != nil {
 		return err
 	}
@@ -449,77 +417,54 @@ func (r *Runner) trends(custs []*customer, asOf time.Time, tcfg clv.TrendConfig)
 // baseline.
 const minTrendBaseline = 24 * time.Hour
 
-// tierConfig maps the YAML tiers onto clv's.
-func (c Config) tierConfig() clv.TierConfig {
-	t := c.Segments.Tiers
-	return clv.TierConfig{Basis: t.Basis, Names: t.Names, Cuts: t.Shares, Margin: t.Hysteresis}
-}
-
-// quadrantConfig maps the YAML quadrant onto clv's.
-func (c Config) quadrantConfig() (clv.QuadrantConfig, error) {
-	q := c.Segments.Quadrant
-	names := c.quadrantNames()
-	out := clv.QuadrantConfig{Names: clv.QuadrantNames{HighLong: names[0], HighShort: names[1], LowLong: names[2], LowShort: names[3]}}
-	if q.CLVThreshold != "median" {
-		d, err := decimal.NewFromString(q.CLVThreshold)
-		if err != nil {
-			return out, fmt.Errorf("segments.quadrant.clv_threshold: %w", err)
-		}
-		out.CLVThreshold = &d
-	}
-	if q.TenureMonths != "median" {
-		v, err := strconv.ParseFloat(q.TenureMonths, 64)
-		if err != nil {
-			return out, fmt.Errorf("segments.quadrant.tenure_months: %w", err)
-		}
-		out.MonthsThreshold = &v
-	}
-	return out, nil
-}
-
-// outputs formats every output of one customer as HubSpot takes it.
-func (r *Runner) outputs(c *customer, model string, asOf time.Time) contactOutput {
-	step, _ := decimal.NewFromString(r.Config.WriteBack.RoundingStep)
+// outputs formats every output of one customer as HubSpot takes it; money
+// is rounded to step (write_back.rounding_step).
+func (r *Runner) outputs(c *customer, model string, step decimal.Decimal, asOf time.Time) contactOutput {
 	hp, _ := c.hist.HistoricalCLV()
-	money := map[string]decimal.Decimal{
-		"historical_revenue": clampMoney(c.hist.Revenue),
-		"historical":         hp,
-		"predicted":          c.predProf,
-		"predicted_revenue":  c.predRev,
-		"total":              c.total,
-		"simple":             c.simple,
-		"expected_purchases": decimal.NewFromFloat(round(c.pred.ExpectedPurchases, 2)),
-		"p_alive":            decimal.NewFromFloat(round(c.pred.PAlive, 3)),
-		"trend_change":       c.trend.ChangePct.Round(1),
+	money := map[config.OutputKey]decimal.Decimal{
+		config.OutHistoricalRevenue: clampMoney(c.hist.Revenue),
+		config.OutHistorical:        hp,
+		config.OutPredicted:         c.predProf,
+		config.OutPredictedRevenue:  c.predRev,
+		config.OutTotal:             c.total,
+		config.OutSimple:            c.simple,
+		config.OutExpectedPurchases: decimal.NewFromFloat(round(c.pred.ExpectedPurchases, 2)),
+		config.OutPAlive:            decimal.NewFromFloat(round(c.pred.PAlive, 3)),
+		config.OutTrendChange:       c.trend.ChangePct.Round(1),
 	}
-	v := map[string]string{}
-	for _, k := range []string{"historical_revenue", "historical", "predicted", "predicted_revenue", "total", "simple"} {
-		v[k] = roundStep(money[k], step)
+	v := map[config.OutputKey]string{}
+	for _, def := range config.OutputDefs() {
+		if def.Kind == config.KindMoney {
+			v[def.Key] = roundStep(money[def.Key], step)
+		}
 	}
-	v["expected_purchases"] = money["expected_purchases"].StringFixed(2)
-	v["p_alive"] = money["p_alive"].StringFixed(3)
-	v["orders"] = strconv.Itoa(c.hist.Orders)
+	v[config.OutExpectedPurchases] = money[config.OutExpectedPurchases].StringFixed(2)
+	v[config.OutPAlive] = money[config.OutPAlive].StringFixed(3)
+	v[config.OutOrders] = strconv.Itoa(c.hist.Orders)
 	if !c.hist.First.IsZero() {
-		v["first_purchase"] = c.hist.First.UTC().Format("2006-01-02")
-		v["last_purchase"] = c.hist.Last.UTC().Format("2006-01-02")
+		v[config.OutFirstPurchase] = c.hist.First.UTC().Format("2006-01-02")
+		v[config.OutLastPurchase] = c.hist.Last.UTC().Format("2006-01-02")
 	}
-	v["tier"] = c.tier
-	v["rfm_score"] = fmt.Sprintf("%d%d%d", c.rfm.R, c.rfm.F, c.rfm.M)
-	v["rfm_segment"] = c.rfm.Segment
-	v["quadrant"] = c.quadrant
-	v["churn_risk"] = c.churn
-	v["trend"] = string(c.trend.Direction)
+	v[config.OutTier] = c.tier
+	v[config.OutRFMScore] = fmt.Sprintf("%d%d%d", c.rfm.R, c.rfm.F, c.rfm.M)
+	v[config.OutRFMSegment] = c.rfm.Segment
+	v[config.OutQuadrant] = c.quadrant
+	v[config.OutChurnRisk] = c.churn
+	v[config.OutTrend] = string(c.trend.Direction)
 	if c.trend.Direction == clv.TrendUnknown {
-		v["trend"] = "new"
+		v[config.OutTrend] = string(clv.TrendNew)
 	}
 	if c.trend.HasChange {
-		v["trend_change"] = money["trend_change"].StringFixed(1)
+		v[config.OutTrendChange] = money[config.OutTrendChange].StringFixed(1)
 	}
-	v["model"] = model
-	v["explain"] = explain(c, asOf)
-	v["updated_at"] = asOf.UTC().Format("2006-01-02T15:04:05.000Z")
+	v[config.OutModel] = model
+	v[config.OutExplain] = explain(c, asOf)
+	v[config.OutUpdatedAt] = asOf.UTC().Format(updatedAtLayout)
 	return contactOutput{ContactID: c.id, Values: v, Money: money}
 }
+
+// updatedAtLayout is the time layout of the updated_at output.
+const updatedAtLayout = "2006-01-02T15:04:05.000Z"
 
 // explain is the short human-readable line written to clv_explain.
 func explain(c *customer, asOf time.Time) string {

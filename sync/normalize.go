@@ -9,8 +9,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/clvsync/clvsync/clv"
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // Deal data rules. Bad data from HubSpot never stops a run; each rule below
@@ -31,22 +33,91 @@ import (
 //   - a close date in the future: not an order until that date ("close date in the future").
 //   - a currency outside deals.currencies (when that list is set): not an
 //     order ("currency XYZ not accepted").
-type dealRules struct {
+//
+// DealRules also turn stored deals into orders (Orders).
+type DealRules struct {
 	amountProp, currencyProp, closeProp string
+	attribution                         string
 	won                                 func(pipeline, stage string, closedWon bool) bool
 	currencies                          map[string]bool
 	pipelines                           map[string]bool
 }
 
+// NewDealRules builds the deal rules of cfg. won holds the won stages as
+// "pipeline/stage" (those HubSpot marks closed-won, for won_stages auto);
+// nil takes the explicit deals.won_stages list. An empty map trusts each
+// deal's stored won flag, as the report does.
+func NewDealRules(cfg config.Config, won map[string]bool) DealRules {
+	d := cfg.Deals
+	rules := DealRules{amountProp: d.AmountProperty, currencyProp: d.CurrencyProperty, closeProp: d.CloseDateProperty,
+		attribution: cfg.Attribution}
+	if len(d.Currencies) > 0 {
+		rules.currencies = map[string]bool{}
+		for _, c := range d.Currencies {
+			rules.currencies[strings.ToUpper(c)] = true
+		}
+	}
+	if len(d.Pipelines) > 0 {
+		rules.pipelines = map[string]bool{}
+		for _, p := range d.Pipelines {
+			rules.pipelines[p] = true
+		}
+	}
+	if won == nil {
+		won = map[string]bool{}
+		for _, s := range d.WonStages.Stages {
+			won[s.Pipeline+"/"+s.Stage] = true
+		}
+	}
+	rules.won = func(pipeline, stage string, closedWon bool) bool {
+		if len(won) == 0 {
+			return closedWon
+		}
+		return won[pipeline+"/"+stage]
+	}
+	return rules
+}
+
+// Orders turns a contact's stored deals into clv orders, applying the
+// attribution rule: all (every associated contact gets the whole deal),
+// split (shared evenly) or primary (only the primary contact; HubSpot has no
+// primary deal-contact label, so the first associated contact by id when no
+// primary is known).
+func (r DealRules) Orders(contactID string, deals []state.Deal, asOf time.Time) []clv.Order {
+	var out []clv.Order
+	for _, d := range deals {
+		if !r.isOrder(d, asOf) {
+			continue
+		}
+		amount := d.HomeAmount.Decimal
+		switch r.attribution {
+		case config.AttributionSplit:
+			if n := len(d.ContactIDs); n > 1 {
+				amount = amount.Div(decimal.NewFromInt(int64(n)))
+			}
+		case config.AttributionPrimary:
+			primary := d.PrimaryContactID
+			if primary == "" && len(d.ContactIDs) > 0 {
+				primary = d.ContactIDs[0]
+			}
+			if primary != contactID {
+				continue
+			}
+		}
+		out = append(out, clv.Order{At: d.CloseDate, Amount: amount})
+	}
+	return out
+}
+
 // dealProperties returns the deal properties a pull requests.
-func (c Config) dealProperties() []string {
+func dealProperties(c config.Config) []string {
 	props := []string{c.Deals.AmountProperty, "amount", c.Deals.CurrencyProperty, c.Deals.CloseDateProperty,
 		"dealstage", "pipeline", "createdate", "hs_lastmodifieddate", "hs_is_closed_won"}
 	return uniqueSorted(props)
 }
 
 // contactProperties returns the contact properties a pull requests.
-func (c Config) contactProperties() []string {
+func contactProperties(c config.Config) []string {
 	return uniqueSorted([]string{"createdate", "email", "firstname", "lastname", "lastmodifieddate",
 		"associatedcompanyid", "hs_merged_object_ids", c.Deals.SourceProperty, c.Reports.SourceProperty})
 }
@@ -65,7 +136,7 @@ func uniqueSorted(in []string) []string {
 }
 
 // normalizeDeal turns a HubSpot deal into the stored record.
-func (r dealRules) normalizeDeal(o hubspot.Object, now time.Time) state.Deal {
+func (r DealRules) normalizeDeal(o hubspot.Object, now time.Time) state.Deal {
 	p := o.Properties
 	d := state.Deal{
 		ID:         o.ID,
@@ -115,7 +186,7 @@ func (r dealRules) normalizeDeal(o hubspot.Object, now time.Time) state.Deal {
 // isOrder reports whether a stored deal counts as a purchase at asOf. Won is
 // decided here from the stage, not from the stored flag, so a change of
 // won stages applies to every stored deal at once.
-func (r dealRules) isOrder(d state.Deal, asOf time.Time) bool {
+func (r DealRules) isOrder(d state.Deal, asOf time.Time) bool {
 	if len(r.pipelines) > 0 && !r.pipelines[d.Pipeline] {
 		return false
 	}
@@ -204,7 +275,7 @@ func parseTime(s string, fallback time.Time) time.Time {
 }
 
 // normalizeContact turns a HubSpot contact into the stored record.
-func (c Config) normalizeContact(o hubspot.Object) state.Contact {
+func normalizeContact(c config.Config, o hubspot.Object) state.Contact {
 	p := o.Properties
 	ct := state.Contact{
 		ID:         o.ID,

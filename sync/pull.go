@@ -21,7 +21,6 @@ const (
 	cursorArchiveScan = "archived"   // time of the last archived-records scan
 	fullDone          = "done"       // After value once a full listing has finished
 	metaInputHash     = "input_hash" // Config.InputHash of the data in the store
-	metaWonStages     = "won_stages" // won stages in force when deals were stored
 	assocChunk        = 1000         // HubSpot's association batch limit
 	readChunk         = 100          // HubSpot's object batch limit
 	incrementalChunk  = 500          // deals per store transaction in incremental pulls
@@ -68,7 +67,7 @@ func (r *Runner) plan(force bool) (pullPlan, error) {
 }
 
 // pull brings the store up to date with HubSpot.
-func (r *Runner) pull(ctx context.Context, p pullPlan, rules dealRules, rep *Report) error {
+func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Summary) error {
 	start := r.now()
 	if p.Full {
 		if err := r.fullDeals(ctx, p, rules, start, rep); err != nil {
@@ -110,8 +109,8 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules dealRules, rep *Rep
 
 // fullDeals lists every deal page by page, storing each page together with
 // the paging checkpoint, so a killed run resumes from the last stored page.
-func (r *Runner) fullDeals(ctx context.Context, p pullPlan, rules dealRules, start time.Time, rep *Report) error {
-	opts := hubspot.ListOptions{Limit: 100, Properties: r.Config.dealProperties(), Associations: []string{"contacts", "companies"}}
+func (r *Runner) fullDeals(ctx context.Context, p pullPlan, rules DealRules, start time.Time, rep *Summary) error {
+	opts := hubspot.ListOptions{Limit: 100, Properties: dealProperties(r.Config), Associations: []string{"contacts", "companies"}}
 	if p.Resume {
 		cur, err := r.Store.Cursor(cursorDealsFull)
 		if err != nil {
@@ -145,7 +144,7 @@ func (r *Runner) fullDeals(ctx context.Context, p pullPlan, rules dealRules, sta
 
 // listDeals stores the deal pages of a full sync with their checkpoint and
 // hands their contacts to the contact reader.
-func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules dealRules, start time.Time, contacts *contactReader, rep *Report) error {
+func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules DealRules, start time.Time, contacts *contactReader, rep *Summary) error {
 	pages := func(ctx context.Context) iter.Seq2[*hubspot.Page, error] { return r.Client.Deals.Pages(ctx, opts) }
 	for page, err := range prefetch(ctx, prefetchDepth, pages) {
 		if err != nil {
@@ -253,21 +252,71 @@ func associationIDs(as []hubspot.Association) (ids []string, primary string) {
 	return slices.Compact(ids), primary
 }
 
-// incrementalDeals searches deals modified since the cursor (less an overlap
-// for clock skew and search indexing delay) and stores them in chunks; each
-// chunk moves the cursor in the same transaction.
-func (r *Runner) incrementalDeals(ctx context.Context, rules dealRules, rep *Report) error {
-	cur, err := r.Store.Cursor(cursorDeals)
+// searchModified is the one incremental-search loop of a pull. It searches
+// the records of one object type modified since the cursor, less the overlap
+// for clock skew and search indexing delay, in ascending modified order.
+// keep turns each record into what is stored (ok false skips it, though its
+// modified time still counts); put stores a chunk of incrementalChunk
+// together with the cursor at the highest modified time seen so far, in one
+// transaction, so every record before it has been handled. keep may call
+// flush to store the pending chunk first. When the search ends, the cursor
+// is set to the highest time seen.
+func searchModified[T any](ctx context.Context, r *Runner, cursor, what string,
+	search func(since time.Time) iter.Seq2[hubspot.Object, error],
+	keep func(o hubspot.Object, flush func() error) (v T, modified time.Time, ok bool, err error),
+	put func(batch []T, c state.Cursor) error) error {
+	cur, err := r.Store.Cursor(cursor)
 	if err != nil {
 		return err
 	}
-	since := cur.Time.Add(-time.Duration(r.Config.Schedule.OverlapSkew))
-	var batch []state.Deal
 	high := cur.Time
+	var batch []T
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
+		err := put(batch, state.Cursor{Name: cursor, Time: high})
+		batch = batch[:0]
+		return err
+	}
+	for o, err := range search(cur.Time.Add(-time.Duration(r.Config.Schedule.OverlapSkew))) {
+		if err != nil {
+			return fmt.Errorf("search modified %s: %w", what, err)
+		}
+		v, modified, ok, err := keep(o, flush)
+		if err != nil {
+			return err
+		}
+		if modified.After(high) {
+			high = modified
+		}
+		if !ok {
+			continue
+		}
+		if batch = append(batch, v); len(batch) >= incrementalChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return r.Store.SetCursors(state.Cursor{Name: cursor, Time: high})
+}
+
+// incrementalDeals searches deals modified since the cursor and stores them
+// in chunks with their complete associations; each chunk moves the cursor in
+// the same transaction.
+func (r *Runner) incrementalDeals(ctx context.Context, rules DealRules, rep *Summary) error {
+	search := func(since time.Time) iter.Seq2[hubspot.Object, error] {
+		return r.Client.Deals.ModifiedSinceWhere(ctx, since, dealProperties(r.Config))
+	}
+	keep := func(o hubspot.Object, _ func() error) (state.Deal, time.Time, bool, error) {
+		d := rules.normalizeDeal(o, r.now())
+		return d, d.ModifiedAt, true, nil
+	}
+	put := func(batch []state.Deal, c state.Cursor) error {
 		ids := make([]string, len(batch))
 		for i, d := range batch {
 			ids[i] = d.ID
@@ -276,30 +325,14 @@ func (r *Runner) incrementalDeals(ctx context.Context, rules dealRules, rep *Rep
 			return err
 		}
 		r.noteWarnings(batch, rep)
-		if err := r.Store.PutDeals(batch, state.Cursor{Name: cursorDeals, Time: high}); err != nil {
+		if err := r.Store.PutDeals(batch, c); err != nil {
 			return err
 		}
 		rep.Pulled.Deals += len(batch)
 		r.progress("pull", rep.Pulled.Deals, 0)
-		batch = batch[:0]
 		return nil
 	}
-	for o, err := range r.Client.Deals.ModifiedSince(ctx, since, r.Config.dealProperties()) {
-		if err != nil {
-			return fmt.Errorf("search modified deals: %w", err)
-		}
-		d := rules.normalizeDeal(o, r.now())
-		if d.ModifiedAt.After(high) {
-			high = d.ModifiedAt
-		}
-		batch = append(batch, d)
-		if len(batch) >= incrementalChunk {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+	return searchModified(ctx, r, cursorDeals, "deals", search, keep, put)
 }
 
 // incrementalContacts folds merges: a survivor's hs_merged_object_ids names
@@ -308,71 +341,67 @@ func (r *Runner) incrementalDeals(ctx context.Context, rules dealRules, rep *Rep
 // it writes, so searching all modified contacts would cost as much as the
 // write-back itself on every run. Other contact changes (acquisition source,
 // create date) are picked up by full resyncs (schedule.full_resync).
-func (r *Runner) incrementalContacts(ctx context.Context, rep *Report) error {
-	cur, err := r.Store.Cursor(cursorContacts)
-	if err != nil {
-		return err
+func (r *Runner) incrementalContacts(ctx context.Context, rep *Summary) error {
+	hasMerged := hubspot.Filter{PropertyName: "hs_merged_object_ids", Operator: hubspot.OpHasProperty}
+	search := func(since time.Time) iter.Seq2[hubspot.Object, error] {
+		return r.Client.Contacts.ModifiedSinceWhere(ctx, since, contactProperties(r.Config), hasMerged)
 	}
-	since := cur.Time.Add(-time.Duration(r.Config.Schedule.OverlapSkew))
-	high := cur.Time
-	var batch []state.Contact
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := r.Store.PutContacts(batch, state.Cursor{Name: cursorContacts, Time: high})
-		rep.Pulled.Contacts += len(batch)
-		batch = batch[:0]
-		return err
-	}
-	merged := hubspot.Filter{PropertyName: "hs_merged_object_ids", Operator: hubspot.OpHasProperty}
-	for o, err := range r.Client.Contacts.ModifiedSinceWhere(ctx, since, r.Config.contactProperties(), merged) {
-		if err != nil {
-			return fmt.Errorf("search modified contacts: %w", err)
-		}
-		c := r.Config.normalizeContact(o)
-		if c.ModifiedAt.After(high) {
-			high = c.ModifiedAt
-		}
+	keep := func(o hubspot.Object, flush func() error) (state.Contact, time.Time, bool, error) {
+		c := normalizeContact(r.Config, o)
 		known, err := r.tracked(c.ID)
 		if err != nil {
+			return c, c.ModifiedAt, false, err
+		}
+		merged, err := mergedInto(c, r.tracked)
+		if err != nil || len(merged) == 0 {
+			return c, c.ModifiedAt, known, err
+		}
+		if err := flush(); err != nil {
+			return c, c.ModifiedAt, false, err
+		}
+		if err := r.fold(c, merged, true, rep); err != nil {
+			return c, c.ModifiedAt, false, err
+		}
+		r.Logger.Info("merged contacts folded into survivor", "survivor", c.ID, "merged", merged)
+		return c, c.ModifiedAt, false, nil
+	}
+	put := func(batch []state.Contact, c state.Cursor) error {
+		rep.Pulled.Contacts += len(batch)
+		return r.Store.PutContacts(batch, c)
+	}
+	return searchModified(ctx, r, cursorContacts, "contacts", search, keep, put)
+}
+
+// mergedInto returns the ids merged into survivor c (its
+// hs_merged_object_ids) that match reports true for, in c's order.
+func mergedInto(c state.Contact, match func(id string) (bool, error)) ([]string, error) {
+	var merged []string
+	for _, id := range c.MergedIDs {
+		if ok, err := match(id); err != nil {
+			return nil, err
+		} else if ok {
+			merged = append(merged, id)
+		}
+	}
+	return merged, nil
+}
+
+// fold is the one merge fold: it stores survivor c (when store is set) and
+// folds the merged ids into it, so their deals and values move to c.
+func (r *Runner) fold(c state.Contact, merged []string, store bool, rep *Summary) error {
+	if store {
+		if err := r.Store.PutContacts([]state.Contact{c}); err != nil {
 			return err
 		}
-		var merged []string
-		for _, m := range c.MergedIDs {
-			if ok, err := r.tracked(m); err != nil {
-				return err
-			} else if ok {
-				merged = append(merged, m)
-			}
-		}
-		if len(merged) > 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-			if err := r.Store.PutContacts([]state.Contact{c}); err != nil {
-				return err
-			}
-			if err := r.Store.MergeContacts(c.ID, merged); err != nil {
-				return err
-			}
-			rep.Pulled.Merged += len(merged)
-			r.Logger.Info("merged contacts folded into survivor", "survivor", c.ID, "merged", merged)
-			continue
-		}
-		if known {
-			batch = append(batch, c)
-			if len(batch) >= incrementalChunk {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
 	}
-	if err := flush(); err != nil {
+	if len(merged) == 0 {
+		return nil
+	}
+	if err := r.Store.MergeContacts(c.ID, merged); err != nil {
 		return err
 	}
-	return r.Store.SetCursors(state.Cursor{Name: cursorContacts, Time: high})
+	rep.Pulled.Merged += len(merged)
+	return nil
 }
 
 // tracked reports whether a contact matters to clvsync: it is stored, or
@@ -388,7 +417,7 @@ func (r *Runner) tracked(id string) (bool, error) {
 // scanArchived finds deals, contacts and (when synced) companies deleted
 // (archived) since the last scan. Search never returns archived records, so this is a list with
 // archived=true, filtered by archivedAt.
-func (r *Runner) scanArchived(ctx context.Context, rep *Report) error {
+func (r *Runner) scanArchived(ctx context.Context, rep *Summary) error {
 	cur, err := r.Store.Cursor(cursorArchiveScan)
 	if err != nil {
 		return err
@@ -396,7 +425,7 @@ func (r *Runner) scanArchived(ctx context.Context, rep *Report) error {
 	since := cur.Time.Add(-time.Duration(r.Config.Schedule.OverlapSkew))
 	scanStart := r.now()
 	type kind struct {
-		svc    *hubspot.ObjectsService
+		svc    Objects
 		delete func([]string, ...state.Cursor) error
 	}
 	kinds := []kind{{r.Client.Deals, r.Store.DeleteDeals}, {r.Client.Contacts, r.Store.DeleteContacts}}
@@ -432,8 +461,8 @@ func (r *Runner) scanArchived(ctx context.Context, rep *Report) error {
 // while the last answer is stored. Ids HubSpot no longer knows (deleted or
 // merged away) are removed from the deals that reference them. It repeats
 // until nothing is missing: folding a merge can name a survivor not yet read.
-func (r *Runner) fetchMissingContacts(ctx context.Context, rep *Report) error {
-	props := r.Config.contactProperties()
+func (r *Runner) fetchMissingContacts(ctx context.Context, rep *Summary) error {
+	props := contactProperties(r.Config)
 	type answer struct {
 		ids  []string
 		objs []hubspot.Object
@@ -470,12 +499,12 @@ func (r *Runner) fetchMissingContacts(ctx context.Context, rep *Report) error {
 
 // storeContacts stores the contacts HubSpot answered for ids, folds the ids
 // it answered with a survivor into that survivor, and drops the rest.
-func (r *Runner) storeContacts(ids []string, objs []hubspot.Object, rep *Report) error {
+func (r *Runner) storeContacts(ids []string, objs []hubspot.Object, rep *Summary) error {
 	found := make(map[string]bool, len(objs))
 	contacts := make([]state.Contact, 0, len(objs))
 	for _, o := range objs {
 		found[o.ID] = true
-		contacts = append(contacts, r.Config.normalizeContact(o))
+		contacts = append(contacts, normalizeContact(r.Config, o))
 	}
 	var gone []string
 	for _, id := range ids {
@@ -488,19 +517,11 @@ func (r *Runner) storeContacts(ids []string, objs []hubspot.Object, rep *Report)
 	}
 	// A merged-away id is answered with the survivor's record.
 	for _, c := range contacts {
-		var merged []string
-		for _, m := range c.MergedIDs {
-			if slices.Contains(gone, m) {
-				merged = append(merged, m)
-			}
+		merged, _ := mergedInto(c, inList(gone).match)
+		if err := r.fold(c, merged, false, rep); err != nil {
+			return err
 		}
-		if len(merged) > 0 {
-			if err := r.Store.MergeContacts(c.ID, merged); err != nil {
-				return err
-			}
-			gone = slices.DeleteFunc(gone, func(id string) bool { return slices.Contains(merged, id) })
-			rep.Pulled.Merged += len(merged)
-		}
+		gone = slices.DeleteFunc(gone, inList(merged).is)
 	}
 	if len(gone) > 0 {
 		if err := r.Store.DeleteContacts(gone); err != nil {
@@ -511,6 +532,12 @@ func (r *Runner) storeContacts(ids []string, objs []hubspot.Object, rep *Report)
 	rep.Pulled.Contacts += len(contacts)
 	return nil
 }
+
+// inList is a match func for mergedInto over a list of ids.
+type inList []string
+
+func (l inList) match(id string) (bool, error) { return slices.Contains(l, id), nil }
+func (l inList) is(id string) bool             { return slices.Contains(l, id) }
 
 // contactReader reads the contacts that the deals of a full sync reference
 // while the deal pages are still being listed, 100 per batch read, in its
@@ -526,8 +553,8 @@ type contactReader struct {
 	queue  []string
 	in     chan []string
 	done   chan struct{}
-	err    error  // first failure; set by the goroutine, read after done
-	counts Report // what the goroutine pulled
+	err    error   // first failure; set by the goroutine, read after done
+	counts Summary // what the goroutine pulled
 }
 
 func (r *Runner) newContactReader(ctx context.Context, resume bool) *contactReader {
@@ -538,7 +565,7 @@ func (r *Runner) newContactReader(ctx context.Context, resume bool) *contactRead
 			return ok && err == nil
 		}
 	}
-	props := r.Config.contactProperties()
+	props := contactProperties(r.Config)
 	go func() {
 		defer close(cr.done)
 		for ids := range cr.in {
@@ -578,7 +605,7 @@ func (cr *contactReader) add(deals []state.Deal) {
 
 // close hands over the last partial batch, waits for the goroutine, adds
 // its counts to rep and returns its first error.
-func (cr *contactReader) close(rep *Report) error {
+func (cr *contactReader) close(rep *Summary) error {
 	if len(cr.queue) > 0 {
 		cr.in <- cr.queue
 		cr.queue = nil
@@ -592,7 +619,7 @@ func (cr *contactReader) close(rep *Report) error {
 
 // noteWarnings counts the data problems of won deals: those of open or lost
 // deals do not affect any value.
-func (r *Runner) noteWarnings(deals []state.Deal, rep *Report) {
+func (r *Runner) noteWarnings(deals []state.Deal, rep *Summary) {
 	for _, d := range deals {
 		if !d.Won {
 			continue

@@ -8,6 +8,7 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 func TestParseAmount(t *testing.T) {
@@ -45,7 +46,7 @@ func TestParseAmount(t *testing.T) {
 
 func TestDealRules_NormalizeDeal(t *testing.T) {
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	rules := dealRules{amountProp: "amount_in_home_currency", currencyProp: "deal_currency_code", closeProp: "closedate",
+	rules := DealRules{amountProp: "amount_in_home_currency", currencyProp: "deal_currency_code", closeProp: "closedate",
 		won: func(p, s string, cw bool) bool { return s == "closedwon" }, currencies: map[string]bool{"USD": true, "EUR": true}}
 	deal := func(props map[string]string) state.Deal {
 		props["dealstage"] = "closedwon"
@@ -82,11 +83,11 @@ func TestDealRules_NormalizeDeal(t *testing.T) {
 
 func TestRunner_Diff(t *testing.T) {
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	r := &Runner{Config: DefaultConfig()}
+	r := &Runner{Config: config.DefaultConfig()}
 	out := func(total string, tier string) contactOutput {
 		return contactOutput{ContactID: "1",
-			Values: map[string]string{"total": total, "tier": tier, "explain": "x", "updated_at": "t"},
-			Money:  map[string]decimal.Decimal{"total": decimal.RequireFromString(total)}}
+			Values: map[config.OutputKey]string{config.OutTotal: total, config.OutTier: tier, config.OutExplain: "x", config.OutUpdatedAt: "t"},
+			Money:  map[config.OutputKey]decimal.Decimal{config.OutTotal: decimal.RequireFromString(total)}}
 	}
 	prev := state.Written{ContactID: "1", Values: map[string]string{"total": "1000", "tier": "top", "explain": "old"}}
 	t.Run("unchanged writes nothing", func(t *testing.T) {
@@ -119,8 +120,8 @@ func TestRunner_Diff(t *testing.T) {
 		}
 	})
 	t.Run("output switched off is never written", func(t *testing.T) {
-		r2 := &Runner{Config: DefaultConfig()}
-		r2.Config.Outputs.Properties["total"] = Off
+		r2 := &Runner{Config: config.DefaultConfig()}
+		r2.Config.Outputs.Properties[config.OutTotal] = config.Off
 		if u, ok := r2.diff(out("5000", "top"), prev, true, now); ok {
 			t.Errorf("off output written: %v", u.Props)
 		}

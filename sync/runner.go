@@ -9,18 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // Runner runs the job. Build it once and call Run for each scheduled run.
 type Runner struct {
-	Client *hubspot.Client
-	Store  *state.Store
-	Config Config
+	// Client is the HubSpot API (NewHubSpot(client) in production).
+	Client HubSpot
+	// Store is the state file (a *state.Store in production).
+	Store  Store
+	Config config.Config
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
@@ -38,8 +39,10 @@ type RunOptions struct {
 	SkipSetup bool
 }
 
-// Report says what a run did.
-type Report struct {
+// Summary says what a run did. It is the run's own account, printed by
+// `clvsync run` and kept in the run log; the business CLV report is the
+// sync/report package.
+type Summary struct {
 	RunID   uint64
 	Mode    string // full | incremental
 	Reason  string
@@ -70,13 +73,13 @@ type Report struct {
 	WarningSample []string
 	APICalls      int64
 	RateLimited   int64
-	Setup         SetupReport
+	Setup         SetupResult
 }
 
 // ChangeSample is one contact's old and new values, for --dry-run output.
 type ChangeSample struct {
 	ContactID string
-	Old, New  map[string]string
+	Old, New  map[config.OutputKey]string
 }
 
 // ErrTooManyChanges is returned when a run would change more contacts than
@@ -97,11 +100,11 @@ func (r *Runner) progress(phase string, done, total int) {
 }
 
 // Run performs one run and records it in the store's run log.
-func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) {
+func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Summary, err error) {
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
-	before := r.Client.Stats()
+	before := r.Client.stats()
 	rep.Started = r.now()
 	rep.DryRun = o.DryRun
 	plan, err := r.plan(o.Full)
@@ -120,17 +123,17 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) 
 	log := r.Logger.With("run_id", run.ID)
 	log.Info("run start", "mode", rep.Mode, "reason", plan.Reason, "dry_run", o.DryRun)
 	defer func() {
-		after := r.Client.Stats()
+		after := r.Client.stats()
 		rep.APICalls = after.Calls - before.Calls
 		rep.RateLimited = after.RateLimited - before.RateLimited
 		run.End = r.now()
 		rep.Ended = run.End
 		rep.Duration = run.End.Sub(rep.Started)
-		run.Outcome = "ok"
+		run.Outcome = state.OutcomeOK
 		if err != nil {
-			run.Outcome = "failed"
+			run.Outcome = state.OutcomeFailed
 			if errors.Is(err, context.Canceled) {
-				run.Outcome = "interrupted"
+				run.Outcome = state.OutcomeInterrupted
 			}
 			run.Error = err.Error()
 		}
@@ -154,7 +157,7 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Report, err error) 
 		return rep, err
 	}
 	if !o.SkipSetup && !o.DryRun {
-		if rep.Setup, err = r.Setup(ctx, false); err != nil {
+		if rep.Setup, err = Setup(ctx, r.Client.Properties, r.Config, false); err != nil {
 			return rep, fmt.Errorf("set up output properties: %w", err)
 		}
 	}
@@ -191,7 +194,7 @@ func (r *Runner) releaseMapped() {
 	}
 }
 
-func (rep *Report) counts() map[string]int64 {
+func (rep *Summary) counts() map[string]int64 {
 	return map[string]int64{
 		"deals_pulled": int64(rep.Pulled.Deals), "contacts_pulled": int64(rep.Pulled.Contacts),
 		"companies_pulled": int64(rep.Pulled.Companies),
@@ -203,29 +206,15 @@ func (rep *Report) counts() map[string]int64 {
 
 // dealRules resolves the won stages (reading pipelines when "auto") and the
 // deal mapping into the rules normalisation applies.
-func (r *Runner) dealRules(ctx context.Context) (dealRules, error) {
-	rules := dealRules{
-		amountProp: r.Config.Deals.AmountProperty, currencyProp: r.Config.Deals.CurrencyProperty,
-		closeProp: r.Config.Deals.CloseDateProperty,
-	}
-	if len(r.Config.Deals.Currencies) > 0 {
-		rules.currencies = map[string]bool{}
-		for _, c := range r.Config.Deals.Currencies {
-			rules.currencies[strings.ToUpper(c)] = true
-		}
-	}
-	if len(r.Config.Deals.Pipelines) > 0 {
-		rules.pipelines = map[string]bool{}
-		for _, p := range r.Config.Deals.Pipelines {
-			rules.pipelines[p] = true
-		}
-	}
-	won := map[string]bool{}
-	if r.Config.Deals.WonStages.Auto {
+func (r *Runner) dealRules(ctx context.Context) (DealRules, error) {
+	deals := r.Config.Deals
+	var won map[string]bool
+	if deals.WonStages.Auto {
 		pipes, err := r.Client.Pipelines.List(ctx, "deals")
 		if err != nil {
-			return rules, fmt.Errorf("read deal pipelines for won_stages auto: %w", err)
+			return DealRules{}, fmt.Errorf("read deal pipelines for won_stages auto: %w", err)
 		}
+		won = map[string]bool{}
 		for _, p := range pipes {
 			for _, s := range p.Stages {
 				if s.IsClosed && s.Probability >= 1 {
@@ -233,16 +222,6 @@ func (r *Runner) dealRules(ctx context.Context) (dealRules, error) {
 				}
 			}
 		}
-	} else {
-		for _, s := range r.Config.Deals.WonStages.Stages {
-			won[s.Pipeline+"/"+s.Stage] = true
-		}
 	}
-	rules.won = func(pipeline, stage string, closedWon bool) bool {
-		if len(won) == 0 {
-			return closedWon
-		}
-		return won[pipeline+"/"+stage]
-	}
-	return rules, nil
+	return NewDealRules(r.Config, won), nil
 }

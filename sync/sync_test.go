@@ -3,8 +3,6 @@ package sync_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,11 +10,13 @@ import (
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
+	"github.com/clvsync/clvsync/sync/synctest"
 )
 
-const testToken = "test-token"
+const testToken = synctest.Token
 
-var anchor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+var anchor = synctest.Anchor
 
 // env is a fakehub portal served over HTTP, a client and a bolt store.
 type env struct {
@@ -24,15 +24,15 @@ type env struct {
 	client *hubspot.Client
 	store  *state.Store
 	runner *hsync.Runner
-	cfg    hsync.Config
+	cfg    config.Config
 	url    string
 }
 
 // setup serves a seeded portal of about contacts contacts (seed 7), with the
 // model's minimums lowered for small portals; mutate edits the config.
-func setup(t testing.TB, contacts int, mutate func(*hsync.Config)) *env {
+func setup(t testing.TB, contacts int, mutate func(*config.Config)) *env {
 	t.Helper()
-	return setupSeed(t, contacts, 7, func(cfg *hsync.Config) {
+	return setupSeed(t, contacts, 7, func(cfg *config.Config) {
 		cfg.Model.MinCustomers = 30
 		cfg.Model.MinRepeatBuyers = 10
 		if mutate != nil {
@@ -43,43 +43,13 @@ func setup(t testing.TB, contacts int, mutate func(*hsync.Config)) *env {
 
 // setupSeed serves the portal of the given seed with the default config as
 // mutate edits it.
-func setupSeed(t testing.TB, contacts int, seed int64, mutate func(*hsync.Config)) *env {
+func setupSeed(t testing.TB, contacts int, seed int64, mutate func(*config.Config)) *env {
 	t.Helper()
-	hub, err := fakehub.New(fakehub.Config{Token: testToken, Contacts: contacts, Seed: seed, Anchor: anchor, LimitScale: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(hub)
-	t.Cleanup(srv.Close)
-	cfg := hsync.DefaultConfig()
-	cfg.HubSpot.BaseURL = srv.URL
-	cfg.State.Path = filepath.Join(t.TempDir(), "clvsync.db")
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	client, err := hubspot.New(hubspot.Options{BaseURL: srv.URL, Token: testToken, APIVersion: cfg.HubSpot.APIVersion,
-		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(cfg.State.Path, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	// The runner's clock runs from just after the portal's anchor; every run
-	// advances it a day so runs are distinct in time.
-	now := anchor.Add(time.Hour)
-	clock := func() time.Time { return now }
-	e := &env{hub: hub, client: client, store: store, cfg: cfg, url: srv.URL,
-		runner: &hsync.Runner{Client: client, Store: store, Config: cfg, Clock: clock}}
-	return e
+	s := synctest.New(t, contacts, seed, mutate)
+	return &env{hub: s.Hub, client: s.Client, store: s.Store, cfg: s.Config, url: s.URL, runner: s.Runner}
 }
 
-func (e *env) run(t testing.TB, o hsync.RunOptions) hsync.Report {
+func (e *env) run(t testing.TB, o hsync.RunOptions) hsync.Summary {
 	t.Helper()
 	rep, err := e.runner.Run(context.Background(), o)
 	if err != nil {

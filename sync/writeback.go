@@ -14,28 +14,38 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // contactOutput is everything computed for one contact, by output key.
 type contactOutput struct {
 	ContactID string
-	Values    map[string]string          // output key -> value as HubSpot takes it
-	Money     map[string]decimal.Decimal // money and number outputs, unrounded, for thresholds
+	Values    map[config.OutputKey]string          // value as HubSpot takes it
+	Money     map[config.OutputKey]decimal.Decimal // money and number outputs, unrounded, for thresholds
+}
+
+// values returns the outputs keyed by name, as the store keeps them.
+func (o contactOutput) values() map[string]string {
+	out := make(map[string]string, len(o.Values))
+	for k, v := range o.Values {
+		out[string(k)] = v
+	}
+	return out
 }
 
 // Outputs that are written only together with a real change: on their own
 // they would change every run (the explanation says "12 days ago") and make
 // workflows fire on noise.
-var companionOutputs = map[string]bool{
-	"explain": true, "updated_at": true, "previous_tier": true, "tier_changed_at": true, "model": true,
+var companionOutputs = map[config.OutputKey]bool{
+	config.OutExplain: true, config.OutUpdatedAt: true, config.OutPreviousTier: true, config.OutTierChangedAt: true, config.OutModel: true,
 }
 
 // update is one contact's pending write.
 type update struct {
 	ContactID string
-	Props     map[string]string // HubSpot property -> value
-	Values    map[string]string // output key -> value (what will be recorded as written)
-	Old       map[string]string
+	Props     map[string]string           // HubSpot property -> value
+	Values    map[config.OutputKey]string // what will be recorded as written
+	Old       map[config.OutputKey]string
 	Since     map[string]time.Time
 	// Prev is everything written to the contact before, which the values
 	// recorded as written after this update extend.
@@ -47,11 +57,11 @@ type update struct {
 // change under write_back.min_change is not written unless a segment changes
 // too; companion outputs ride along only with a real change.
 func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Time) (update, bool) {
-	u := update{ContactID: o.ContactID, Values: map[string]string{}, Old: map[string]string{}, Since: map[string]time.Time{}, Prev: prev.Values}
+	u := update{ContactID: o.ContactID, Values: map[config.OutputKey]string{}, Old: map[config.OutputKey]string{}, Since: map[string]time.Time{}, Prev: prev.Values}
 	maps.Copy(u.Since, prev.Since)
 	var changed, segmentChanged bool
-	small := map[string]bool{}
-	for _, def := range outputDefs {
+	small := map[config.OutputKey]bool{}
+	for _, def := range config.OutputDefs() {
 		key := def.Key
 		if companionOutputs[key] || r.Config.Property(key) == "" {
 			continue
@@ -60,17 +70,17 @@ func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Ti
 		if !ok {
 			continue
 		}
-		ov, oldOK := prev.Values[key]
+		ov, oldOK := prev.Values[string(key)]
 		if had && oldOK && ov == nv {
 			continue
 		}
-		if had && oldOK && (def.Kind == KindMoney || def.Kind == KindNumber) && r.belowThreshold(ov, o.Money[key]) {
+		if had && oldOK && def.Kind.Numeric() && r.belowThreshold(ov, o.Money[key]) {
 			small[key] = true
 			continue
 		}
-		if def.Kind == KindSegment {
+		if def.Kind == config.KindSegment {
 			segmentChanged = true
-			u.Since[key] = now
+			u.Since[string(key)] = now
 		}
 		u.Values[key] = nv
 		u.Old[key] = ov
@@ -84,16 +94,17 @@ func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Ti
 		// values a workflow sees are consistent with the new segment.
 		for key := range small {
 			u.Values[key] = o.Values[key]
-			u.Old[key] = prev.Values[key]
+			u.Old[key] = prev.Values[string(key)]
 		}
 	}
-	if _, ok := u.Values["tier"]; ok && prev.Values["tier"] != "" {
-		u.Values["previous_tier"] = prev.Values["tier"]
-		u.Values["tier_changed_at"] = now.Format("2006-01-02")
-	} else if _, ok := u.Values["tier"]; ok {
-		u.Values["tier_changed_at"] = now.Format("2006-01-02")
+	prevTier := prev.Values[string(config.OutTier)]
+	if _, ok := u.Values[config.OutTier]; ok && prevTier != "" {
+		u.Values[config.OutPreviousTier] = prevTier
+		u.Values[config.OutTierChangedAt] = now.Format("2006-01-02")
+	} else if ok {
+		u.Values[config.OutTierChangedAt] = now.Format("2006-01-02")
 	}
-	for _, key := range []string{"explain", "updated_at", "model"} {
+	for _, key := range []config.OutputKey{config.OutExplain, config.OutUpdatedAt, config.OutModel} {
 		if v, ok := o.Values[key]; ok {
 			u.Values[key] = v
 		}
@@ -129,7 +140,7 @@ func (r *Runner) belowThreshold(old string, nv decimal.Decimal) bool {
 // max_changes limit it reads them twice: the first pass counts the changes
 // and aborts before anything is sent when there are too many; the second
 // sends them. Without a limit one pass counts and sends.
-func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error {
+func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Summary) error {
 	now := r.now()
 	rep.ChangesByKey = map[string]int{}
 	rep.Transitions = map[string]int{}
@@ -137,7 +148,7 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error
 	if maxChanges == "" {
 		maxChanges = r.Config.WriteBack.MaxChanges
 	}
-	limit, share, err := ParseMaxChanges(maxChanges)
+	limit, share, err := config.ParseMaxChanges(maxChanges)
 	if err != nil {
 		return fmt.Errorf("--max-changes: %w", err)
 	}
@@ -220,16 +231,16 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Report) error
 	return errors.Join(err, snd.wait())
 }
 
-// note counts one contact's change in the report.
-func (rep *Report) note(u update) {
+// note counts one contact's change in the summary.
+func (rep *Summary) note(u update) {
 	rep.Changed++
 	for key := range u.Values {
 		if !companionOutputs[key] {
-			rep.ChangesByKey[key]++
+			rep.ChangesByKey[string(key)]++
 		}
 	}
-	if nt, ok := u.Values["tier"]; ok {
-		from := u.Old["tier"]
+	if nt, ok := u.Values[config.OutTier]; ok {
+		from := u.Old[config.OutTier]
 		if from == "" {
 			from = "(none)"
 		}
@@ -255,7 +266,7 @@ type sender struct {
 	slots chan struct{}
 	wg    gosync.WaitGroup
 	mu    gosync.Mutex // guards rep, sent and err
-	rep   *Report
+	rep   *Summary
 	total int // changes to send, for progress; 0 when unknown
 	sent  int
 	err   error
@@ -296,12 +307,16 @@ func (s *sender) wait() error {
 // outputFromResult rebuilds a contact's outputs from its stored result; the
 // thresholds compare the values as written (rounded).
 func outputFromResult(res state.Result) contactOutput {
-	out := contactOutput{ContactID: res.ContactID, Values: res.Values, Money: map[string]decimal.Decimal{}}
-	for _, def := range outputDefs {
-		if def.Kind != KindMoney && def.Kind != KindNumber {
+	out := contactOutput{ContactID: res.ContactID, Values: make(map[config.OutputKey]string, len(res.Values)),
+		Money: map[config.OutputKey]decimal.Decimal{}}
+	for k, v := range res.Values {
+		out.Values[config.OutputKey(k)] = v
+	}
+	for _, def := range config.OutputDefs() {
+		if !def.Kind.Numeric() {
 			continue
 		}
-		if d, err := decimal.NewFromString(res.Values[def.Key]); err == nil {
+		if d, err := decimal.NewFromString(res.Values[string(def.Key)]); err == nil {
 			out.Money[def.Key] = d
 		}
 	}
@@ -343,7 +358,9 @@ func (s *sender) send(batch []update) error {
 		}
 		vals := map[string]string{}
 		maps.Copy(vals, u.Prev)
-		maps.Copy(vals, u.Values)
+		for k, v := range u.Values {
+			vals[string(k)] = v
+		}
 		written = append(written, state.Written{ContactID: u.ContactID, Values: vals, At: now, Since: u.Since})
 	}
 	// Recording them also clears their failures from earlier runs.
@@ -385,7 +402,7 @@ func (s *sender) recordFailures(fs []hubspot.RecordError) error {
 	if len(gone) > 0 {
 		sort.Strings(gone)
 		gone = slices.Compact(gone)
-		objs, err := r.Client.Contacts.BatchRead(ctx, gone, r.Config.contactProperties())
+		objs, err := r.Client.Contacts.BatchRead(ctx, gone, contactProperties(r.Config))
 		if err != nil {
 			return fmt.Errorf("reconcile contacts HubSpot could not find: %w", err)
 		}
@@ -396,20 +413,12 @@ func (s *sender) recordFailures(fs []hubspot.RecordError) error {
 				keep = append(keep, state.Failure{ContactID: o.ID, Category: "OBJECT_NOT_FOUND", Message: "not found when written, found when read back", At: now, Attempts: 1})
 				continue
 			}
-			c := r.Config.normalizeContact(o)
-			var merged []string
-			for _, id := range gone {
-				if slices.Contains(c.MergedIDs, id) {
-					merged = append(merged, id)
-				}
-			}
-			if err := r.Store.PutContacts([]state.Contact{c}); err != nil {
+			c := normalizeContact(r.Config, o)
+			merged, _ := mergedInto(c, inList(gone).match)
+			if err := r.fold(c, merged, true, &Summary{}); err != nil {
 				return err
 			}
-			if err := r.Store.MergeContacts(c.ID, merged); err != nil {
-				return err
-			}
-			gone = slices.DeleteFunc(gone, func(id string) bool { return slices.Contains(merged, id) })
+			gone = slices.DeleteFunc(gone, inList(merged).is)
 		}
 		if err := r.Store.DeleteContacts(gone); err != nil {
 			return err

@@ -34,6 +34,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 func main() {
@@ -94,7 +95,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	}
 	defer os.RemoveAll(dir)
 
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL, cfg.HubSpot.Tier, cfg.HubSpot.RateLimitShare = base, tier, share
 	cfg.State.Path = filepath.Join(dir, "clvsync.db")
 	if keep != "" {
@@ -111,7 +112,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		return err
 	}
 	defer store.Close()
-	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler),
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler),
 		Clock: func() time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) }}
 	allowed := float64(tierBurst(tier)) * scale * share / 10 // requests per second we may use
 

@@ -3,7 +3,6 @@ package main
 // The admin commands: init, validate, properties and setup.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // tokenFix tells an admin where the token comes from.
@@ -30,40 +30,27 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return found
 }
 
-// readConfig reads and parses a config file; YAML errors come back as
-// Problems keyed by the config key at the line named.
-func readConfig(path string) (hsync.Config, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return hsync.Config{}, hsync.Problems{{Key: "--config", Msg: fmt.Sprintf("%s does not exist", path),
-				Fix: "run `clvsync init` to write a starter file, or pass --config PATH"}}
-		}
-		return hsync.Config{}, fmt.Errorf("read config %s: %w", path, err)
-	}
-	cfg, err := hsync.ParseConfig(bytes.NewReader(src))
-	if err != nil {
-		return cfg, hsync.ParseProblems(src, err)
-	}
-	return cfg, nil
-}
-
 // adminClient builds a HubSpot client from the config and the token in the
-// environment (or hubspot.token_file).
-func adminClient(cfg hsync.Config, logger *slog.Logger) (*hubspot.Client, error) {
+// environment (or hubspot.token_file), logging to stderr as the config says
+// (nil stderr: no logs).
+func adminClient(cfg config.Config, stderr io.Writer) (*hubspot.Client, error) {
 	token, err := cfg.Token(os.Getenv)
 	if err != nil {
-		return nil, hsync.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error(), Fix: tokenFix}}
+		return nil, config.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error(), Fix: tokenFix}}
+	}
+	var logger *slog.Logger
+	if stderr != nil {
+		logger = newLogger(stderr, cfg.Operations, token)
 	}
 	client, err := newClient(cfg, token, logger, nil)
 	if err != nil {
-		return nil, hsync.Problems{{Key: "hubspot", Msg: err.Error(), Fix: "check hubspot.base_url, api_version, tier and rate_limit_share"}}
+		return nil, config.Problems{{Key: "hubspot", Msg: err.Error(), Fix: "check hubspot.base_url, api_version, tier and rate_limit_share"}}
 	}
 	return client, nil
 }
 
 // printProblems prints problems one per line, each with its fix.
-func printProblems(w io.Writer, ps hsync.Problems) {
+func printProblems(w io.Writer, ps config.Problems) {
 	for _, p := range ps {
 		fmt.Fprintf(w, "  ✗ %s: %s\n", p.Key, p.Msg)
 		if p.Fix != "" {
@@ -106,11 +93,11 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *path != "-" && !*force {
 		if _, err := os.Stat(*path); err == nil {
-			return fail(stderr, hsync.Problems{{Key: "--config", Msg: fmt.Sprintf("%s already exists", *path),
+			return fail(stderr, config.Problems{{Key: "--config", Msg: fmt.Sprintf("%s already exists", *path),
 				Fix: "pass --force to overwrite it, or --config to write another file"}})
 		}
 	}
-	cfg := hsync.StarterConfig()
+	cfg := config.StarterConfig()
 	if *baseURL != "" {
 		cfg.HubSpot.BaseURL = strings.TrimRight(*baseURL, "/")
 	}
@@ -118,9 +105,9 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if token := strings.TrimSpace(os.Getenv("HUBSPOT_TOKEN")); token != "" && !*offline {
 		client, err := newClient(cfg, token, nil, nil)
 		if err != nil {
-			return fail(stderr, hsync.Problems{{Key: "--base-url", Msg: err.Error(), Fix: "use https://api.hubapi.com or http://127.0.0.1:PORT"}})
+			return fail(stderr, config.Problems{{Key: "--base-url", Msg: err.Error(), Fix: "use https://api.hubapi.com or http://127.0.0.1:PORT"}})
 		}
-		facts, err := hsync.InspectPortal(ctx, client)
+		facts, err := config.InspectPortal(ctx, client)
 		if err != nil {
 			fmt.Fprintln(stderr, "clvsync init: could not read the portal; pass --offline to write the defaults instead")
 			return failHint(stderr, err)
@@ -129,7 +116,7 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if !*offline {
 		fmt.Fprintln(stderr, "HUBSPOT_TOKEN is not set: writing the defaults. Set it and rerun with --force to pre-fill won stages and currencies from the portal.")
 	}
-	out, err := hsync.StarterYAML(cfg, notes)
+	out, err := config.StarterYAML(cfg, notes)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -137,7 +124,7 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// The portal produced a mapping the validator rejects (e.g. odd ids):
 		// write it anyway so the admin can fix it, but say so.
 		fmt.Fprintln(stderr, "warning: the pre-filled file needs attention:")
-		var ps hsync.Problems
+		var ps config.Problems
 		if errors.As(err, &ps) {
 			printProblems(stderr, ps)
 		}
@@ -194,8 +181,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, err := readConfig(cf.config)
-	var ps hsync.Problems
+	cfg, err := cf.read()
+	var ps config.Problems
 	if err != nil {
 		if !errors.As(err, &ps) {
 			return fail(stderr, err)
@@ -209,7 +196,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		cfg.HubSpot.BaseURL = strings.TrimRight(*baseURL, "/")
 	}
 	if err := cfg.Validate(); err != nil {
-		var offlinePs hsync.Problems
+		var offlinePs config.Problems
 		if !errors.As(err, &offlinePs) {
 			return fail(stderr, err)
 		}
@@ -218,11 +205,10 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var notes []string
 	checked := "offline"
 	if !*offline {
-		logger := newLogger(stderr, cfg.Operations.LogFormat, cf.logLevel)
-		client, err := adminClient(cfg, logger)
-		var clientPs hsync.Problems
+		client, err := adminClient(cfg, stderr)
+		var clientPs config.Problems
 		switch {
-		case errors.As(err, &clientPs) && slices.ContainsFunc(ps, func(p hsync.Problem) bool { return strings.HasPrefix(p.Key, "hubspot.") }):
+		case errors.As(err, &clientPs) && slices.ContainsFunc(ps, func(p config.Problem) bool { return strings.HasPrefix(p.Key, "hubspot.") }):
 			// The hubspot.* problems above already say why no client could be built.
 			notes = append(notes, "the portal was not checked: fix the hubspot.* keys first")
 		case errors.As(err, &clientPs):
@@ -235,7 +221,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		case err != nil:
 			return fail(stderr, err)
 		default:
-			live, err := hsync.ValidatePortal(ctx, cfg, client)
+			live, err := config.ValidatePortal(ctx, cfg, client)
 			if err != nil {
 				return failHint(stderr, err)
 			}
@@ -259,7 +245,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	switch {
 	case len(ps) == 0:
 		return exitOK
-	case slices.ContainsFunc(ps, func(p hsync.Problem) bool { return p.Key == "HUBSPOT_TOKEN" }):
+	case slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Key == "HUBSPOT_TOKEN" }):
 		return exitAuth
 	}
 	return exitUsage
@@ -286,14 +272,14 @@ func runProperties(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case "deals", "deal", "contacts", "contact":
 		objects = []string{strings.TrimSuffix(*object, "s") + "s"}
 	default:
-		return fail(stderr, hsync.Problems{{Key: "--object", Msg: fmt.Sprintf("unknown object %q", *object), Fix: "use deals, contacts or all"}})
+		return fail(stderr, config.Problems{{Key: "--object", Msg: fmt.Sprintf("unknown object %q", *object), Fix: "use deals, contacts or all"}})
 	}
 	cfg, err := readConfig(*path)
 	if err != nil {
-		var ps hsync.Problems
+		var ps config.Problems
 		// Without a config file the defaults do: only the connection matters here.
 		if !flagSet(fs, "config") && errors.As(err, &ps) && len(ps) == 1 && ps[0].Key == "--config" {
-			cfg, err = hsync.DefaultConfig(), nil
+			cfg, err = config.DefaultConfig(), nil
 		} else {
 			return fail(stderr, err)
 		}
@@ -381,14 +367,14 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, err := readConfig(cf.config)
+	cfg, err := cf.read()
 	if err == nil {
 		if *baseURL != "" {
 			cfg.HubSpot.BaseURL = strings.TrimRight(*baseURL, "/")
 		}
 		err = cfg.Validate()
 	}
-	var ps hsync.Problems
+	var ps config.Problems
 	if errors.As(err, &ps) {
 		fmt.Fprintf(stderr, "%s: %d problem(s); fix them first (`clvsync validate` checks the portal too)\n", cf.config, len(ps))
 		printProblems(stderr, ps)
@@ -396,13 +382,11 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else if err != nil {
 		return fail(stderr, err)
 	}
-	logger := newLogger(stderr, cfg.Operations.LogFormat, cf.logLevel)
-	client, err := adminClient(cfg, logger)
+	client, err := adminClient(cfg, stderr)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: client, Config: cfg, Logger: logger}
-	rep, err := runner.Setup(ctx, *dry)
+	rep, err := hsync.Setup(ctx, client.Properties, cfg, *dry)
 	if err != nil {
 		return failHint(stderr, err)
 	}
@@ -414,7 +398,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // printSetup prints what setup did (or, dry, would do).
-func printSetup(w io.Writer, cfg hsync.Config, rep hsync.SetupReport, dry bool) {
+func printSetup(w io.Writer, cfg config.Config, rep hsync.SetupResult, dry bool) {
 	created, added := "created", "added"
 	if dry {
 		created, added = "to create", "to add"
@@ -434,7 +418,7 @@ func printSetup(w io.Writer, cfg hsync.Config, rep hsync.SetupReport, dry bool) 
 		fmt.Fprintf(w, "  ✗ %s\n", p)
 	}
 	off := 0
-	for _, k := range hsync.OutputKeys() {
+	for _, k := range config.OutputKeys() {
 		if cfg.Property(k) == "" {
 			off++
 		}
@@ -443,7 +427,7 @@ func printSetup(w io.Writer, cfg hsync.Config, rep hsync.SetupReport, dry bool) 
 	case len(rep.Problems) > 0:
 		fmt.Fprintf(w, "%d property problem(s): nothing was changed for those properties.\n", len(rep.Problems))
 	case rep.AlreadyComplete:
-		fmt.Fprintf(w, "Nothing to change: all %d output properties exist with the right types (%d off).\n", len(hsync.OutputKeys())-off, off)
+		fmt.Fprintf(w, "Nothing to change: all %d output properties exist with the right types (%d off).\n", len(config.OutputKeys())-off, off)
 	case dry:
 		fmt.Fprintln(w, "Dry run: nothing was changed. Run without --dry-run to apply.")
 	default:

@@ -13,7 +13,6 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/hubspot/fakehub"
-	hsync "github.com/clvsync/clvsync/sync"
 )
 
 // adminToken is the fakehub token of the admin tests; long enough that the
@@ -61,7 +60,7 @@ func TestRunInit_WithoutToken(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	cfg, err := hsync.LoadConfig(path)
+	cfg, err := readConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}

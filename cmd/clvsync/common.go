@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +15,7 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // newFlags returns a FlagSet that reports errors instead of exiting.
@@ -40,14 +42,32 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn or error (default: operations.log_level)")
 }
 
-// loadConfig reads and validates the config file.
-func (c *commonFlags) loadConfig() (hsync.Config, error) {
-	cfg, err := hsync.LoadConfig(c.config)
+// readConfig is the one config reader of every command: it reads the file
+// and parses it strictly (unknown keys are errors). YAML errors come back as
+// Problems keyed by the config key at the line named, so the same mistake
+// reads the same from every command.
+func readConfig(path string) (config.Config, error) {
+	src, err := os.ReadFile(path)
 	if err != nil {
-		if os.IsNotExist(unwrapAll(err)) {
-			return cfg, hsync.Problems{{Key: "--config", Msg: fmt.Sprintf("%s does not exist", c.config), Fix: "run `clvsync init` to write a starter file, or pass --config PATH"}}
+		if errors.Is(err, os.ErrNotExist) {
+			return config.Config{}, config.Problems{{Key: "--config", Msg: fmt.Sprintf("%s does not exist", path),
+				Fix: "run `clvsync init` to write a starter file, or pass --config PATH"}}
 		}
-		return cfg, hsync.Problems{{Key: "--config", Msg: err.Error(), Fix: "fix the YAML at the line named"}}
+		return config.Config{}, fmt.Errorf("read config %s: %w", path, err)
+	}
+	cfg, err := config.ParseConfig(bytes.NewReader(src))
+	if err != nil {
+		return cfg, config.ParseProblems(src, err)
+	}
+	return cfg, nil
+}
+
+// read reads the config file named by --config and applies the log flags.
+// It does not validate.
+func (c *commonFlags) read() (config.Config, error) {
+	cfg, err := readConfig(c.config)
+	if err != nil {
+		return cfg, err
 	}
 	if c.logFormat != "" {
 		cfg.Operations.LogFormat = c.logFormat
@@ -55,28 +75,26 @@ func (c *commonFlags) loadConfig() (hsync.Config, error) {
 	if c.logLevel != "" {
 		cfg.Operations.LogLevel = c.logLevel
 	}
+	return cfg, nil
+}
+
+// loadConfig reads the config file named by --config, applies the log
+// flags and validates the result.
+func (c *commonFlags) loadConfig() (config.Config, error) {
+	cfg, err := c.read()
+	if err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate()
 }
 
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		next := u.Unwrap()
-		if next == nil {
-			return err
-		}
-		err = next
-	}
-}
-
-// newLogger builds the slog logger: text on a terminal, JSON otherwise,
-// unless format says which.
-func newLogger(w io.Writer, format, level string) *slog.Logger {
+// newLogger is the one logger builder of every command: text on a
+// terminal, JSON otherwise, unless ops.LogFormat says which, at
+// ops.LogLevel. secret (the HubSpot token) is redacted from every record;
+// "" redacts nothing.
+func newLogger(w io.Writer, ops config.OperationsConfig, secret string) *slog.Logger {
 	var lv slog.Level
-	switch strings.ToLower(level) {
+	switch strings.ToLower(ops.LogLevel) {
 	case "debug":
 		lv = slog.LevelDebug
 	case "warn":
@@ -87,10 +105,10 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 		lv = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" || (format != "text" && !isTerminal(w)) {
-		return slog.New(slog.NewJSONHandler(w, opts))
+	if ops.LogFormat == "json" || (ops.LogFormat != "text" && !isTerminal(w)) {
+		return redactLogger(slog.New(slog.NewJSONHandler(w, opts)), secret)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return redactLogger(slog.New(slog.NewTextHandler(w, opts)), secret)
 }
 
 func isTerminal(w io.Writer) bool {
@@ -99,7 +117,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newClient builds the HubSpot client from the config and the token.
-func newClient(cfg hsync.Config, token string, logger *slog.Logger, observer func(hubspot.RequestEvent)) (*hubspot.Client, error) {
+func newClient(cfg config.Config, token string, logger *slog.Logger, observer func(hubspot.RequestEvent)) (*hubspot.Client, error) {
 	return hubspot.New(hubspot.Options{
 		BaseURL: cfg.HubSpot.BaseURL, Token: token, APIVersion: cfg.HubSpot.APIVersion,
 		Tier: cfg.HubSpot.Tier, Share: cfg.HubSpot.RateLimitShare, Logger: logger, Observer: observer,
@@ -107,7 +125,7 @@ func newClient(cfg hsync.Config, token string, logger *slog.Logger, observer fun
 }
 
 // openStore opens the state file named by the config.
-func openStore(cfg hsync.Config) (*state.Store, error) {
+func openStore(cfg config.Config) (*state.Store, error) {
 	return state.Open(cfg.State.Path, state.Options{
 		Timeout: 3 * time.Second, HistoryRetention: cfg.State.HistoryRetention, RunRetention: cfg.State.RunRetention,
 	})

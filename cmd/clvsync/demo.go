@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 const demoToken = "demo-token"
@@ -29,7 +28,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *contacts < 1 || *contacts > 1_000_000 {
-		return fail(stderr, hsync.Problems{{Key: "--contacts", Msg: fmt.Sprintf("%d is out of range", *contacts), Fix: "use 1 to 1000000"}})
+		return fail(stderr, config.Problems{{Key: "--contacts", Msg: fmt.Sprintf("%d is out of range", *contacts), Fix: "use 1 to 1000000"}})
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "clvsync-demo-")
@@ -47,23 +46,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	hubCtx, stopHub := context.WithCancel(ctx)
+	baseURL, hubDone, err := hub.ListenAndServe(hubCtx, "127.0.0.1:0")
 	if err != nil {
+		stopHub()
 		return fail(stderr, err)
 	}
-	srv := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	baseURL := "http://" + ln.Addr().String()
+	defer func() { stopHub(); <-hubDone }()
 	fmt.Fprintf(stdout, "Fake HubSpot listening on %s\n", baseURL)
 
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = baseURL
 	cfg.State.Path = filepath.Join(*dir, "clvsync.db")
 	if err := writeDemoConfig(filepath.Join(*dir, "clvsync.yaml"), cfg); err != nil {
 		return fail(stderr, err)
 	}
-	logger := redactLogger(newLogger(stderr, "auto", *logLevel), demoToken)
+	logger := newLogger(stderr, config.OperationsConfig{LogFormat: "auto", LogLevel: *logLevel}, demoToken)
 	store, err := openStore(cfg)
 	if err != nil {
 		return fail(stderr, err)
@@ -73,7 +71,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
 	rep, err := runner.Run(ctx, hsync.RunOptions{})
 	fmt.Fprintln(stdout)
 	printReport(stdout, rep)
@@ -103,7 +101,7 @@ func ceilDiv(n, d int) int { return int(math.Ceil(float64(n) / float64(d))) }
 
 // writeDemoConfig saves the demo's config so `report`, `runs` and `status`
 // can be pointed at the demo folder afterwards.
-func writeDemoConfig(path string, cfg hsync.Config) error {
+func writeDemoConfig(path string, cfg config.Config) error {
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/clvsync/clvsync/hubspot/fakehub"
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 func runFakehub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -31,42 +28,32 @@ func runFakehub(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *anchor != "" {
 		t, err := time.Parse("2006-01-02", *anchor)
 		if err != nil {
-			return fail(stderr, hsync.Problems{{Key: "--anchor", Msg: err.Error(), Fix: "use YYYY-MM-DD"}})
+			return fail(stderr, config.Problems{{Key: "--anchor", Msg: err.Error(), Fix: "use YYYY-MM-DD"}})
 		}
 		cfg.Anchor = t
 	}
 	if *faults != "" {
 		f, err := fakehub.ParseFaults(*faults)
 		if err != nil {
-			return fail(stderr, hsync.Problems{{Key: "--faults", Msg: err.Error(), Fix: `use e.g. "429=0.05,500=0.02,reset=0.01"`}})
+			return fail(stderr, config.Problems{{Key: "--faults", Msg: err.Error(), Fix: `use e.g. "429=0.05,500=0.02,reset=0.01"`}})
 		}
 		cfg.Faults = f
 	}
 	hub, err := fakehub.New(cfg)
 	if err != nil {
-		return fail(stderr, hsync.Problems{{Key: "fakehub", Msg: err.Error()}})
+		return fail(stderr, config.Problems{{Key: "fakehub", Msg: err.Error()}})
 	}
-	ln, err := net.Listen("tcp", *addr)
+	baseURL, done, err := hub.ListenAndServe(ctx, *addr)
 	if err != nil {
-		return fail(stderr, fmt.Errorf("listen on %s: %w", *addr, err))
-	}
-	srv := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "fakehub serving a portal of %d contacts (seed %d) at http://%s\n", *contacts, *seed, ln.Addr())
-	fmt.Fprintf(stdout, "  base URL: http://%s   token: %s\n", ln.Addr(), *token)
-	fmt.Fprintf(stdout, "  try:      curl -H 'Authorization: Bearer %s' 'http://%s/crm/v3/objects/deals?limit=2'\n", *token, ln.Addr())
-	fmt.Fprintf(stdout, "  stats:    curl http://%s/_fakehub/stats\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdownCtx)
-		return exitOK
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return exitOK
-		}
 		return fail(stderr, err)
 	}
+	fmt.Fprintf(stdout, "fakehub serving a portal of %d contacts (seed %d) at %s\n", *contacts, *seed, baseURL)
+	fmt.Fprintf(stdout, "  base URL: %s   token: %s\n", baseURL, *token)
+	fmt.Fprintf(stdout, "  try:      curl -H 'Authorization: Bearer %s' '%s/crm/v3/objects/deals?limit=2'\n", *token, baseURL)
+	fmt.Fprintf(stdout, "  stats:    curl %s/_fakehub/stats\n", baseURL)
+	// ListenAndServe shuts the server down (5 s grace) once ctx is done.
+	if err := <-done; err != nil {
+		return fail(stderr, err)
+	}
+	return exitOK
 }

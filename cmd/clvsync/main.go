@@ -13,7 +13,7 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // Exit codes, documented in the README.
@@ -100,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // exitCode maps an error to the documented exit codes.
 func exitCode(err error) int {
-	var problems hsync.Problems
+	var problems config.Problems
 	switch {
 	case err == nil:
 		return exitOK

@@ -148,7 +148,7 @@ func (m *metrics) observeRequest(e hubspot.RequestEvent) {
 }
 
 // observeRun records a finished run.
-func (m *metrics) observeRun(rep hsync.Report, outcome string, end time.Time) {
+func (m *metrics) observeRun(rep hsync.Summary, outcome string, end time.Time) {
 	m.runs.WithLabelValues(outcome).Inc()
 	if rep.Mode != "" {
 		m.runDuration.WithLabelValues(rep.Mode).Observe(rep.Duration.Seconds())

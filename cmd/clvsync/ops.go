@@ -19,6 +19,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // metaDailyUsage is the meta key under which serve records the daily API
@@ -72,7 +73,7 @@ func consecutiveFailures(runs []state.Run) int {
 }
 
 // collectStatus reads the status from the store and the config's schedule.
-func collectStatus(store *state.Store, cfg hsync.Config, now time.Time) (statusInfo, error) {
+func collectStatus(store *state.Store, cfg config.Config, now time.Time) (statusInfo, error) {
 	st := statusInfo{StatePath: store.Path(), Source: "state file", UnreadyAfter: cfg.Operations.UnreadyFailures,
 		Schedule: cfg.Schedule.Cron, FullSchedule: cfg.Schedule.FullResync, TimeZone: cfg.Schedule.TimeZone}
 	runs, err := store.Runs(500)
@@ -122,7 +123,7 @@ func collectStatus(store *state.Store, cfg hsync.Config, now time.Time) (statusI
 
 // parseSchedules parses the incremental and (optional) full resync cron
 // specs and the time zone of a schedule config.
-func parseSchedules(sc hsync.ScheduleConfig) (inc, full cron.Schedule, loc *time.Location, err error) {
+func parseSchedules(sc config.ScheduleConfig) (inc, full cron.Schedule, loc *time.Location, err error) {
 	tz := sc.TimeZone
 	if tz == "" {
 		tz = "UTC"
@@ -141,7 +142,7 @@ func parseSchedules(sc hsync.ScheduleConfig) (inc, full cron.Schedule, loc *time
 	return inc, full, loc, nil
 }
 
-func locOr(cfg hsync.Config) *time.Location {
+func locOr(cfg config.Config) *time.Location {
 	if loc, err := time.LoadLocation(cfg.Schedule.TimeZone); err == nil && cfg.Schedule.TimeZone != "" {
 		return loc
 	}
@@ -202,7 +203,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // liveDailyUsage asks HubSpot for the daily API usage.
-func liveDailyUsage(ctx context.Context, cfg hsync.Config, token string) ([]hubspot.APIUsage, error) {
+func liveDailyUsage(ctx context.Context, cfg config.Config, token string) ([]hubspot.APIUsage, error) {
 	client, err := newClient(cfg, token, nil, nil)
 	if err != nil {
 		return nil, err
@@ -331,7 +332,7 @@ func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *limit < 1 {
-		return fail(stderr, hsync.Problems{{Key: "--limit", Msg: fmt.Sprintf("%d is too small", *limit), Fix: "use 1 or more"}})
+		return fail(stderr, config.Problems{{Key: "--limit", Msg: fmt.Sprintf("%d is too small", *limit), Fix: "use 1 or more"}})
 	}
 	if *last {
 		*limit = 1
@@ -434,9 +435,9 @@ func printJSON(stdout, stderr io.Writer, v any) int {
 // openStoreForRead opens the state file with a short lock timeout: the
 // read-only commands fall back to asking `clvsync serve` when it holds the
 // lock, and should not wait for it.
-func openStoreForRead(cfg hsync.Config) (*state.Store, error) {
+func openStoreForRead(cfg config.Config) (*state.Store, error) {
 	if _, err := os.Stat(cfg.State.Path); errors.Is(err, os.ErrNotExist) {
-		return nil, hsync.Problems{{Key: "state.path", Msg: fmt.Sprintf("%s does not exist", cfg.State.Path),
+		return nil, config.Problems{{Key: "state.path", Msg: fmt.Sprintf("%s does not exist", cfg.State.Path),
 			Fix: "run `clvsync run` once, or point --config at the config the worker uses"}}
 	}
 	return state.Open(cfg.State.Path, state.Options{Timeout: 500 * time.Millisecond,
@@ -461,7 +462,7 @@ func serveURL(listen string) (string, bool) {
 }
 
 // fetchFromServe GETs a JSON document from the running `clvsync serve`.
-func fetchFromServe(ctx context.Context, cfg hsync.Config, path string, v any) error {
+func fetchFromServe(ctx context.Context, cfg config.Config, path string, v any) error {
 	base, ok := serveURL(cfg.Operations.Listen)
 	if !ok {
 		return errors.New("operations.listen is off, so the running clvsync cannot be asked")

@@ -20,6 +20,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // opsToken is the token the ops tests use; it must never show up in a log.
@@ -54,12 +55,12 @@ func opsFakehub(t testing.TB, fc fakehub.Config) (*fakehub.Hub, string) {
 
 // opsConfig is the default config pointed at baseURL, with the state file
 // in a temporary folder.
-func opsConfig(t testing.TB, baseURL string) hsync.Config {
+func opsConfig(t testing.TB, baseURL string) config.Config {
 	t.Helper()
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = baseURL
 	cfg.State.Path = filepath.Join(t.TempDir(), "clvsync.db")
-	cfg.Schedule.GracePeriod = hsync.Duration(2 * time.Second)
+	cfg.Schedule.GracePeriod = config.Duration(2 * time.Second)
 	cfg.Operations.Listen = "off"
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
@@ -68,7 +69,7 @@ func opsConfig(t testing.TB, baseURL string) hsync.Config {
 }
 
 // opsWriteConfig saves cfg as YAML next to its state file and returns the path.
-func opsWriteConfig(t testing.TB, cfg hsync.Config) string {
+func opsWriteConfig(t testing.TB, cfg config.Config) string {
 	t.Helper()
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -82,7 +83,7 @@ func opsWriteConfig(t testing.TB, cfg hsync.Config) string {
 }
 
 // opsOpen opens the state file and closes it at the end of the test.
-func opsOpen(t testing.TB, cfg hsync.Config) *state.Store {
+func opsOpen(t testing.TB, cfg config.Config) *state.Store {
 	t.Helper()
 	s, err := state.Open(cfg.State.Path, state.Options{Timeout: 5 * time.Second})
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/state"
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
+	"github.com/clvsync/clvsync/sync/report"
 )
 
 // runReport prints the terminal summary of the state file and, with --html,
@@ -45,9 +46,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // loadReport opens the state file, builds the report data and closes the
 // file again, so the lock is held only while reading.
-func loadReport(ctx context.Context, cfg hsync.Config) (*hsync.ReportData, error) {
+func loadReport(ctx context.Context, cfg config.Config) (*report.Data, error) {
 	if _, err := os.Stat(cfg.State.Path); err != nil {
-		return nil, hsync.Problems{{Key: "state.path", Msg: fmt.Sprintf("%s: %v", cfg.State.Path, err),
+		return nil, config.Problems{{Key: "state.path", Msg: fmt.Sprintf("%s: %v", cfg.State.Path, err),
 			Fix: "run `clvsync run` (or `clvsync demo`) first, or point state.path at an existing state file"}}
 	}
 	store, err := openStore(cfg)
@@ -55,7 +56,7 @@ func loadReport(ctx context.Context, cfg hsync.Config) (*hsync.ReportData, error
 		return nil, err
 	}
 	defer store.Close()
-	data, err := hsync.BuildReport(ctx, store, cfg, time.Now())
+	data, err := report.Build(ctx, store, cfg, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("build report from %s: %w", cfg.State.Path, err)
 	}
@@ -65,8 +66,8 @@ func loadReport(ctx context.Context, cfg hsync.Config) (*hsync.ReportData, error
 // writeReportHTML builds the report from an open store and writes it to
 // dir/report.html, returning the path. `clvsync demo` calls it after its
 // run, with the store it already holds open.
-func writeReportHTML(ctx context.Context, store *state.Store, cfg hsync.Config, dir string) (string, error) {
-	data, err := hsync.BuildReport(ctx, store, cfg, time.Now())
+func writeReportHTML(ctx context.Context, store *state.Store, cfg config.Config, dir string) (string, error) {
+	data, err := report.Build(ctx, store, cfg, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("build report: %w", err)
 	}
@@ -76,7 +77,7 @@ func writeReportHTML(ctx context.Context, store *state.Store, cfg hsync.Config, 
 
 // writeReportFile renders the HTML report into path, replacing it only once
 // it is complete.
-func writeReportFile(path string, data *hsync.ReportData) error {
+func writeReportFile(path string, data *report.Data) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*.html")
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
@@ -100,7 +101,7 @@ func writeReportFile(path string, data *hsync.ReportData) error {
 
 // printSummary writes the terminal summary: the same sections as the HTML
 // report, as text.
-func printSummary(w io.Writer, d *hsync.ReportData) {
+func printSummary(w io.Writer, d *report.Data) {
 	cur := d.Currency
 	h := d.Headline
 	fmt.Fprintf(w, "CLV report as of %s (%d customers, model %s)\n", d.AsOf.Format("2006-01-02 15:04 MST"), d.Customers, dashIfEmpty(d.Model))
@@ -118,7 +119,7 @@ func printSummary(w io.Writer, d *hsync.ReportData) {
 	fmt.Fprintf(w, "  %-34s %12s %12s %14s\n", "CLV per customer (profit)", "average", "median", "sum")
 	for _, r := range []struct {
 		name string
-		s    hsync.Stat
+		s    report.Stat
 	}{{"historical", h.Historical}, {"predicted", h.Predicted}, {"total", h.Total}} {
 		fmt.Fprintf(w, "    %-32s %12s %12s %14s\n", r.name, money(r.s.Mean), money(r.s.Median), money(r.s.Sum))
 	}
@@ -132,7 +133,7 @@ func printSummary(w io.Writer, d *hsync.ReportData) {
 	a := d.Acquisition
 	section(w, fmt.Sprintf("Maximum acquisition cost (customers whose first purchase is in the last %d days)", a.WindowDays))
 	fmt.Fprintf(w, "  %-24s %8s %14s %14s %14s\n", "source ("+a.SourceProperty+")", "new", "avg CLV", "break-even", fmt.Sprintf("at %s:1", ratio(a.TargetRatio)))
-	for _, r := range append([]hsync.AcquisitionRow{a.Overall}, a.BySource...) {
+	for _, r := range append([]report.AcquisitionRow{a.Overall}, a.BySource...) {
 		note := ""
 		if r.Small && r.NewCustomers > 0 {
 			note = "  (few customers)"
@@ -227,7 +228,7 @@ func section(w io.Writer, title string) {
 	fmt.Fprintf(w, "\n%s\n", title)
 }
 
-func sumMoves(ts []hsync.Transition) int {
+func sumMoves(ts []report.Transition) int {
 	n := 0
 	for _, t := range ts {
 		n += t.Customers

@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/report"
 )
 
 //go:embed templates/report.html.tmpl
@@ -48,7 +48,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 
 // reportView is what the template renders: the data and the charts.
 type reportView struct {
-	*hsync.ReportData
+	*report.Data
 	Charts     map[string]chart
 	TierMatrix tierMatrix
 	MaxRFM     decimal.Decimal
@@ -69,8 +69,8 @@ type tierMatrix struct {
 
 // renderHTML writes the self-contained HTML report: inline styles and
 // inline SVG charts, no scripts and no external resources.
-func renderHTML(w io.Writer, d *hsync.ReportData) error {
-	v := reportView{ReportData: d, Charts: map[string]chart{}}
+func renderHTML(w io.Writer, d *report.Data) error {
+	v := reportView{Data: d, Charts: map[string]chart{}}
 	add := func(key, title string, svg template.HTML, err error) error {
 		if err != nil {
 			return fmt.Errorf("chart %q: %w", title, err)
@@ -134,7 +134,7 @@ func renderHTML(w io.Writer, d *hsync.ReportData) error {
 	return err
 }
 
-func buildTierMatrix(d *hsync.ReportData) tierMatrix {
+func buildTierMatrix(d *report.Data) tierMatrix {
 	var m tierMatrix
 	idx := map[string]int{}
 	name := func(n string) int {
@@ -165,11 +165,9 @@ func buildTierMatrix(d *hsync.ReportData) tierMatrix {
 // Chart colours: a blue scale for tiers, and distinct hues for categories.
 var (
 	colInk     = color.RGBA{0x2d, 0x37, 0x48, 0xff}
-	colGrid    = color.RGBA{0xe2, 0xe8, 0xf0, 0xff}
 	colPrimary = color.RGBA{0x2b, 0x6c, 0xb0, 0xff}
 	colAccent  = color.RGBA{0xdd, 0x6b, 0x20, 0xff}
 	colMuted   = color.RGBA{0xa0, 0xae, 0xc0, 0xff}
-	colGood    = color.RGBA{0x2f, 0x85, 0x5a, 0xff}
 	palette    = []color.Color{
 		color.RGBA{0x2b, 0x6c, 0xb0, 0xff}, color.RGBA{0x38, 0xa1, 0x69, 0xff},
 		color.RGBA{0xdd, 0x6b, 0x20, 0xff}, color.RGBA{0xa0, 0xae, 0xc0, 0xff},
@@ -286,7 +284,7 @@ func shortMoney(v float64) string {
 
 // histogramChart bins the tier-basis values, on a log axis when they span
 // more than two orders of magnitude, and marks the tier boundaries.
-func histogramChart(title string, d *hsync.ReportData) (template.HTML, error) {
+func histogramChart(title string, d *report.Data) (template.HTML, error) {
 	var pos []float64
 	zero := 0
 	for _, v := range d.Distribution.Values {
@@ -400,7 +398,7 @@ func groupedBars(p *plot.Plot, categories []string, series []string, values [][]
 	return nil
 }
 
-func tierShareChart(title string, d *hsync.ReportData) (template.HTML, error) {
+func tierShareChart(title string, d *report.Data) (template.HTML, error) {
 	p := newPlot("", "share (%)")
 	var names []string
 	vals := [][]float64{{}, {}}
@@ -417,7 +415,7 @@ func tierShareChart(title string, d *hsync.ReportData) (template.HTML, error) {
 	return svgOf(p, title, 11*vg.Centimeter, 8*vg.Centimeter)
 }
 
-func quadrantChart(title string, d *hsync.ReportData) (template.HTML, error) {
+func quadrantChart(title string, d *report.Data) (template.HTML, error) {
 	q := d.Quadrant
 	p := newPlot("relationship length (months)", fmt.Sprintf("total CLV (%s), log scale", d.Currency))
 	p.Add(plotter.NewGrid())
@@ -474,9 +472,9 @@ func withAlpha(c color.Color, a uint8) color.Color {
 	return color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), a}
 }
 
-func acquisitionChart(title string, d *hsync.ReportData) (template.HTML, error) {
+func acquisitionChart(title string, d *report.Data) (template.HTML, error) {
 	a := d.Acquisition
-	rows := append([]hsync.AcquisitionRow{a.Overall}, a.BySource...)
+	rows := append([]report.AcquisitionRow{a.Overall}, a.BySource...)
 	var names []string
 	vals := [][]float64{{}, {}}
 	// NominalY puts the first category at the bottom; list sources top down.
@@ -506,7 +504,7 @@ func acquisitionChart(title string, d *hsync.ReportData) (template.HTML, error) 
 	return svgOf(p, title, 17*vg.Centimeter, h)
 }
 
-func costChart(title string, d *hsync.ReportData) (template.HTML, error) {
+func costChart(title string, d *report.Data) (template.HTML, error) {
 	c := d.CostToServe
 	var names []string
 	vals := [][]float64{{}, {}, {}}
@@ -531,7 +529,7 @@ func costChart(title string, d *hsync.ReportData) (template.HTML, error) {
 	return svgOf(p, title, 14*vg.Centimeter, 8*vg.Centimeter)
 }
 
-func backtestChart(title string, b *hsync.BacktestReport) (template.HTML, error) {
+func backtestChart(title string, b *report.BacktestReport) (template.HTML, error) {
 	var names []string
 	vals := [][]float64{{}, {}}
 	for _, dc := range b.Result.Deciles {
@@ -552,7 +550,7 @@ func backtestChart(title string, b *hsync.BacktestReport) (template.HTML, error)
 // rfmHeatmap draws the recency x frequency grid as SVG: one cell per score
 // pair, coloured by average revenue, labelled with it and the customer
 // count.
-func rfmHeatmap(title string, d *hsync.ReportData) template.HTML {
+func rfmHeatmap(title string, d *report.Data) template.HTML {
 	const cell, left, top = 96, 56, 20
 	maxAvg := 0.0
 	for _, row := range d.RFM.Cells {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,49 +16,20 @@ import (
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 
-	"github.com/clvsync/clvsync/hubspot"
-	"github.com/clvsync/clvsync/hubspot/fakehub"
-	"github.com/clvsync/clvsync/state"
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
+	"github.com/clvsync/clvsync/sync/synctest"
 )
 
 // reportConfig runs the real job twice, 30 days apart, against fakehub and
 // returns the path of a config file pointing at the resulting state file.
 func reportConfig(t testing.TB, contacts int) string {
 	t.Helper()
-	anchor := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	hub, err := fakehub.New(fakehub.Config{Token: "t", Contacts: contacts, Seed: 1, Anchor: anchor, LimitScale: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(hub)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	cfg := hsync.DefaultConfig()
-	cfg.HubSpot.BaseURL = srv.URL
-	cfg.State.Path = filepath.Join(dir, "clvsync.db")
-	cfg.Model.Margin = 0.4
-	cfg.Model.CostPerOrder = "15"
-	cfg.Companies = true
-	client, err := hubspot.New(hubspot.Options{BaseURL: srv.URL, Token: "t", APIVersion: cfg.HubSpot.APIVersion,
-		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(cfg.State.Path, state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := anchor.Add(time.Hour)
-	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Clock: func() time.Time { return now }}
-	for i := range 2 {
-		if _, err := runner.Run(context.Background(), hsync.RunOptions{}); err != nil {
-			store.Close()
-			t.Fatalf("run %d: %v", i+1, err)
-		}
-		now = now.Add(30 * 24 * time.Hour)
-	}
-	if err := store.Close(); err != nil {
+	e := synctest.New(t, contacts, 1, func(cfg *config.Config) {
+		cfg.Model.Margin, cfg.Model.CostPerOrder, cfg.Companies = 0.4, "15", true
+	})
+	e.RunMonthly(t, 2)
+	cfg, dir := e.Config, filepath.Dir(e.Config.State.Path)
+	if err := e.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	b, err := yaml.Marshal(cfg)
@@ -118,7 +88,7 @@ func TestRunReport(t *testing.T) {
 
 func TestRunReport_Errors(t *testing.T) {
 	dir := t.TempDir()
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.State.Path = filepath.Join(dir, "missing.db")
 	b, _ := yaml.Marshal(cfg)
 	path := filepath.Join(dir, "c.yaml")
@@ -280,7 +250,7 @@ func TestReportHTML_Chromium(t *testing.T) {
 	report := filepath.Join(dir, "report.html")
 	if _, err := os.Stat(report); err != nil {
 		// Until the demo writes its report itself, write it from its state.
-		cfg, err := hsync.LoadConfig(filepath.Join(dir, "clvsync.yaml"))
+		cfg, err := readConfig(filepath.Join(dir, "clvsync.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -27,15 +30,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if *maxChanges != "" {
-		if _, _, err := hsync.ParseMaxChanges(*maxChanges); err != nil {
-			return fail(stderr, hsync.Problems{{Key: "--max-changes", Msg: err.Error(), Fix: `use a count such as 500 or a share such as 10%`}})
+		if _, _, err := config.ParseMaxChanges(*maxChanges); err != nil {
+			return fail(stderr, config.Problems{{Key: "--max-changes", Msg: err.Error(), Fix: `use a count such as 500 or a share such as 10%`}})
 		}
 	}
 	token, err := cfg.Token(os.Getenv)
 	if err != nil {
-		return fail(stderr, hsync.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error()}})
+		return fail(stderr, config.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error()}})
 	}
-	logger := redactLogger(newLogger(stderr, cfg.Operations.LogFormat, cfg.Operations.LogLevel), token)
+	logger := newLogger(stderr, cfg.Operations, token)
 	store, err := openStore(cfg)
 	if err != nil {
 		return fail(stderr, err)
@@ -45,7 +48,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
 	if runner.Clock, err = clockFromEnv(os.Getenv); err != nil {
 		return fail(stderr, err)
 	}
@@ -61,7 +64,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // printReport prints a short, readable summary of a run.
-func printReport(w io.Writer, rep hsync.Report) {
+func printReport(w io.Writer, rep hsync.Summary) {
 	verb := "written"
 	if rep.DryRun {
 		verb = "would be written"
@@ -97,7 +100,7 @@ func printReport(w io.Writer, rep hsync.Report) {
 	}
 }
 
-func printChanges(w io.Writer, rep hsync.Report) {
+func printChanges(w io.Writer, rep hsync.Summary) {
 	if len(rep.ChangesByKey) > 0 {
 		fmt.Fprintln(w, "  changes per output:")
 		for _, k := range sortedKeys(rep.ChangesByKey) {
@@ -115,7 +118,7 @@ func printChanges(w io.Writer, rep hsync.Report) {
 		for _, s := range rep.Sample {
 			var parts []string
 			for _, k := range sortedKeys(s.New) {
-				if k == "explain" || k == "updated_at" {
+				if k == config.OutExplain || k == config.OutUpdatedAt {
 					continue
 				}
 				old := s.Old[k]
@@ -129,14 +132,7 @@ func printChanges(w io.Writer, rep hsync.Report) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K { return slices.Sorted(maps.Keys(m)) }
 
 // clockFromEnv reads CLVSYNC_NOW (RFC 3339), a testing hook that pins the
 // time a run computes "as of", so runs can be compared exactly.
@@ -147,7 +143,7 @@ func clockFromEnv(getenv func(string) string) (func() time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return nil, hsync.Problems{{Key: "CLVSYNC_NOW", Msg: err.Error(), Fix: "use RFC 3339, e.g. 2026-11-01T12:00:00Z, or unset it"}}
+		return nil, config.Problems{{Key: "CLVSYNC_NOW", Msg: err.Error(), Fix: "use RFC 3339, e.g. 2026-11-01T12:00:00Z, or unset it"}}
 	}
 	return func() time.Time { return t }, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // errShutdown is the cause given to a run's context when the grace period
@@ -54,9 +55,9 @@ func runServe(ctx context.Context, stop context.CancelFunc, args []string, stdou
 	}
 	token, err := cfg.Token(os.Getenv)
 	if err != nil {
-		return fail(stderr, hsync.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error()}})
+		return fail(stderr, config.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error()}})
 	}
-	logger := redactLogger(newLogger(stderr, cfg.Operations.LogFormat, cfg.Operations.LogLevel), token)
+	logger := newLogger(stderr, cfg.Operations, token)
 	addr := cfg.Operations.Listen
 	if *listen != "" {
 		addr = *listen
@@ -88,7 +89,7 @@ func runServe(ctx context.Context, stop context.CancelFunc, args []string, stdou
 // newServeDeps opens the store and builds the client (reporting every HTTP
 // attempt to the metrics), the runner and a registry of serve's own. The
 // caller closes deps.Store.
-func newServeDeps(cfg hsync.Config, token string, logger *slog.Logger) (serveDeps, error) {
+func newServeDeps(cfg config.Config, token string, logger *slog.Logger) (serveDeps, error) {
 	store, err := openStore(cfg)
 	if err != nil {
 		return serveDeps{}, err
@@ -100,7 +101,7 @@ func newServeDeps(cfg hsync.Config, token string, logger *slog.Logger) (serveDep
 		store.Close()
 		return serveDeps{}, err
 	}
-	runner := &hsync.Runner{Client: client, Store: store, Config: cfg, Logger: logger}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger}
 	return serveDeps{Store: store, Run: runner.Run, DailyUsage: client.Account.DailyUsage,
 		Logger: logger, Metrics: m, Gatherer: reg}, nil
 }
@@ -111,7 +112,7 @@ type serveDeps struct {
 	// leaves closing it to the caller.
 	Store *state.Store
 	// Run performs one run (sync.Runner.Run in production).
-	Run func(ctx context.Context, o hsync.RunOptions) (hsync.Report, error)
+	Run func(ctx context.Context, o hsync.RunOptions) (hsync.Summary, error)
 	// DailyUsage, when set, is read after each run for metrics and status.
 	DailyUsage func(ctx context.Context) ([]hubspot.APIUsage, error)
 	// Logger receives serve's lines; nil discards them.
@@ -142,7 +143,7 @@ type serveOptions struct {
 
 // server is the state of one serve call.
 type server struct {
-	cfg  hsync.Config
+	cfg  config.Config
 	d    serveDeps
 	log  *slog.Logger
 	base context.Context // runs derive from it; cancelled when the grace period ends
@@ -164,10 +165,10 @@ type server struct {
 // Recover and SkipIfStillRunning per schedule, and a shared gate keeps the
 // incremental and full resync schedules (and --run-now) apart. A full resync
 // that falls due while a run is in progress makes the next run a full one.
-func serve(ctx context.Context, cfg hsync.Config, d serveDeps, o serveOptions) error {
+func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) error {
 	inc, full, loc, err := parseSchedules(cfg.Schedule)
 	if err != nil {
-		return hsync.Problems{{Key: "schedule", Msg: err.Error()}}
+		return config.Problems{{Key: "schedule", Msg: err.Error()}}
 	}
 	if o.Schedule != nil {
 		inc = o.Schedule

@@ -24,6 +24,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // everySchedule fires every d; cron's own "@every" rounds to seconds.
@@ -33,7 +34,7 @@ func (e everySchedule) Next(t time.Time) time.Time { return t.Add(time.Duration(
 
 // opsServe starts serve in the background. stop cancels its context and
 // returns serve's error and how long shutting down took.
-func opsServe(t *testing.T, cfg hsync.Config, d serveDeps, o serveOptions) (addr string, stop func() (error, time.Duration)) {
+func opsServe(t *testing.T, cfg config.Config, d serveDeps, o serveOptions) (addr string, stop func() (error, time.Duration)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
@@ -71,7 +72,7 @@ func opsServe(t *testing.T, cfg hsync.Config, d serveDeps, o serveOptions) (addr
 }
 
 // opsDeps builds serve's real dependencies and closes the store at the end.
-func opsDeps(t *testing.T, cfg hsync.Config, logger *slog.Logger) serveDeps {
+func opsDeps(t *testing.T, cfg config.Config, logger *slog.Logger) serveDeps {
 	t.Helper()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -103,7 +104,7 @@ func TestParseSchedules(t *testing.T) {
 		{cron: "@daily", full: "sometimes", wantErr: true},
 	} {
 		t.Run(tt.cron+"/"+tt.full+"/"+tt.tz, func(t *testing.T) {
-			inc, full, loc, err := parseSchedules(hsync.ScheduleConfig{Cron: tt.cron, FullResync: tt.full, TimeZone: tt.tz})
+			inc, full, loc, err := parseSchedules(config.ScheduleConfig{Cron: tt.cron, FullResync: tt.full, TimeZone: tt.tz})
 			if tt.wantErr {
 				if err == nil {
 					t.Fatal("want an error")
@@ -133,7 +134,7 @@ func TestServe_NeverOverlaps(t *testing.T) {
 	cfg := opsConfig(t, "http://127.0.0.1:1")
 	store := opsOpen(t, cfg)
 	var inFlight, maxInFlight, started, fulls atomic.Int32
-	run := func(ctx context.Context, o hsync.RunOptions) (hsync.Report, error) {
+	run := func(ctx context.Context, o hsync.RunOptions) (hsync.Summary, error) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for {
@@ -148,9 +149,9 @@ func TestServe_NeverOverlaps(t *testing.T) {
 		}
 		select {
 		case <-time.After(150 * time.Millisecond):
-			return hsync.Report{Mode: "incremental", Duration: 150 * time.Millisecond}, nil
+			return hsync.Summary{Mode: "incremental", Duration: 150 * time.Millisecond}, nil
 		case <-ctx.Done():
-			return hsync.Report{}, ctx.Err()
+			return hsync.Summary{}, ctx.Err()
 		}
 	}
 	reg := prometheus.NewRegistry()
@@ -324,7 +325,7 @@ func TestServe_ReadyzAfterFailures(t *testing.T) {
 func TestServe_GracefulShutdownMidRun(t *testing.T) {
 	hub, url := opsFakehub(t, fakehub.Config{Contacts: 400, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 	cfg := opsConfig(t, url)
-	cfg.Schedule.GracePeriod = hsync.Duration(time.Second)
+	cfg.Schedule.GracePeriod = config.Duration(time.Second)
 	d := opsDeps(t, cfg, nil)
 	_, stop := opsServe(t, cfg, d, serveOptions{RunNow: true, Listen: "127.0.0.1:0"})
 	opsWaitFor(t, 20*time.Second, "a stored page of the full sync", func() bool {
@@ -445,7 +446,7 @@ func TestBinary(t *testing.T) {
 	t.Run("SIGTERM mid-run checkpoints and the next run continues", func(t *testing.T) {
 		hub, url := opsFakehub(t, fakehub.Config{Contacts: 400, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 		cfg := opsConfig(t, url)
-		cfg.Schedule.GracePeriod = hsync.Duration(time.Second)
+		cfg.Schedule.GracePeriod = config.Duration(time.Second)
 		cfgPath := opsWriteConfig(t, cfg)
 		cmd, out := start(t, cfgPath, "--run-now")
 		midRun(t, hub)
@@ -470,7 +471,7 @@ func TestBinary(t *testing.T) {
 	t.Run("second signal exits at once, store consistent", func(t *testing.T) {
 		hub, url := opsFakehub(t, fakehub.Config{Contacts: 400, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 		cfg := opsConfig(t, url)
-		cfg.Schedule.GracePeriod = hsync.Duration(20 * time.Second)
+		cfg.Schedule.GracePeriod = config.Duration(20 * time.Second)
 		cfgPath := opsWriteConfig(t, cfg)
 		cmd, out := start(t, cfgPath, "--run-now")
 		midRun(t, hub)

@@ -1,4 +1,4 @@
-package sync_test
+package report_test
 
 import (
 	"context"
@@ -11,22 +11,19 @@ import (
 	"github.com/clvsync/clvsync/clv"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
+	"github.com/clvsync/clvsync/sync/report"
+	"github.com/clvsync/clvsync/sync/synctest"
 )
 
-// reportState runs the real job twice against fakehub, 30 days apart, and
-// returns the store, the config and the second run's report.
-func reportState(t testing.TB, contacts int) (*state.Store, hsync.Config, hsync.Report) {
+// reportState runs the real job twice against fakehub (seed 1), 30 days
+// apart, and returns the store, the config and the second run's summary.
+func reportState(t testing.TB, contacts int) (*state.Store, config.Config, hsync.Summary) {
 	t.Helper()
-	e := setupSeed(t, contacts, 1, func(cfg *hsync.Config) {
-		cfg.Model.Margin = 0.4
-		cfg.Model.CostPerOrder = "15"
-		cfg.Companies = true
+	e := synctest.New(t, contacts, 1, func(cfg *config.Config) {
+		cfg.Model.Margin, cfg.Model.CostPerOrder, cfg.Companies = 0.4, "15", true
 	})
-	now := anchor.Add(time.Hour)
-	e.runner.Clock = func() time.Time { return now }
-	e.run(t, hsync.RunOptions{})
-	now = now.Add(30 * 24 * time.Hour)
-	return e.store, e.cfg, e.run(t, hsync.RunOptions{})
+	return e.Store, e.Config, e.RunMonthly(t, 2)
 }
 
 func TestBuildReport(t *testing.T) {
@@ -34,7 +31,7 @@ func TestBuildReport(t *testing.T) {
 		t.Skip("runs the whole job twice")
 	}
 	store, cfg, rep := reportState(t, 500)
-	d, err := hsync.BuildReport(context.Background(), store, cfg, time.Now())
+	d, err := report.Build(context.Background(), store, cfg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +221,7 @@ func TestBuildReport_EmptyStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	d, err := hsync.BuildReport(context.Background(), store, hsync.DefaultConfig(), time.Now())
+	d, err := report.Build(context.Background(), store, config.DefaultConfig(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sync_test
+package config_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // liveToken is long enough that the client's token redaction never garbles
@@ -35,7 +36,7 @@ func livePortal(tb testing.TB, token string) (*fakehub.Hub, *hubspot.Client, str
 	return hub, client, srv.URL
 }
 
-func problemKeys(ps hsync.Problems) []string {
+func problemKeys(ps config.Problems) []string {
 	var keys []string
 	for _, p := range ps {
 		keys = append(keys, p.Key)
@@ -46,9 +47,9 @@ func problemKeys(ps hsync.Problems) []string {
 
 func TestValidatePortal_Good(t *testing.T) {
 	_, client, url := livePortal(t, liveToken)
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = url
-	rep, err := hsync.ValidatePortal(context.Background(), cfg, client)
+	rep, err := config.ValidatePortal(context.Background(), cfg, client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,16 +60,16 @@ func TestValidatePortal_Good(t *testing.T) {
 		t.Errorf("PortalID = %d, want %d", rep.PortalID, fakehub.DefaultPortalID)
 	}
 	notes := strings.Join(rep.Notes, "\n")
-	for _, want := range []string{hsync.ScopeContactsWrite, hsync.ScopeSchemasWrite, "can be created by `clvsync setup`"} {
+	for _, want := range []string{config.ScopeContactsWrite, config.ScopeSchemasWrite, "can be created by `clvsync setup`"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes do not mention %q:\n%s", want, notes)
 		}
 	}
 	// After setup, nothing is left to create.
-	if _, err := (&hsync.Runner{Client: client, Config: cfg}).Setup(context.Background(), false); err != nil {
+	if _, err := hsync.Setup(context.Background(), client.Properties, cfg, false); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = hsync.ValidatePortal(context.Background(), cfg, client)
+	rep, err = config.ValidatePortal(context.Background(), cfg, client)
 	if err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("after setup: %v %v", err, rep.Problems)
 	}
@@ -82,33 +83,33 @@ func TestValidatePortal_Good(t *testing.T) {
 func TestValidatePortal_Mistakes(t *testing.T) {
 	tests := []struct {
 		name    string
-		mutate  func(*hsync.Config)
+		mutate  func(*config.Config)
 		prepare func(*testing.T, *hubspot.Client)
 		keys    []string
 		msg     string // the first problem's message contains this
 	}{
-		{name: "amount property missing", mutate: func(c *hsync.Config) { c.Deals.AmountProperty = "amount_usd" },
+		{name: "amount property missing", mutate: func(c *config.Config) { c.Deals.AmountProperty = "amount_usd" },
 			keys: []string{"deals.amount_property"}, msg: `no deal property "amount_usd"`},
-		{name: "amount property not a number", mutate: func(c *hsync.Config) { c.Deals.AmountProperty = "dealname" },
+		{name: "amount property not a number", mutate: func(c *config.Config) { c.Deals.AmountProperty = "dealname" },
 			keys: []string{"deals.amount_property"}, msg: "type string, not number"},
-		{name: "close date not a date", mutate: func(c *hsync.Config) { c.Deals.CloseDateProperty = "amount" },
+		{name: "close date not a date", mutate: func(c *config.Config) { c.Deals.CloseDateProperty = "amount" },
 			keys: []string{"deals.close_date_property"}, msg: "not date or datetime"},
-		{name: "currency property missing", mutate: func(c *hsync.Config) { c.Deals.CurrencyProperty = "currency" },
+		{name: "currency property missing", mutate: func(c *config.Config) { c.Deals.CurrencyProperty = "currency" },
 			keys: []string{"deals.currency_property"}, msg: `no deal property "currency"`},
-		{name: "won stage unknown", mutate: func(c *hsync.Config) {
-			c.Deals.WonStages = hsync.WonStages{Stages: []hsync.StageRef{{Pipeline: "default", Stage: "won"}}}
+		{name: "won stage unknown", mutate: func(c *config.Config) {
+			c.Deals.WonStages = config.WonStages{Stages: []config.StageRef{{Pipeline: "default", Stage: "won"}}}
 		}, keys: []string{"deals.won_stages[0]"}, msg: `no stage "won"`},
-		{name: "won stage pipeline unknown", mutate: func(c *hsync.Config) {
-			c.Deals.WonStages = hsync.WonStages{Stages: []hsync.StageRef{{Pipeline: "sales", Stage: "closedwon"}}}
+		{name: "won stage pipeline unknown", mutate: func(c *config.Config) {
+			c.Deals.WonStages = config.WonStages{Stages: []config.StageRef{{Pipeline: "sales", Stage: "closedwon"}}}
 		}, keys: []string{"deals.won_stages[0]"}, msg: `no deal pipeline "sales"`},
-		{name: "pipeline unknown", mutate: func(c *hsync.Config) { c.Deals.Pipelines = []string{"999"} },
+		{name: "pipeline unknown", mutate: func(c *config.Config) { c.Deals.Pipelines = []string{"999"} },
 			// auto then finds no won stage in the counted pipelines either.
 			keys: []string{"deals.pipelines[0]", "deals.won_stages"}, msg: `no deal pipeline "999"`},
-		{name: "currency not in use", mutate: func(c *hsync.Config) { c.Deals.Currencies = []string{"USD", "JPY"} },
+		{name: "currency not in use", mutate: func(c *config.Config) { c.Deals.Currencies = []string{"USD", "JPY"} },
 			keys: []string{"deals.currencies[1]"}, msg: `currency "JPY"`},
-		{name: "home currency differs", mutate: func(c *hsync.Config) { c.Deals.HomeCurrency = "EUR" },
+		{name: "home currency differs", mutate: func(c *config.Config) { c.Deals.HomeCurrency = "EUR" },
 			keys: []string{"deals.home_currency"}, msg: "company currency USD"},
-		{name: "source property missing", mutate: func(c *hsync.Config) { c.Reports.SourceProperty = "utm_source" },
+		{name: "source property missing", mutate: func(c *config.Config) { c.Reports.SourceProperty = "utm_source" },
 			keys: []string{"reports.source_property"}, msg: `no contact property "utm_source"`},
 		{name: "output property has the wrong type",
 			prepare: func(t *testing.T, c *hubspot.Client) {
@@ -118,13 +119,13 @@ func TestValidatePortal_Mistakes(t *testing.T) {
 				}
 			},
 			keys: []string{"outputs.properties.total"}, msg: "type string; clvsync writes number"},
-		{name: "output mapped to a HubSpot property", mutate: func(c *hsync.Config) { c.Outputs.Properties["tier"] = "lifecyclestage" },
+		{name: "output mapped to a HubSpot property", mutate: func(c *config.Config) { c.Outputs.Properties["tier"] = "lifecyclestage" },
 			keys: []string{"outputs.properties.tier"}, msg: "HubSpot-defined"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, client, url := livePortal(t, liveToken)
-			cfg := hsync.DefaultConfig()
+			cfg := config.DefaultConfig()
 			cfg.HubSpot.BaseURL = url
 			if tt.mutate != nil {
 				tt.mutate(&cfg)
@@ -132,7 +133,7 @@ func TestValidatePortal_Mistakes(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(t, client)
 			}
-			rep, err := hsync.ValidatePortal(context.Background(), cfg, client)
+			rep, err := config.ValidatePortal(context.Background(), cfg, client)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,12 +154,12 @@ func TestValidatePortal_Mistakes(t *testing.T) {
 
 func TestValidatePortal_MissingScopes(t *testing.T) {
 	hub, client, url := livePortal(t, liveToken)
-	if err := hub.SetFaults(fakehub.Faults{DenyScopes: []string{hsync.ScopeDealsRead}}); err != nil {
+	if err := hub.SetFaults(fakehub.Faults{DenyScopes: []string{config.ScopeDealsRead}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = url
-	rep, err := hsync.ValidatePortal(context.Background(), cfg, client)
+	rep, err := config.ValidatePortal(context.Background(), cfg, client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,16 +167,16 @@ func TestValidatePortal_MissingScopes(t *testing.T) {
 		t.Fatalf("problems = %v, want one MISSING_SCOPES problem", rep.Problems)
 	}
 	p := rep.Problems[0]
-	if p.Key != "HUBSPOT_TOKEN" || !strings.Contains(p.Msg, "MISSING_SCOPES") || !strings.Contains(p.Msg, hsync.ScopeDealsRead) {
-		t.Errorf("problem = %v, want MISSING_SCOPES naming %s", p, hsync.ScopeDealsRead)
+	if p.Key != "HUBSPOT_TOKEN" || !strings.Contains(p.Msg, "MISSING_SCOPES") || !strings.Contains(p.Msg, config.ScopeDealsRead) {
+		t.Errorf("problem = %v, want MISSING_SCOPES naming %s", p, config.ScopeDealsRead)
 	}
 }
 
 func TestValidatePortal_TokenRejected(t *testing.T) {
 	_, client, url := livePortal(t, "wrong")
-	cfg := hsync.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = url
-	rep, err := hsync.ValidatePortal(context.Background(), cfg, client)
+	rep, err := config.ValidatePortal(context.Background(), cfg, client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +187,11 @@ func TestValidatePortal_TokenRejected(t *testing.T) {
 
 func TestInspectPortal(t *testing.T) {
 	_, client, _ := livePortal(t, liveToken)
-	facts, err := hsync.InspectPortal(context.Background(), client)
+	facts, err := config.InspectPortal(context.Background(), client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []hsync.StageRef{{Pipeline: "default", Stage: "closedwon"}}; !slices.Equal(facts.WonStages, want) {
+	if want := []config.StageRef{{Pipeline: "default", Stage: "closedwon"}}; !slices.Equal(facts.WonStages, want) {
 		t.Errorf("WonStages = %v, want %v", facts.WonStages, want)
 	}
 	if facts.AmountProperty != "amount_in_home_currency" || facts.HomeCurrency != "USD" {
@@ -199,12 +200,12 @@ func TestInspectPortal(t *testing.T) {
 	if !slices.Contains(facts.Currencies, "EUR") || !slices.Contains(facts.Currencies, "USD") {
 		t.Errorf("Currencies = %v, want EUR and USD among them", facts.Currencies)
 	}
-	cfg := hsync.StarterConfig()
+	cfg := config.StarterConfig()
 	facts.Apply(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("pre-filled config does not validate: %v", err)
 	}
-	rep, err := hsync.ValidatePortal(context.Background(), cfg, client)
+	rep, err := config.ValidatePortal(context.Background(), cfg, client)
 	if err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("pre-filled config fails live validation: %v %v", err, rep.Problems)
 	}

@@ -1,4 +1,7 @@
-package sync
+// Package report builds the business CLV report (`clvsync report`) from the
+// state file alone: no HubSpot call is made. It is not the run summary
+// (sync.Summary).
+package report
 
 import (
 	"cmp"
@@ -16,16 +19,18 @@ import (
 
 	"github.com/clvsync/clvsync/clv"
 	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
-// ReportData is everything `clvsync report` shows. BuildReport computes it
+// Data is everything `clvsync report` shows. Build computes it
 // from the state file alone: the results of the latest run, the contacts and
 // deals pulled, and the CLV history of earlier runs. No HubSpot call is made.
 //
 // Money is summed in decimal from the values as written to HubSpot (rounded
 // to write_back.rounding_step), so every figure ties back to what the CLV
 // engine wrote; float64 is used only for chart coordinates and shares.
-type ReportData struct {
+type Data struct {
 	// GeneratedAt is when the report was built; AsOf when the results it
 	// shows were computed (the latest run's clock).
 	GeneratedAt, AsOf time.Time
@@ -36,7 +41,7 @@ type ReportData struct {
 	// Model is the model named in the results ("bgnbd", "simple", ...);
 	// FitNote describes the fit when the run recorded one (Fit).
 	Model, FitNote string
-	Fit            *FitInfo
+	Fit            *hsync.FitInfo
 	// HorizonMonths is model.horizon_months.
 	HorizonMonths int
 	// Customers is the number of contacts with a computed result.
@@ -278,20 +283,23 @@ type reportCustomer struct {
 	contact state.Contact
 	orders  []clv.Order
 	res     state.Result
-	money   map[string]decimal.Decimal
+	money   map[config.OutputKey]decimal.Decimal
 	months  float64
 }
 
-func (c *reportCustomer) m(key string) decimal.Decimal { return c.money[key] }
+func (c *reportCustomer) m(key config.OutputKey) decimal.Decimal { return c.money[key] }
+
+// value returns the stored value of an output.
+func (c *reportCustomer) value(key config.OutputKey) string { return c.res.Values[string(key)] }
 
 // reportMoneyKeys are the numeric outputs the report reads.
-var reportMoneyKeys = []string{"historical_revenue", "historical", "predicted", "predicted_revenue", "total",
-	"expected_purchases", "orders"}
+var reportMoneyKeys = []config.OutputKey{config.OutHistoricalRevenue, config.OutHistorical, config.OutPredicted,
+	config.OutPredictedRevenue, config.OutTotal, config.OutExpectedPurchases, config.OutOrders}
 
-// BuildReport computes the report from the store. now is the report's
+// Build computes the report from the store. now is the report's
 // generation time; it does not change any figure.
-func BuildReport(ctx context.Context, store *state.Store, cfg Config, now time.Time) (*ReportData, error) {
-	d := &ReportData{GeneratedAt: now.UTC(), Currency: cfg.Deals.HomeCurrency, HorizonMonths: cfg.Model.HorizonMonths,
+func Build(ctx context.Context, store *state.Store, cfg config.Config, now time.Time) (*Data, error) {
+	d := &Data{GeneratedAt: now.UTC(), Currency: cfg.Deals.HomeCurrency, HorizonMonths: cfg.Model.HorizonMonths,
 		CompaniesOn: cfg.Companies}
 	if last, ok, err := store.LastRun(); err != nil {
 		return nil, err
@@ -305,10 +313,10 @@ func BuildReport(ctx context.Context, store *state.Store, cfg Config, now time.T
 	d.Customers = len(custs)
 	models := map[string]int{}
 	for _, c := range custs {
-		if t, err := time.Parse(time.RFC3339, c.res.Values["updated_at"]); err == nil && t.After(d.AsOf) {
+		if t, err := time.Parse(time.RFC3339, c.value(config.OutUpdatedAt)); err == nil && t.After(d.AsOf) {
 			d.AsOf = t.UTC()
 		}
-		if m := c.res.Values["model"]; m != "" {
+		if m := c.value(config.OutModel); m != "" {
 			models[m]++
 		}
 	}
@@ -354,21 +362,21 @@ func BuildReport(ctx context.Context, store *state.Store, cfg Config, now time.T
 
 // loadReportCustomers joins the stored results with their contacts and
 // orders. Contacts without a result (never computed) are left out.
-func loadReportCustomers(ctx context.Context, store *state.Store, cfg Config) ([]*reportCustomer, error) {
+func loadReportCustomers(ctx context.Context, store *state.Store, cfg config.Config) ([]*reportCustomer, error) {
 	var custs []*reportCustomer
 	byID := map[string]*reportCustomer{}
 	err := store.ForEachResult(func(r state.Result) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		c := &reportCustomer{id: r.ContactID, contact: state.Contact{ID: r.ContactID}, res: r, money: map[string]decimal.Decimal{}}
+		c := &reportCustomer{id: r.ContactID, contact: state.Contact{ID: r.ContactID}, res: r, money: map[config.OutputKey]decimal.Decimal{}}
 		for _, k := range reportMoneyKeys {
-			if v, err := decimal.NewFromString(r.Values[k]); err == nil {
+			if v, err := decimal.NewFromString(r.Values[string(k)]); err == nil {
 				c.money[k] = v
 			}
 		}
-		if _, ok := c.money["total"]; !ok {
-			c.money["total"] = r.CLV
+		if _, ok := c.money[config.OutTotal]; !ok {
+			c.money[config.OutTotal] = r.CLV
 		}
 		custs = append(custs, c)
 		byID[r.ContactID] = c
@@ -379,20 +387,7 @@ func loadReportCustomers(ctx context.Context, store *state.Store, cfg Config) ([
 	}
 	// Deals decide orders the way the run did: the stored won flag was set
 	// from the won stages when the deal was pulled.
-	rules := dealRules{won: func(_, _ string, won bool) bool { return won }}
-	if len(cfg.Deals.Currencies) > 0 {
-		rules.currencies = map[string]bool{}
-		for _, c := range cfg.Deals.Currencies {
-			rules.currencies[strings.ToUpper(c)] = true
-		}
-	}
-	if len(cfg.Deals.Pipelines) > 0 {
-		rules.pipelines = map[string]bool{}
-		for _, p := range cfg.Deals.Pipelines {
-			rules.pipelines[p] = true
-		}
-	}
-	r := &Runner{Config: cfg}
+	rules := hsync.NewDealRules(cfg, map[string]bool{})
 	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	err = store.ForEachCustomer(func(ct state.Contact, deals []state.Deal) error {
 		if err := ctx.Err(); err != nil {
@@ -403,7 +398,7 @@ func loadReportCustomers(ctx context.Context, store *state.Store, cfg Config) ([
 			return nil
 		}
 		c.contact = ct
-		c.orders = r.orders(ct.ID, deals, rules, far)
+		c.orders = rules.Orders(ct.ID, deals, far)
 		return nil
 	})
 	if err != nil {
@@ -415,12 +410,12 @@ func loadReportCustomers(ctx context.Context, store *state.Store, cfg Config) ([
 // readFit returns the last model fit a run recorded under MetaLastFit and
 // a one-line description of it; nil and "" when there is none (the model
 // fell back to the simple formulas, or the file predates fit records).
-func readFit(store *state.Store) (*FitInfo, string) {
-	raw, err := store.Meta(MetaLastFit)
+func readFit(store *state.Store) (*hsync.FitInfo, string) {
+	raw, err := store.Meta(hsync.MetaLastFit)
 	if err != nil || raw == "" {
 		return nil, ""
 	}
-	var f FitInfo
+	var f hsync.FitInfo
 	if err := json.Unmarshal([]byte(raw), &f); err != nil || f.Model == "" {
 		return nil, ""
 	}
@@ -474,7 +469,7 @@ func stat(values []decimal.Decimal) Stat {
 	return s
 }
 
-func column(custs []*reportCustomer, key string) []decimal.Decimal {
+func column(custs []*reportCustomer, key config.OutputKey) []decimal.Decimal {
 	out := make([]decimal.Decimal, len(custs))
 	for i, c := range custs {
 		out[i] = c.m(key)
@@ -484,19 +479,19 @@ func column(custs []*reportCustomer, key string) []decimal.Decimal {
 
 func headline(custs []*reportCustomer) Headline {
 	h := Headline{
-		HistoricalRevenue: stat(column(custs, "historical_revenue")),
-		PredictedRevenue:  stat(column(custs, "predicted_revenue")),
-		Historical:        stat(column(custs, "historical")),
-		Predicted:         stat(column(custs, "predicted")),
-		Total:             stat(column(custs, "total")),
+		HistoricalRevenue: stat(column(custs, config.OutHistoricalRevenue)),
+		PredictedRevenue:  stat(column(custs, config.OutPredictedRevenue)),
+		Historical:        stat(column(custs, config.OutHistorical)),
+		Predicted:         stat(column(custs, config.OutPredicted)),
+		Total:             stat(column(custs, config.OutTotal)),
 	}
 	for _, c := range custs {
-		h.Orders += int(c.m("orders").IntPart())
+		h.Orders += int(c.m(config.OutOrders).IntPart())
 	}
 	return h
 }
 
-func acquisition(custs []*reportCustomer, cfg Config, asOf time.Time) Acquisition {
+func acquisition(custs []*reportCustomer, cfg config.Config, asOf time.Time) Acquisition {
 	a := Acquisition{WindowDays: cfg.Reports.NewCustomerDays, TargetRatio: cfg.Reports.TargetCLVToCAC,
 		SourceProperty: cfg.Reports.SourceProperty}
 	if a.SourceProperty == "" {
@@ -523,7 +518,7 @@ func acquisition(custs []*reportCustomer, cfg Config, asOf time.Time) Acquisitio
 		}
 		for _, g := range []*acc{all, by[src]} {
 			g.n++
-			g.sum = g.sum.Add(c.m("total"))
+			g.sum = g.sum.Add(c.m(config.OutTotal))
 		}
 	}
 	row := func(src string, g *acc) AcquisitionRow {
@@ -549,11 +544,11 @@ func acquisition(custs []*reportCustomer, cfg Config, asOf time.Time) Acquisitio
 
 // tiers sizes the tiers by the tier-basis value, in configured order, and
 // returns the value distribution with its tier boundaries.
-func tiers(custs []*reportCustomer, cfg Config) (Distribution, []TierRow, float64) {
+func tiers(custs []*reportCustomer, cfg config.Config) (Distribution, []TierRow, float64) {
 	basis := cfg.Segments.Tiers.Basis
-	key := "total"
+	key := config.OutTotal
 	if basis == clv.TierBasisPredicted {
-		key = "predicted"
+		key = config.OutPredicted
 	}
 	dist := Distribution{Basis: basis}
 	rows := make([]TierRow, 0, len(cfg.Segments.Tiers.Names))
@@ -638,13 +633,13 @@ func rfmScore(s string) (r, f, m int, ok bool) {
 func rfmGrid(custs []*reportCustomer) RFMGrid {
 	var g RFMGrid
 	for _, c := range custs {
-		r, f, _, ok := rfmScore(c.res.Values["rfm_score"])
+		r, f, _, ok := rfmScore(c.value(config.OutRFMScore))
 		if !ok {
 			continue
 		}
 		cell := &g.Cells[r-1][f-1]
 		cell.Customers++
-		cell.Revenue = cell.Revenue.Add(c.m("historical_revenue"))
+		cell.Revenue = cell.Revenue.Add(c.m(config.OutHistoricalRevenue))
 	}
 	for r := range g.Cells {
 		for f := range g.Cells[r] {
@@ -656,7 +651,7 @@ func rfmGrid(custs []*reportCustomer) RFMGrid {
 	return g
 }
 
-func segments(custs []*reportCustomer, cfg Config) []SegmentRow {
+func segments(custs []*reportCustomer, cfg config.Config) []SegmentRow {
 	var rows []SegmentRow
 	idx := map[string]int{}
 	add := func(name string) int {
@@ -674,12 +669,12 @@ func segments(custs []*reportCustomer, cfg Config) []SegmentRow {
 	for _, c := range custs {
 		name := c.res.Segment
 		if name == "" {
-			name = c.res.Values["rfm_segment"]
+			name = c.value(config.OutRFMSegment)
 		}
 		r := &rows[add(name)]
 		r.Customers++
-		r.Value = r.Value.Add(c.m("total"))
-		total = total.Add(c.m("total"))
+		r.Value = r.Value.Add(c.m(config.OutTotal))
+		total = total.Add(c.m(config.OutTotal))
 	}
 	for i := range rows {
 		r := &rows[i]
@@ -692,9 +687,9 @@ func segments(custs []*reportCustomer, cfg Config) []SegmentRow {
 	return rows
 }
 
-func quadrant(custs []*reportCustomer, cfg Config) (QuadrantReport, error) {
+func quadrant(custs []*reportCustomer, cfg config.Config) (QuadrantReport, error) {
 	var q QuadrantReport
-	qcfg, err := cfg.quadrantConfig()
+	qcfg, err := cfg.CLVQuadrant()
 	if err != nil {
 		return q, err
 	}
@@ -712,11 +707,11 @@ func quadrant(custs []*reportCustomer, cfg Config) (QuadrantReport, error) {
 	}
 	step := max(1, (len(custs)+maxQuadrantPoints-1)/maxQuadrantPoints)
 	for i, c := range custs {
-		name := c.res.Values["quadrant"]
+		name := c.value(config.OutQuadrant)
 		for k := range q.Cells {
 			if q.Cells[k].Name == name {
 				q.Cells[k].Customers++
-				q.Cells[k].Value = q.Cells[k].Value.Add(c.m("total"))
+				q.Cells[k].Value = q.Cells[k].Value.Add(c.m(config.OutTotal))
 			}
 		}
 		if i%step == 0 {
@@ -726,7 +721,7 @@ func quadrant(custs []*reportCustomer, cfg Config) (QuadrantReport, error) {
 	return q, nil
 }
 
-func movement(ctx context.Context, store *state.Store, custs []*reportCustomer, cfg Config) (Movement, error) {
+func movement(ctx context.Context, store *state.Store, custs []*reportCustomer, cfg config.Config) (Movement, error) {
 	var mv Movement
 	tierMoves := map[[2]string]int{}
 	segMoves := map[[2]string]int{}
@@ -817,11 +812,9 @@ func contactName(c state.Contact) string {
 // backtestHoldout before asOf and compares its predictions for the holdout
 // with what customers bought. It returns a note instead when the data or
 // the model do not allow one.
-func backtest(ctx context.Context, custs []*reportCustomer, cfg Config, asOf time.Time) (*BacktestReport, string) {
+func backtest(ctx context.Context, custs []*reportCustomer, cfg config.Config, asOf time.Time) (*BacktestReport, string) {
 	model := cfg.Model.Type
-	switch model {
-	case clv.ModelBGNBD, clv.ModelMBGNBD, clv.ModelParetoNBD:
-	default:
+	if !slices.Contains(clv.PurchaseModels(), model) {
 		return nil, fmt.Sprintf("model.type %s has no purchase model to backtest", model)
 	}
 	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
@@ -874,8 +867,8 @@ func companies(store *state.Store, custs []*reportCustomer) ([]CompanyRow, int, 
 			by[id] = r
 		}
 		r.Contacts++
-		r.Value = r.Value.Add(c.m("total"))
-		r.Revenue = r.Revenue.Add(c.m("historical_revenue"))
+		r.Value = r.Value.Add(c.m(config.OutTotal))
+		r.Revenue = r.Revenue.Add(c.m(config.OutHistoricalRevenue))
 	}
 	rows := make([]CompanyRow, 0, len(by))
 	for _, r := range by {
@@ -899,21 +892,21 @@ func companies(store *state.Store, custs []*reportCustomer) ([]CompanyRow, int, 
 	return rows, total, nil
 }
 
-func costToServe(custs []*reportCustomer, cfg Config, horizon int) CostToServe {
+func costToServe(custs []*reportCustomer, cfg config.Config, horizon int) CostToServe {
 	margin := decimal.NewFromFloat(cfg.Model.Margin)
-	cost, _ := decimal.NewFromString(cfg.Model.CostPerOrder)
+	cost, _ := cfg.Model.CostPerOrderAmount() // Validate has checked it
 	c := CostToServe{Margin: cfg.Model.Margin, CostPerOrder: cost}
 	hist := CostRow{Name: "Historical (to date)"}
 	totalProfit := decimal.Zero
 	pred := CostRow{Name: fmt.Sprintf("Predicted (next %d months)", horizon)}
 	for _, cu := range custs {
-		hist.Revenue = hist.Revenue.Add(cu.m("historical_revenue"))
-		hist.Profit = hist.Profit.Add(cu.m("historical"))
-		hist.Purchases = hist.Purchases.Add(cu.m("orders"))
-		pred.Revenue = pred.Revenue.Add(cu.m("predicted_revenue"))
-		pred.Profit = pred.Profit.Add(cu.m("predicted"))
-		pred.Purchases = pred.Purchases.Add(cu.m("expected_purchases"))
-		totalProfit = totalProfit.Add(cu.m("total"))
+		hist.Revenue = hist.Revenue.Add(cu.m(config.OutHistoricalRevenue))
+		hist.Profit = hist.Profit.Add(cu.m(config.OutHistorical))
+		hist.Purchases = hist.Purchases.Add(cu.m(config.OutOrders))
+		pred.Revenue = pred.Revenue.Add(cu.m(config.OutPredictedRevenue))
+		pred.Profit = pred.Profit.Add(cu.m(config.OutPredicted))
+		pred.Purchases = pred.Purchases.Add(cu.m(config.OutExpectedPurchases))
+		totalProfit = totalProfit.Add(cu.m(config.OutTotal))
 	}
 	hist.AfterMargin = hist.Revenue.Mul(margin)
 	pred.AfterMargin = pred.Revenue.Mul(margin)

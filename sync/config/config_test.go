@@ -1,4 +1,4 @@
-package sync_test
+package config_test
 
 import (
 	"bytes"
@@ -9,22 +9,22 @@ import (
 	"strings"
 	"testing"
 
-	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
 )
 
 // checkFile parses and validates a config file the way `clvsync validate`
 // does offline, returning every problem.
-func checkFile(tb testing.TB, path string) hsync.Problems {
+func checkFile(tb testing.TB, path string) config.Problems {
 	tb.Helper()
 	src, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := hsync.ParseConfig(bytes.NewReader(src))
+	cfg, err := config.ParseConfig(bytes.NewReader(src))
 	if err != nil {
-		return hsync.ParseProblems(src, err)
+		return config.ParseProblems(src, err)
 	}
-	var ps hsync.Problems
+	var ps config.Problems
 	if err := cfg.Validate(); err != nil && !errors.As(err, &ps) {
 		tb.Fatalf("Validate returned %T, want Problems: %v", err, err)
 	}
@@ -110,13 +110,13 @@ func TestConfig_Validate(t *testing.T) {
 }
 
 func TestConfig_Validate_Default(t *testing.T) {
-	if err := hsync.DefaultConfig().Validate(); err != nil {
+	if err := config.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("DefaultConfig().Validate() = %v", err)
 	}
 }
 
 func TestParseConfig_OutputsOverlayDefaults(t *testing.T) {
-	cfg, err := hsync.ParseConfig(strings.NewReader("outputs:\n  properties:\n    simple: off\n    tier: my_tier\n"))
+	cfg, err := config.ParseConfig(strings.NewReader("outputs:\n  properties:\n    simple: off\n    tier: my_tier\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +133,11 @@ func TestParseConfig_OutputsOverlayDefaults(t *testing.T) {
 
 func TestParseProblems_ReportsEveryUnknownKey(t *testing.T) {
 	src := []byte("hubspot:\n  teir: pro\nmodel:\n  horizon: 12\n")
-	_, err := hsync.ParseConfig(bytes.NewReader(src))
+	_, err := config.ParseConfig(bytes.NewReader(src))
 	if err == nil {
 		t.Fatal("want an error for unknown keys")
 	}
-	ps := hsync.ParseProblems(src, err)
+	ps := config.ParseProblems(src, err)
 	if len(ps) != 2 || ps[0].Key != "hubspot.teir" || ps[1].Key != "model.horizon" {
 		t.Fatalf("problems = %v, want hubspot.teir and model.horizon", ps)
 	}

@@ -1,4 +1,4 @@
-package sync
+package config
 
 import (
 	"bytes"
@@ -7,17 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 
 	"github.com/clvsync/clvsync/clv"
+	"github.com/clvsync/clvsync/hubspot"
 )
 
 // Config is the whole clvsync configuration: one YAML file that an admin owns.
@@ -28,7 +31,7 @@ type Config struct {
 	State       StateConfig      `yaml:"state"`
 	Schedule    ScheduleConfig   `yaml:"schedule"`
 	Deals       DealsConfig      `yaml:"deals"`
-	Attribution string           `yaml:"attribution"` // all | split | primary
+	Attribution string           `yaml:"attribution"` // AttributionAll | AttributionSplit | AttributionPrimary
 	Companies   bool             `yaml:"companies"`   // also compute company-level values
 	Model       ModelConfig      `yaml:"model"`
 	Segments    SegmentsConfig   `yaml:"segments"`
@@ -37,6 +40,13 @@ type Config struct {
 	Reports     ReportsConfig    `yaml:"reports"`
 	Operations  OperationsConfig `yaml:"operations"`
 }
+
+// Attribution rules: who a deal with several contacts counts for.
+const (
+	AttributionAll     = "all"     // every associated contact gets the whole deal
+	AttributionSplit   = "split"   // shared evenly
+	AttributionPrimary = "primary" // only the primary contact
+)
 
 // HubSpotConfig is the connection. The token is never in this file: it comes
 // from the HUBSPOT_TOKEN environment variable or from TokenFile.
@@ -126,9 +136,42 @@ func (w WonStages) MarshalYAML() (any, error) {
 	return w.Stages, nil
 }
 
+// Model types clvsync has besides clv's purchase models (clv.PurchaseModels).
+const (
+	// ModelSubscription is the shifted-beta-geometric retention model.
+	ModelSubscription = "subscription"
+	// ModelSimple is the simple formulas, also the fallback of every model.
+	ModelSimple = "simple"
+)
+
+// ModelTypes returns every value model.type takes, default first: clv's
+// purchase models, then subscription and simple. It is also the option list
+// of the model output.
+func ModelTypes() []string {
+	return append(clv.PurchaseModels(), ModelSubscription, ModelSimple)
+}
+
+// quotedList writes "a", "b" or "c".
+func quotedList(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	if len(q) < 2 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// modelFix lists the model types for a Problem's fix.
+func modelFix() string {
+	ts := ModelTypes()
+	return "use " + ts[0] + " (default), " + strings.Join(ts[1:len(ts)-1], ", ") + " or " + ts[len(ts)-1]
+}
+
 // ModelConfig holds the CLV model settings.
 type ModelConfig struct {
-	Type               string  `yaml:"type"` // bgnbd | mbgnbd | paretonbd | subscription
+	Type               string  `yaml:"type"` // one of ModelTypes
 	HorizonMonths      int     `yaml:"horizon_months"`
 	AnnualDiscountRate float64 `yaml:"annual_discount_rate"`
 	Margin             float64 `yaml:"margin"`         // gross margin as a fraction, 1 = revenue
@@ -150,7 +193,7 @@ type SegmentsConfig struct {
 
 // TiersConfig splits customers by CLV percentile.
 type TiersConfig struct {
-	Basis         string    `yaml:"basis"` // predicted | total
+	Basis         string    `yaml:"basis"` // clv.TierBasisPredicted | clv.TierBasisTotal
 	Names         []string  `yaml:"names"` // top first
 	Shares        []float64 `yaml:"shares"`
 	Hysteresis    float64   `yaml:"hysteresis"` // percentile points a contact must pass a boundary by
@@ -189,9 +232,9 @@ type WriteBackConfig struct {
 
 // OutputsConfig maps each output to a HubSpot contact property, or "off".
 type OutputsConfig struct {
-	Group      string            `yaml:"group"`
-	GroupLabel string            `yaml:"group_label"`
-	Properties map[string]string `yaml:"properties"`
+	Group      string               `yaml:"group"`
+	GroupLabel string               `yaml:"group_label"`
+	Properties map[OutputKey]string `yaml:"properties"`
 }
 
 // ReportsConfig configures business reports.
@@ -225,32 +268,64 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Outputs, in the order they are set up and explained. Money outputs are
+// OutputKey names one output clvsync can write, as it appears under
+// outputs.properties. The constants below are the only spelling of each key:
+// code refers to them, so a misspelt key does not compile.
+type OutputKey string
+
+// Output keys, in the order they are set up and explained.
+const (
+	OutHistoricalRevenue OutputKey = "historical_revenue"
+	OutHistorical        OutputKey = "historical"
+	OutPredicted         OutputKey = "predicted"
+	OutPredictedRevenue  OutputKey = "predicted_revenue"
+	OutTotal             OutputKey = "total"
+	OutSimple            OutputKey = "simple"
+	OutExpectedPurchases OutputKey = "expected_purchases"
+	OutPAlive            OutputKey = "p_alive"
+	OutOrders            OutputKey = "orders"
+	OutFirstPurchase     OutputKey = "first_purchase"
+	OutLastPurchase      OutputKey = "last_purchase"
+	OutTier              OutputKey = "tier"
+	OutPreviousTier      OutputKey = "previous_tier"
+	OutTierChangedAt     OutputKey = "tier_changed_at"
+	OutRFMScore          OutputKey = "rfm_score"
+	OutRFMSegment        OutputKey = "rfm_segment"
+	OutQuadrant          OutputKey = "quadrant"
+	OutChurnRisk         OutputKey = "churn_risk"
+	OutTrend             OutputKey = "trend"
+	OutTrendChange       OutputKey = "trend_change"
+	OutModel             OutputKey = "model"
+	OutExplain           OutputKey = "explain"
+	OutUpdatedAt         OutputKey = "updated_at"
+)
+
+// outputDefs lists every output in the order they are set up and explained. Money outputs are
 // numbers with currency display.
 var outputDefs = []OutputDef{
-	{Key: "historical_revenue", Default: "clv_historical_revenue", Label: "CLV: revenue to date", Kind: KindMoney},
-	{Key: "historical", Default: "clv_historical", Label: "CLV: historical (profit to date)", Kind: KindMoney},
-	{Key: "predicted", Default: "clv_predicted", Label: "CLV: predicted over horizon (profit)", Kind: KindMoney},
-	{Key: "predicted_revenue", Default: "clv_predicted_revenue", Label: "CLV: predicted revenue over horizon", Kind: KindMoney},
-	{Key: "total", Default: "clv_total", Label: "CLV: total (historical + predicted)", Kind: KindMoney},
-	{Key: "simple", Default: "clv_simple", Label: "CLV: simple formula", Kind: KindMoney},
-	{Key: "expected_purchases", Default: "clv_expected_purchases", Label: "CLV: expected purchases over horizon", Kind: KindNumber},
-	{Key: "p_alive", Default: "clv_p_alive", Label: "CLV: probability still active", Kind: KindNumber},
-	{Key: "orders", Default: "clv_orders", Label: "CLV: won deals", Kind: KindNumber},
-	{Key: "first_purchase", Default: "clv_first_purchase", Label: "CLV: first purchase", Kind: KindDate},
-	{Key: "last_purchase", Default: "clv_last_purchase", Label: "CLV: last purchase", Kind: KindDate},
-	{Key: "tier", Default: "clv_tier", Label: "CLV tier", Kind: KindSegment},
-	{Key: "previous_tier", Default: "clv_previous_tier", Label: "CLV tier before the last change", Kind: KindSegment},
-	{Key: "tier_changed_at", Default: "clv_tier_changed_at", Label: "CLV tier changed at", Kind: KindDate},
-	{Key: "rfm_score", Default: "clv_rfm_score", Label: "RFM score", Kind: KindText},
-	{Key: "rfm_segment", Default: "clv_rfm_segment", Label: "RFM segment", Kind: KindSegment},
-	{Key: "quadrant", Default: "clv_quadrant", Label: "CLV x relationship quadrant", Kind: KindSegment},
-	{Key: "churn_risk", Default: "clv_churn_risk", Label: "Churn risk", Kind: KindSegment},
-	{Key: "trend", Default: "clv_trend", Label: "CLV trend", Kind: KindSegment},
-	{Key: "trend_change", Default: "clv_trend_change", Label: "CLV trend change (%)", Kind: KindNumber},
-	{Key: "model", Default: "clv_model", Label: "CLV model used", Kind: KindSegment},
-	{Key: "explain", Default: "clv_explain", Label: "CLV explained", Kind: KindText},
-	{Key: "updated_at", Default: "clv_updated_at", Label: "CLV updated at", Kind: KindDateTime},
+	{Key: OutHistoricalRevenue, Default: "clv_historical_revenue", Label: "CLV: revenue to date", Kind: KindMoney},
+	{Key: OutHistorical, Default: "clv_historical", Label: "CLV: historical (profit to date)", Kind: KindMoney},
+	{Key: OutPredicted, Default: "clv_predicted", Label: "CLV: predicted over horizon (profit)", Kind: KindMoney},
+	{Key: OutPredictedRevenue, Default: "clv_predicted_revenue", Label: "CLV: predicted revenue over horizon", Kind: KindMoney},
+	{Key: OutTotal, Default: "clv_total", Label: "CLV: total (historical + predicted)", Kind: KindMoney},
+	{Key: OutSimple, Default: "clv_simple", Label: "CLV: simple formula", Kind: KindMoney},
+	{Key: OutExpectedPurchases, Default: "clv_expected_purchases", Label: "CLV: expected purchases over horizon", Kind: KindNumber},
+	{Key: OutPAlive, Default: "clv_p_alive", Label: "CLV: probability still active", Kind: KindNumber},
+	{Key: OutOrders, Default: "clv_orders", Label: "CLV: won deals", Kind: KindNumber},
+	{Key: OutFirstPurchase, Default: "clv_first_purchase", Label: "CLV: first purchase", Kind: KindDate},
+	{Key: OutLastPurchase, Default: "clv_last_purchase", Label: "CLV: last purchase", Kind: KindDate},
+	{Key: OutTier, Default: "clv_tier", Label: "CLV tier", Kind: KindSegment},
+	{Key: OutPreviousTier, Default: "clv_previous_tier", Label: "CLV tier before the last change", Kind: KindSegment},
+	{Key: OutTierChangedAt, Default: "clv_tier_changed_at", Label: "CLV tier changed at", Kind: KindDate},
+	{Key: OutRFMScore, Default: "clv_rfm_score", Label: "RFM score", Kind: KindText},
+	{Key: OutRFMSegment, Default: "clv_rfm_segment", Label: "RFM segment", Kind: KindSegment},
+	{Key: OutQuadrant, Default: "clv_quadrant", Label: "CLV x relationship quadrant", Kind: KindSegment},
+	{Key: OutChurnRisk, Default: "clv_churn_risk", Label: "Churn risk", Kind: KindSegment},
+	{Key: OutTrend, Default: "clv_trend", Label: "CLV trend", Kind: KindSegment},
+	{Key: OutTrendChange, Default: "clv_trend_change", Label: "CLV trend change (%)", Kind: KindNumber},
+	{Key: OutModel, Default: "clv_model", Label: "CLV model used", Kind: KindSegment},
+	{Key: OutExplain, Default: "clv_explain", Label: "CLV explained", Kind: KindText},
+	{Key: OutUpdatedAt, Default: "clv_updated_at", Label: "CLV updated at", Kind: KindDateTime},
 }
 
 // OutputKind is how an output is typed in HubSpot.
@@ -268,26 +343,31 @@ const (
 
 // OutputDef describes one output clvsync can write.
 type OutputDef struct {
-	Key     string
+	Key     OutputKey
 	Default string
 	Label   string
 	Kind    OutputKind
 }
 
-// OutputDefs returns every output clvsync knows, in a stable order.
-func OutputDefs() []OutputDef { return append([]OutputDef(nil), outputDefs...) }
+// Numeric reports whether outputs of this kind are numbers (money or not),
+// which the write-back thresholds compare.
+func (k OutputKind) Numeric() bool { return k == KindMoney || k == KindNumber }
+
+// OutputDefs returns every output clvsync knows, in a stable order. The
+// slice is shared: callers must not modify it.
+func OutputDefs() []OutputDef { return outputDefs }
 
 // Off is the output mapping value that disables an output.
 const Off = "off"
 
 // DefaultConfig returns the configuration used when a key is not set.
 func DefaultConfig() Config {
-	props := make(map[string]string, len(outputDefs))
+	props := make(map[OutputKey]string, len(outputDefs))
 	for _, d := range outputDefs {
 		props[d.Key] = d.Default
 	}
 	return Config{
-		HubSpot: HubSpotConfig{APIVersion: "2026-09", Tier: "professional", RateLimitShare: 0.8, BaseURL: "https://api.hubapi.com"},
+		HubSpot: HubSpotConfig{APIVersion: hubspot.Versions()[0], Tier: "professional", RateLimitShare: 0.8, BaseURL: "https://api.hubapi.com"},
 		State:   StateConfig{Path: "./clvsync.db", HistoryRetention: 104, RunRetention: 1000},
 		Schedule: ScheduleConfig{
 			Cron: "0 */6 * * *", TimeZone: "UTC", RunTimeout: Duration(time.Hour),
@@ -298,15 +378,15 @@ func DefaultConfig() Config {
 			CloseDateProperty: "closedate", WonStages: WonStages{Auto: true}, HomeCurrency: "USD",
 			SourceProperty: "hs_analytics_source",
 		},
-		Attribution: "all",
+		Attribution: AttributionAll,
 		Model: ModelConfig{
-			Type: "bgnbd", HorizonMonths: 12, AnnualDiscountRate: 0.10, Margin: 1, CostPerOrder: "0",
+			Type: clv.ModelBGNBD, HorizonMonths: 12, AnnualDiscountRate: 0.10, Margin: 1, CostPerOrder: "0",
 			TimeUnit: "week", MinCustomers: 100, MinRepeatBuyers: 20, SimplePeriodMonths: 36,
 		},
 		Segments: SegmentsConfig{
-			Tiers:    TiersConfig{Basis: "total", Names: []string{"top", "middle", "bottom"}, Shares: []float64{0.2, 0.6, 0.2}, Hysteresis: 0.02},
+			Tiers:    TiersConfig{Basis: clv.TierBasisTotal, Names: []string{"top", "middle", "bottom"}, Shares: []float64{0.2, 0.6, 0.2}, Hysteresis: 0.02},
 			RFM:      clv.DefaultRFMConfig(),
-			Quadrant: QuadrantConfig{CLVThreshold: "median", TenureMonths: "median"},
+			Quadrant: QuadrantConfig{CLVThreshold: Median, TenureMonths: Median},
 			Churn:    ChurnConfig{High: 0.3, Medium: 0.7},
 			Trend:    TrendConfig{WindowDays: 90, StableBand: 0.05},
 		},
@@ -315,20 +395,6 @@ func DefaultConfig() Config {
 		Reports:    ReportsConfig{SourceProperty: "hs_analytics_source", TargetCLVToCAC: 3, NewCustomerDays: 365},
 		Operations: OperationsConfig{Listen: "127.0.0.1:9090", LogFormat: "auto", LogLevel: "info", UnreadyFailures: 3},
 	}
-}
-
-// LoadConfig reads and parses a config file. It does not validate.
-func LoadConfig(path string) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	defer f.Close()
-	cfg, err := ParseConfig(f)
-	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	return cfg, nil
 }
 
 // ParseConfig overlays YAML on DefaultConfig. Unknown keys are errors.
@@ -349,7 +415,7 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return cfg, fmt.Errorf("parse YAML: %w", err)
 	}
-	merged := make(map[string]string, len(defaults))
+	merged := make(map[OutputKey]string, len(defaults))
 	for k, v := range defaults {
 		merged[k] = v
 	}
@@ -400,10 +466,8 @@ func (c Config) Validate() error {
 		add("hubspot.token", "delete the key and set the HUBSPOT_TOKEN environment variable or hubspot.token_file",
 			"a token must never be written in the config file")
 	}
-	switch c.HubSpot.APIVersion {
-	case "2026-09", "v3":
-	default:
-		add("hubspot.api_version", `use "2026-09" (recommended) or "v3"`, "unknown API version %q", c.HubSpot.APIVersion)
+	if vs := hubspot.Versions(); !slices.Contains(vs, c.HubSpot.APIVersion) {
+		add("hubspot.api_version", fmt.Sprintf("use %q (recommended) or %s", vs[0], quotedList(vs[1:])), "unknown API version %q", c.HubSpot.APIVersion)
 	}
 	switch c.HubSpot.Tier {
 	case "free", "starter", "professional", "enterprise", "api-pack":
@@ -477,14 +541,12 @@ func (c Config) Validate() error {
 		}
 	}
 	switch c.Attribution {
-	case "all", "split", "primary":
+	case AttributionAll, AttributionSplit, AttributionPrimary:
 	default:
 		add("attribution", "use all (every associated contact gets the full deal), split (shared evenly) or primary", "unknown attribution %q", c.Attribution)
 	}
-	switch c.Model.Type {
-	case "bgnbd", "mbgnbd", "paretonbd", "subscription", "simple":
-	default:
-		add("model.type", "use bgnbd (default), mbgnbd, paretonbd, subscription or simple", "unknown model %q", c.Model.Type)
+	if !slices.Contains(ModelTypes(), c.Model.Type) {
+		add("model.type", modelFix(), "unknown model %q", c.Model.Type)
 	}
 	if c.Model.HorizonMonths < 1 || c.Model.HorizonMonths > 120 {
 		add("model.horizon_months", "use 1 to 120 months (12 is usual)", "%d is out of range", c.Model.HorizonMonths)
@@ -495,7 +557,7 @@ func (c Config) Validate() error {
 	if c.Model.Margin <= 0 || c.Model.Margin > 1 {
 		add("model.margin", "use the gross margin as a fraction in (0, 1], e.g. 0.35; 1 means revenue", "%v is out of range", c.Model.Margin)
 	}
-	if d, err := parseMoney(c.Model.CostPerOrder); err != nil || d < 0 {
+	if d, err := c.Model.CostPerOrderAmount(); err != nil || d.IsNegative() {
 		add("model.cost_per_order", "use a non-negative amount such as \"12.50\"", "%q is not a valid amount", c.Model.CostPerOrder)
 	}
 	switch c.Model.TimeUnit {
@@ -513,7 +575,7 @@ func (c Config) Validate() error {
 		add("model.simple_period_months", "use a period in months, e.g. 36", "%d is too small", c.Model.SimplePeriodMonths)
 	}
 	ps = append(ps, c.validateSegments()...)
-	if d, err := parseMoney(c.WriteBack.RoundingStep); err != nil || d <= 0 {
+	if d, err := c.WriteBack.RoundingStepAmount(); err != nil || !d.IsPositive() {
 		add("write_back.rounding_step", `use a positive amount: "1" for whole units, "0.01" for cents, "10" for tens`, "%q is not a positive amount", c.WriteBack.RoundingStep)
 	}
 	if c.WriteBack.MinChange < 0 || c.WriteBack.MinChange >= 1 {
@@ -555,7 +617,7 @@ func (c Config) validateSegments() Problems {
 	}
 	t := c.Segments.Tiers
 	switch t.Basis {
-	case "predicted", "total":
+	case clv.TierBasisPredicted, clv.TierBasisTotal:
 	default:
 		add("segments.tiers.basis", "use predicted or total", "unknown basis %q", t.Basis)
 	}
@@ -600,12 +662,12 @@ func (c Config) validateSegments() Problems {
 		add("segments.rfm", `each rule is {segment, r, f, m, fm} with score ranges such as "4-5"; together they must cover every score combination (end with a catch-all {segment: Other})`, "%v", err)
 	}
 	q := c.Segments.Quadrant
-	if q.CLVThreshold != "median" {
-		if d, err := parseMoney(q.CLVThreshold); err != nil || d < 0 {
+	if q.CLVThreshold != Median {
+		if d, err := q.CLVThresholdAmount(); err != nil || d.IsNegative() {
 			add("segments.quadrant.clv_threshold", `use "median" or an amount such as "1000"`, "%q is not valid", q.CLVThreshold)
 		}
 	}
-	if q.TenureMonths != "median" {
+	if q.TenureMonths != Median {
 		if v, err := strconv.ParseFloat(q.TenureMonths, 64); err != nil || v <= 0 {
 			add("segments.quadrant.tenure_months", `use "median" or a number of months such as "12"`, "%q is not valid", q.TenureMonths)
 		}
@@ -630,21 +692,18 @@ func (c Config) validateOutputs() Problems {
 	if !propertyName.MatchString(c.Outputs.Group) {
 		ps = append(ps, Problem{Key: "outputs.group", Msg: fmt.Sprintf("%q is not a group name", c.Outputs.Group), Fix: "use a lowercase name such as clv"})
 	}
-	known := map[string]bool{}
-	for _, d := range outputDefs {
+	known := map[OutputKey]bool{}
+	names := make([]string, len(outputDefs))
+	for i, d := range outputDefs {
 		known[d.Key] = true
+		names[i] = string(d.Key)
 	}
-	used := map[string]string{}
-	keys := make([]string, 0, len(c.Outputs.Properties))
-	for k := range c.Outputs.Properties {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	used := map[string]OutputKey{}
+	for _, k := range slices.Sorted(maps.Keys(c.Outputs.Properties)) {
 		v := c.Outputs.Properties[k]
-		key := "outputs.properties." + k
+		key := "outputs.properties." + string(k)
 		if !known[k] {
-			ps = append(ps, Problem{Key: key, Msg: "unknown output", Fix: "outputs are: " + strings.Join(OutputKeys(), ", ")})
+			ps = append(ps, Problem{Key: key, Msg: "unknown output", Fix: "outputs are: " + strings.Join(names, ", ")})
 			continue
 		}
 		if v == Off {
@@ -662,9 +721,9 @@ func (c Config) validateOutputs() Problems {
 	return ps
 }
 
-// OutputKeys returns the output names in their stable order.
-func OutputKeys() []string {
-	out := make([]string, len(outputDefs))
+// OutputKeys returns the output keys in their stable order.
+func OutputKeys() []OutputKey {
+	out := make([]OutputKey, len(outputDefs))
 	for i, d := range outputDefs {
 		out[i] = d.Key
 	}
@@ -672,7 +731,7 @@ func OutputKeys() []string {
 }
 
 // Property returns the HubSpot property an output goes to, or "" when off.
-func (c Config) Property(output string) string {
+func (c Config) Property(output OutputKey) string {
 	v := c.Outputs.Properties[output]
 	if v == Off {
 		return ""
@@ -700,9 +759,52 @@ func ParseMaxChanges(s string) (count int, share float64, err error) {
 	return n, 0, nil
 }
 
-func parseMoney(s string) (float64, error) {
-	return strconv.ParseFloat(strings.TrimSpace(s), 64)
+// ParseMoney reads a money amount from the config: a plain decimal such as
+// "12.50" (surrounding spaces are ignored). It is the only money parser of
+// the config, used by Validate and by the run alike; NaN, Inf, hexadecimal
+// floats (0x1p-2) and digit separators (1_000) are rejected.
+func ParseMoney(s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(strings.TrimSpace(s))
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("%q is not a decimal amount", s)
+	}
+	return d, nil
 }
+
+// money parses the money value of the config key key.
+func money(key, s string) (decimal.Decimal, error) {
+	d, err := ParseMoney(s)
+	if err != nil {
+		return d, fmt.Errorf("%s: %w", key, err)
+	}
+	return d, nil
+}
+
+// CostPerOrderAmount returns model.cost_per_order as an amount.
+func (m ModelConfig) CostPerOrderAmount() (decimal.Decimal, error) {
+	return money("model.cost_per_order", m.CostPerOrder)
+}
+
+// RoundingStepAmount returns write_back.rounding_step as an amount.
+func (w WriteBackConfig) RoundingStepAmount() (decimal.Decimal, error) {
+	return money("write_back.rounding_step", w.RoundingStep)
+}
+
+// CLVThresholdAmount returns segments.quadrant.clv_threshold as an amount;
+// nil when it is "median".
+func (q QuadrantConfig) CLVThresholdAmount() (*decimal.Decimal, error) {
+	if q.CLVThreshold == Median {
+		return nil, nil
+	}
+	d, err := money("segments.quadrant.clv_threshold", q.CLVThreshold)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Median is the quadrant threshold value that splits at the median.
+const Median = "median"
 
 // InputHash fingerprints the settings that change what is stored from
 // HubSpot. When it differs from the stored one, the next run is a full

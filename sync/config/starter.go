@@ -1,4 +1,4 @@
-package sync
+package config
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ var keyComments = map[string]string{
 	"hubspot": "HubSpot connection. The token is never written here: clvsync reads it from the\n" +
 		"HUBSPOT_TOKEN environment variable, or from the file named by an optional\n" +
 		"  token_file: /run/secrets/hubspot-token",
-	"hubspot.api_version":      `API path family: "2026-09" (date-based, recommended) or "v3" (legacy paths, unsupported from September 2027).`,
+	"hubspot.api_version":      `API path family: "` + hubspot.Version202609 + `" (date-based, recommended) or "` + hubspot.VersionV3 + `" (legacy paths, unsupported from September 2027).`,
 	"hubspot.tier":             "Your HubSpot subscription, which sizes the rate limits: free, starter, professional, enterprise or api-pack.",
 	"hubspot.rate_limit_share": "Share of the ten-second rate limit clvsync may use, in (0, 1]. 0.8 leaves 20% to other integrations of the same app.",
 	"hubspot.base_url":         "API host. Keep https://api.hubapi.com; use http://127.0.0.1:PORT for `clvsync fakehub`.",
@@ -137,7 +137,7 @@ func StarterYAML(cfg Config, notes []string) ([]byte, error) {
 	root := doc.Content[0]
 	labels := map[string]string{}
 	for _, d := range outputDefs {
-		labels["outputs.properties."+d.Key] = d.Label + defKindNote(d.Kind)
+		labels["outputs.properties."+string(d.Key)] = d.Label + defKindNote(d.Kind)
 	}
 	decorate(root, "", labels)
 	header := []string{
@@ -258,7 +258,7 @@ func shortDuration(s string) string {
 func sortOutputs(n *yaml.Node) {
 	order := map[string]int{}
 	for i, d := range outputDefs {
-		order[d.Key] = i
+		order[string(d.Key)] = i
 	}
 	type pair struct{ k, v *yaml.Node }
 	pairs := make([]pair, 0, len(n.Content)/2)
@@ -283,7 +283,7 @@ func sortOutputs(n *yaml.Node) {
 // sees what they can rename.
 func StarterConfig() Config {
 	cfg := DefaultConfig()
-	q := cfg.quadrantNames()
+	q := cfg.QuadrantNames()
 	cfg.Segments.Quadrant.HighLong, cfg.Segments.Quadrant.HighShort = q[0], q[1]
 	cfg.Segments.Quadrant.LowLong, cfg.Segments.Quadrant.LowShort = q[2], q[3]
 	return cfg

@@ -1,4 +1,4 @@
-package sync
+package config
 
 import (
 	"context"
@@ -313,15 +313,15 @@ func (rep *LiveReport) checkOutputs(cfg Config, props map[string]hubspot.Propert
 	if !slices.ContainsFunc(groups, func(g hubspot.PropertyGroup) bool { return g.Name == cfg.Outputs.Group }) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("property group %q does not exist yet: `clvsync setup` creates it", cfg.Outputs.Group))
 	}
-	opts := cfg.segmentOptions()
+	opts := cfg.SegmentOptions()
 	var create []string
 	for _, def := range outputDefs {
 		name := cfg.Property(def.Key)
 		if name == "" {
 			continue
 		}
-		key := "outputs.properties." + def.Key
-		want := cfg.propertyFor(def, opts[def.Key])
+		key := "outputs.properties." + string(def.Key)
+		want := cfg.PropertyFor(def, opts[def.Key])
 		have, ok := props[name]
 		if !ok {
 			create = append(create, name)

@@ -1,0 +1,124 @@
+package sync
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/state"
+)
+
+// The interfaces below are everything a run uses of HubSpot and of the state
+// file. hubspot's services and *state.Store satisfy them (checked in
+// api_test.go); tests give a Runner in-memory fakes instead.
+
+// Objects is what a run uses of one CRM object type: deals, contacts or
+// companies (*hubspot.ObjectsService).
+type Objects interface {
+	Pages(ctx context.Context, opts hubspot.ListOptions) iter.Seq2[*hubspot.Page, error]
+	ModifiedSinceWhere(ctx context.Context, since time.Time, properties []string, extra ...hubspot.Filter) iter.Seq2[hubspot.Object, error]
+	BatchRead(ctx context.Context, ids, properties []string) ([]hubspot.Object, error)
+	BatchUpdate(ctx context.Context, inputs []hubspot.UpdateInput) (*hubspot.BatchUpdateResult, error)
+}
+
+// Associations reads the associations of many records at once
+// (*hubspot.AssociationsService).
+type Associations interface {
+	BatchRead(ctx context.Context, from, to string, ids []string) (map[string][]hubspot.Association, error)
+}
+
+// Pipelines lists the pipelines of an object type (*hubspot.PipelinesService).
+type Pipelines interface {
+	List(ctx context.Context, objectType string) ([]hubspot.Pipeline, error)
+}
+
+// Properties reads and creates the output properties and their group
+// (*hubspot.PropertiesService).
+type Properties interface {
+	ListGroups(ctx context.Context, objectType string) ([]hubspot.PropertyGroup, error)
+	CreateGroup(ctx context.Context, objectType string, in hubspot.PropertyGroupCreate) (*hubspot.PropertyGroup, error)
+	List(ctx context.Context, objectType string, archived bool) ([]hubspot.Property, error)
+	Update(ctx context.Context, objectType, name string, in hubspot.PropertyUpdate) (*hubspot.Property, error)
+	BatchCreate(ctx context.Context, objectType string, in []hubspot.PropertyCreate) ([]hubspot.Property, error)
+}
+
+// HubSpot is the part of the HubSpot API a run uses, one small interface per
+// service. NewHubSpot builds it from a *hubspot.Client.
+type HubSpot struct {
+	Deals, Contacts, Companies Objects
+	Associations               Associations
+	Pipelines                  Pipelines
+	Properties                 Properties
+	// Stats returns the client's call counters; nil counts nothing.
+	Stats func() hubspot.Stats
+}
+
+// NewHubSpot returns the services of c that a run uses.
+func NewHubSpot(c *hubspot.Client) HubSpot {
+	return HubSpot{Deals: c.Deals, Contacts: c.Contacts, Companies: c.Companies, Associations: c.Associations,
+		Pipelines: c.Pipelines, Properties: c.Properties, Stats: c.Stats}
+}
+
+func (h HubSpot) stats() hubspot.Stats {
+	if h.Stats == nil {
+		return hubspot.Stats{}
+	}
+	return h.Stats()
+}
+
+// RunLog records runs.
+type RunLog interface {
+	BeginRun(r state.Run) (state.Run, error)
+	FinishRun(r state.Run) error
+}
+
+// Cursors keeps the sync cursors and the meta values.
+type Cursors interface {
+	Cursor(name string) (state.Cursor, error)
+	SetCursors(cursors ...state.Cursor) error
+	Meta(key string) (string, error)
+	SetMeta(key, value string) error
+}
+
+// Records keeps the deals, contacts and companies pulled from HubSpot.
+type Records interface {
+	ResetData() error
+	PutDeals(deals []state.Deal, cursors ...state.Cursor) error
+	DeleteDeals(ids []string, cursors ...state.Cursor) error
+	DealsOfContact(contactID string) ([]state.Deal, error)
+	Contact(id string) (state.Contact, bool, error)
+	PutContacts(cs []state.Contact, cursors ...state.Cursor) error
+	DeleteContacts(ids []string, cursors ...state.Cursor) error
+	MergeContacts(survivor string, merged []string, cursors ...state.Cursor) error
+	MissingContacts(limit int) ([]string, error)
+	Company(id string) (state.Company, bool, error)
+	PutCompanies(cs []state.Company, cursors ...state.Cursor) error
+	DeleteCompanies(ids []string, cursors ...state.Cursor) error
+	MissingCompanies(limit int) ([]string, error)
+	ForEachCustomer(fn func(c state.Contact, deals []state.Deal) error) error
+}
+
+// Results keeps computed values, their history, what was written to HubSpot
+// and the writes HubSpot refused.
+type Results interface {
+	PutResults(runID uint64, at time.Time, rs []state.Result) error
+	ForEachHistory(fn func(contactID string, points []state.HistoryPoint) error) error
+	ForEachWritten(fn func(state.Written) error) error
+	ForEachResultWritten(fn func(r state.Result, w state.Written, ok bool) error) error
+	PutWritten(ws []state.Written) error
+	Failures() ([]state.Failure, error)
+	PutFailures(fs []state.Failure) error
+	ClearFailures(ids []string) error
+}
+
+// Store is everything a run uses of the state file (*state.Store).
+type Store interface {
+	RunLog
+	Cursors
+	Records
+	Results
+	// ReleaseMapped drops the process's mappings of state file pages
+	// between phases.
+	ReleaseMapped() error
+}
