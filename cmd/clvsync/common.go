@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,6 +59,11 @@ func readConfig(path string) (config.Config, error) {
 	cfg, err := config.ParseConfig(bytes.NewReader(src))
 	if err != nil {
 		return cfg, config.ParseProblems(src, err)
+	}
+	// Paths in the file are relative to the file, not to the working
+	// directory: a run started elsewhere must find the same state file.
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.ResolvePaths(filepath.Dir(abs))
 	}
 	return cfg, nil
 }

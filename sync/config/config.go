@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -180,6 +183,11 @@ type ModelConfig struct {
 	MinCustomers       int     `yaml:"min_customers"`
 	MinRepeatBuyers    int     `yaml:"min_repeat_buyers"`
 	SimplePeriodMonths int     `yaml:"simple_period_months"` // period of the "average purchases" formula
+	// Refit is how often the purchase and spend models are fitted again.
+	// Between refits a run predicts with the stored parameters, so a
+	// contact's values change only when its own orders change or time
+	// passes. 0 refits on every run.
+	Refit Duration `yaml:"refit"`
 }
 
 // SegmentsConfig configures tiers, RFM, quadrant, churn risk and trend.
@@ -228,6 +236,30 @@ type WriteBackConfig struct {
 	MinChange    float64 `yaml:"min_change"`    // relative money change below which nothing is written
 	MaxChanges   string  `yaml:"max_changes"`   // abort when more contacts would change: "500" or "10%"; "" = no limit
 	BatchSize    int     `yaml:"batch_size"`
+	// MaxFailedShare is the share of a run's writes HubSpot may refuse
+	// before the run counts as failed rather than partial.
+	MaxFailedShare float64       `yaml:"max_failed_share"`
+	Breaker        BreakerConfig `yaml:"breaker"`
+}
+
+// BreakerConfig is the circuit breaker: before writing, a run compares what
+// it is about to write with what HubSpot holds now (the values clvsync last
+// wrote) and writes nothing when the change looks like a broken mapping or
+// data rather than customers' behaviour. Each limit is a share of the
+// contacts it concerns; a rule trips only when more than MinContacts
+// contacts are concerned.
+type BreakerConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// MaxTierMoves: contacts that change tier, of those that have one.
+	MaxTierMoves float64 `yaml:"max_tier_moves"`
+	// MaxZeroed: money values that would become zero or blank, of those
+	// that are non-zero now.
+	MaxZeroed float64 `yaml:"max_zeroed"`
+	// MaxLostCustomers: customers with orders that would have none.
+	MaxLostCustomers float64 `yaml:"max_lost_customers"`
+	// MinContacts is how many contacts a rule must concern before it can
+	// trip, so a handful of changes in a small portal never does.
+	MinContacts int `yaml:"min_contacts"`
 }
 
 // OutputsConfig maps each output to a HubSpot contact property, or "off".
@@ -255,18 +287,45 @@ type OperationsConfig struct {
 // Duration is a time.Duration that reads "30m" from YAML.
 type Duration time.Duration
 
-// UnmarshalYAML parses a Go duration string.
+// UnmarshalYAML parses a Go duration string, or a whole number of days
+// such as "30d".
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use e.g. 30m, 2h): %w", n.Line, n.Value, err)
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 30m, 2h or 30d): %w", n.Line, n.Value, err)
 	}
 	*d = Duration(v)
 	return nil
 }
 
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+// ParseDuration parses a Go duration ("90m", "6h") or a whole number of
+// days ("30d").
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && strings.Trim(days, "0123456789") == "" {
+		n, err := strconv.Atoi(days)
+		if err != nil || n > 100_000 {
+			return 0, fmt.Errorf("%q is out of range", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// MarshalYAML writes the duration as a string, in days when it is a whole
+// number of them.
+func (d Duration) MarshalYAML() (any, error) {
+	if v := time.Duration(d); v > 0 && v%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", v/(24*time.Hour)), nil
+	}
+	return time.Duration(d).String(), nil
+}
+
+// DefaultBreaker is the circuit breaker on by default. The limits were
+// chosen from measurements (README, "Write-back that workflows can trust"):
+// ordinary runs stay far below them, and a broken mapping far above.
+func DefaultBreaker() BreakerConfig {
+	return BreakerConfig{Enabled: true, MaxTierMoves: 0.25, MaxZeroed: 0.2, MaxLostCustomers: 0.2, MinContacts: 20}
+}
 
 // OutputKey names one output clvsync can write, as it appears under
 // outputs.properties. The constants below are the only spelling of each key:
@@ -382,6 +441,7 @@ func DefaultConfig() Config {
 		Model: ModelConfig{
 			Type: clv.ModelBGNBD, HorizonMonths: 12, AnnualDiscountRate: 0.10, Margin: 1, CostPerOrder: "0",
 			TimeUnit: "week", MinCustomers: 100, MinRepeatBuyers: 20, SimplePeriodMonths: 36,
+			Refit: Duration(30 * 24 * time.Hour),
 		},
 		Segments: SegmentsConfig{
 			Tiers:    TiersConfig{Basis: clv.TierBasisTotal, Names: []string{"top", "middle", "bottom"}, Shares: []float64{0.2, 0.6, 0.2}, Hysteresis: 0.02},
@@ -390,7 +450,8 @@ func DefaultConfig() Config {
 			Churn:    ChurnConfig{High: 0.3, Medium: 0.7},
 			Trend:    TrendConfig{WindowDays: 90, StableBand: 0.05},
 		},
-		WriteBack:  WriteBackConfig{RoundingStep: "1", MinChange: 0.02, BatchSize: 100},
+		WriteBack: WriteBackConfig{RoundingStep: "1", MinChange: 0.02, BatchSize: 100, MaxFailedShare: 0.1,
+			Breaker: DefaultBreaker()},
 		Outputs:    OutputsConfig{Group: "clv", GroupLabel: "Customer lifetime value", Properties: props},
 		Reports:    ReportsConfig{SourceProperty: "hs_analytics_source", TargetCLVToCAC: 3, NewCustomerDays: 365},
 		Operations: OperationsConfig{Listen: "127.0.0.1:9090", LogFormat: "auto", LogLevel: "info", UnreadyFailures: 3},
@@ -584,6 +645,27 @@ func (c Config) Validate() error {
 	if _, _, err := ParseMaxChanges(c.WriteBack.MaxChanges); err != nil {
 		add("write_back.max_changes", `use a count such as "500", a share such as "10%", or leave it empty`, "%v", err)
 	}
+	if !(c.WriteBack.MaxFailedShare >= 0 && c.WriteBack.MaxFailedShare <= 1) {
+		add("write_back.max_failed_share", "use a share in [0, 1], e.g. 0.1: a run with more failed writes than this is failed, otherwise partial", "%v is out of range", c.WriteBack.MaxFailedShare)
+	}
+	for _, b := range []struct {
+		key string
+		v   float64
+	}{
+		{"write_back.breaker.max_tier_moves", c.WriteBack.Breaker.MaxTierMoves},
+		{"write_back.breaker.max_zeroed", c.WriteBack.Breaker.MaxZeroed},
+		{"write_back.breaker.max_lost_customers", c.WriteBack.Breaker.MaxLostCustomers},
+	} {
+		if !(b.v > 0 && b.v <= 1) {
+			add(b.key, "use a share in (0, 1], e.g. 0.2 for 20%; turn the breaker off with write_back.breaker.enabled: false", "%v is out of range", b.v)
+		}
+	}
+	if c.WriteBack.Breaker.MinContacts < 0 {
+		add("write_back.breaker.min_contacts", "use a count >= 0, e.g. 20", "%d is negative", c.WriteBack.Breaker.MinContacts)
+	}
+	if c.Model.Refit < 0 {
+		add("model.refit", "use a duration such as 30d, or 0 to refit on every run", "must not be negative")
+	}
 	if c.WriteBack.BatchSize < 1 || c.WriteBack.BatchSize > 100 {
 		add("write_back.batch_size", "HubSpot takes at most 100 records per batch update; use 1 to 100", "%d is out of range", c.WriteBack.BatchSize)
 	}
@@ -604,8 +686,44 @@ func (c Config) Validate() error {
 	default:
 		add("operations.log_level", "use debug, info, warn or error", "unknown level %q", c.Operations.LogLevel)
 	}
+	// A number that is not finite passes range checks written as
+	// comparisons (NaN compares false): reject every one by its key.
+	ps = append(nonFinite(reflect.ValueOf(c), ""), ps...)
 	if len(ps) == 0 {
 		return nil
+	}
+	return ps
+}
+
+// nonFinite reports every float in v (a config struct, walked by its YAML
+// keys) that is NaN or infinite. YAML reads .nan and .inf as floats.
+func nonFinite(v reflect.Value, key string) Problems {
+	var ps Problems
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf("%v is not a number", f), Fix: "write a finite decimal number such as 0.35"})
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				name = strings.ToLower(f.Name)
+			}
+			if key != "" {
+				name = key + "." + name
+			}
+			ps = append(ps, nonFinite(v.Field(i), name)...)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			ps = append(ps, nonFinite(v.Index(i), fmt.Sprintf("%s[%d]", key, i))...)
+		}
 	}
 	return ps
 }
@@ -815,6 +933,30 @@ func (c Config) InputHash() string {
 		c.Deals.AmountProperty, c.Deals.CurrencyProperty, c.Deals.CloseDateProperty,
 		c.Deals.SourceProperty, c.Companies, c.HubSpot.BaseURL)
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// ModelHash fingerprints the settings a model fit depends on: what counts
+// as an order, for whom, and how the model is fitted. When it differs from
+// the stored model's, the next run refits. Margin, cost, horizon and
+// discount change predictions, not the fit.
+func (c Config) ModelHash() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "input=%s|type=%s|unit=%s|minc=%d|minr=%d|won=%v|pipelines=%v|currencies=%v|attribution=%s|simple=%d",
+		c.InputHash(), c.Model.Type, c.Model.TimeUnit, c.Model.MinCustomers, c.Model.MinRepeatBuyers,
+		c.Deals.WonStages, c.Deals.Pipelines, c.Deals.Currencies, c.Attribution, c.Model.SimplePeriodMonths)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// ResolvePaths makes the file paths in the config that are relative
+// (state.path, hubspot.token_file) relative to dir, the config file's
+// folder, so a run started from another working directory uses the same
+// files.
+func (c *Config) ResolvePaths(dir string) {
+	for _, p := range []*string{&c.State.Path, &c.HubSpot.TokenFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 }
 
 // Token returns the HubSpot token from HUBSPOT_TOKEN, or else from

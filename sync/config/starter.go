@@ -67,6 +67,7 @@ var keyComments = map[string]string{
 	"model.min_customers":        "Below this many customers the model falls back to the simple formula.",
 	"model.min_repeat_buyers":    "Below this many customers with a repeat purchase the model falls back to the simple formula.",
 	"model.simple_period_months": "Period of the simple formula (average order value x purchases per period x margin).",
+	"model.refit":                "How often the model is fitted again (30d). Between refits runs predict with the stored fit, so values move only when a customer's orders change or time passes. `clvsync run --refit` refits now; 0 refits every run.",
 
 	"segments":                        "Segments written to contacts as dropdown (enumeration) properties, for workflow triggers.",
 	"segments.tiers":                  "Tiers by CLV rank.",
@@ -94,11 +95,18 @@ var keyComments = map[string]string{
 	"segments.trend.window_days":      "Compare with the value from this many days ago.",
 	"segments.trend.stable_band":      "A relative change within this band is stable: 0.05 = +/-5%.",
 
-	"write_back":               "How values are written to HubSpot. Unchanged values are never rewritten.",
-	"write_back.rounding_step": `Money is written rounded to this step: "1" = whole units, "0.01" = cents, "10" = tens.`,
-	"write_back.min_change":    "A money value moving by less than this share (0.02 = 2%) is not rewritten, so workflows do not fire on noise.",
-	"write_back.max_changes":   `Abort a run that would change more contacts than "500" (a count) or "10%" (a share); "" = no limit.`,
-	"write_back.batch_size":    "Contacts per batch update request (1 to 100).",
+	"write_back":                            "How values are written to HubSpot. Unchanged values are never rewritten.",
+	"write_back.rounding_step":              `Money is written rounded to this step: "1" = whole units, "0.01" = cents, "10" = tens.`,
+	"write_back.min_change":                 "A money value moving by less than this share (0.02 = 2%) is not rewritten, so workflows do not fire on noise.",
+	"write_back.max_changes":                `Abort a run that would change more contacts than "500" (a count) or "10%" (a share); "" = no limit.`,
+	"write_back.batch_size":                 "Contacts per batch update request (1 to 100).",
+	"write_back.max_failed_share":           "A run in which HubSpot refuses more than this share of the writes is failed; fewer make it partial (exit codes in docs/operations.md).",
+	"write_back.breaker":                    "Circuit breaker: a run that would change much more than customers' behaviour explains writes nothing and stops (exit 7) until `clvsync run --accept-changes`.",
+	"write_back.breaker.enabled":            "true keeps it on (recommended).",
+	"write_back.breaker.max_tier_moves":     "Trip when more than this share of tiered contacts would change tier.",
+	"write_back.breaker.max_zeroed":         "Trip when more than this share of non-zero CLV values would become 0 or blank.",
+	"write_back.breaker.max_lost_customers": "Trip when more than this share of customers with orders would have none.",
+	"write_back.breaker.min_contacts":       "A rule trips only when more contacts than this are concerned.",
 
 	"outputs": "Where each output goes: a HubSpot contact property name, or off to skip it.\n" +
 		"`clvsync setup` creates the group and every property that is not off.",
