@@ -1,0 +1,139 @@
+package sync
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/clvsync/clvsync/clv"
+	"github.com/clvsync/clvsync/sync/config"
+)
+
+// MetaModel is the store meta key holding the StoredModel as JSON.
+const MetaModel = "model"
+
+// StoredModel is the versioned model a run predicts with. A run refits only
+// when the model is due (model.refit), when the settings it depends on
+// changed (config.ModelHash), when the last fit fell back to the simple
+// formulas, or when asked (`run --refit`); between refits a contact's values
+// change only because its own orders changed or time passed, never because
+// somebody else bought something.
+type StoredModel struct {
+	// Version counts fits, from 1.
+	Version  int       `json:"version"`
+	FittedAt time.Time `json:"fitted_at"`
+	// Reason says why this fit was made.
+	Reason string `json:"reason"`
+	// Hash is config.ModelHash when the model was fitted.
+	Hash string `json:"hash"`
+	// Type is the purchase model (clv.Model*), config.ModelSubscription, or
+	// config.ModelSimple when the simple formulas are used.
+	Type string `json:"type"`
+	// Fallback says why the simple formulas are used instead of the
+	// configured model; empty when they were configured.
+	Fallback string `json:"fallback,omitempty"`
+	// Params are the purchase model's (or the sBG retention model's)
+	// parameters; Spend the Gamma-Gamma spend model's.
+	Params       map[string]float64 `json:"params,omitempty"`
+	Spend        map[string]float64 `json:"spend,omitempty"`
+	LogLik       float64            `json:"loglik,omitempty"`
+	SpendLogLik  float64            `json:"spend_loglik,omitempty"`
+	Customers    int                `json:"customers,omitempty"`
+	RepeatBuyers int                `json:"repeat_buyers,omitempty"`
+	// Base is the base-wide averages behind the simple formulas at the time
+	// of the fit.
+	Base clv.SimpleBase `json:"base"`
+}
+
+// LoadModel reads the stored model; ok is false when none was stored yet.
+func LoadModel(meta interface{ Meta(string) (string, error) }) (m StoredModel, ok bool, err error) {
+	raw, err := meta.Meta(MetaModel)
+	if err != nil || raw == "" {
+		return m, false, err
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return m, false, fmt.Errorf("stored model (meta %q): %w", MetaModel, err)
+	}
+	return m, true, nil
+}
+
+func (r *Runner) saveModel(m StoredModel) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return r.Store.SetMeta(MetaModel, string(b))
+}
+
+// refitReason says why the model must be fitted again now, or "" when the
+// stored one serves.
+func refitReason(m StoredModel, ok bool, cfg config.Config, now time.Time, asked bool) string {
+	switch {
+	case !ok:
+		return "first fit"
+	case asked:
+		return "asked (--refit)"
+	case m.Hash != cfg.ModelHash():
+		return "the deal mapping or the model settings changed"
+	case m.Fallback != "":
+		return "the last fit fell back to the simple formulas"
+	case cfg.Model.Refit <= 0:
+		return "model.refit is 0 (every run)"
+	case now.Sub(m.FittedAt) >= time.Duration(cfg.Model.Refit):
+		return fmt.Sprintf("%d days since the last fit (model.refit %s)", int(now.Sub(m.FittedAt).Hours()/24), fmtDuration(cfg.Model.Refit))
+	}
+	return ""
+}
+
+func fmtDuration(d config.Duration) string {
+	v, _ := d.MarshalYAML()
+	return fmt.Sprint(v)
+}
+
+// purchaseModel rebuilds the fitted purchase and spend models from their
+// stored parameters.
+func (m StoredModel) fitted() (*clv.Fitted, error) {
+	p := m.Params
+	var pm clv.PurchaseModel
+	switch m.Type {
+	case clv.ModelBGNBD:
+		pm = clv.BGNBD{R: p["r"], Alpha: p["alpha"], A: p["a"], B: p["b"]}
+	case clv.ModelMBGNBD:
+		pm = clv.MBGNBD{R: p["r"], Alpha: p["alpha"], A: p["a"], B: p["b"]}
+	case clv.ModelParetoNBD:
+		pm = clv.ParetoNBD{R: p["r"], Alpha: p["alpha"], S: p["s"], Beta: p["beta"]}
+	default:
+		return nil, fmt.Errorf("stored model %q is not a purchase model", m.Type)
+	}
+	s := m.Spend
+	return &clv.Fitted{Purchase: pm, Spend: clv.GammaGamma{P: s["p"], Q: s["q"], Gamma: s["gamma"]},
+		LogLik: m.LogLik, SpendLogLik: m.SpendLogLik, Customers: m.Customers, RepeatBuyers: m.RepeatBuyers}, nil
+}
+
+// describe is the model's line in the run summary and the run log.
+func (m StoredModel) describe() string {
+	s := fmt.Sprintf("%s v%d fitted %s", m.Type, m.Version, m.FittedAt.Format("2006-01-02"))
+	if m.Fallback != "" {
+		s += " (fallback to the simple formulas: " + m.Fallback + ")"
+	}
+	if len(m.Params) > 0 {
+		s += " " + fmtParams(m.Params)
+	}
+	if m.LogLik != 0 {
+		s += fmt.Sprintf(" log-likelihood %.2f", m.LogLik)
+	}
+	return s
+}
+
+func fmtParams(p map[string]float64) string {
+	out := ""
+	for _, k := range []string{"r", "alpha", "a", "b", "s", "beta"} {
+		if v, ok := p[k]; ok {
+			if out != "" {
+				out += " "
+			}
+			out += fmt.Sprintf("%s=%.4g", k, v)
+		}
+	}
+	return out
+}
