@@ -56,6 +56,10 @@ type Options struct {
 	HistoryRetention int
 	// RunRetention is the number of runs kept in the run log.
 	RunRetention int
+	// ReadOnly opens an existing file without writing to it, sharing the
+	// lock with other readers (for backups and reports). It does not migrate
+	// and refuses a file with an older or newer schema.
+	ReadOnly bool
 	// Check is how thoroughly Open checks an existing file (CheckAuto:
 	// the headers always, every page when the file is small).
 	Check CheckMode
@@ -130,7 +134,10 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := openBolt(path, &bolt.Options{Timeout: o.Timeout})
+	if o.ReadOnly && !exists {
+		return nil, fmt.Errorf("open state file %s read-only: %w", path, os.ErrNotExist)
+	}
+	db, err := openBolt(path, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrCorrupt):
@@ -150,6 +157,13 @@ func Open(path string, o Options) (*Store, error) {
 			_ = db.Close()
 			return nil, err
 		}
+	}
+	if o.ReadOnly {
+		if err := s.initReadOnly(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return s, nil
 	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
@@ -215,6 +229,25 @@ func (s *Store) init() error {
 		return fmt.Errorf("initialise state file %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// initReadOnly checks, without writing, that the file has this build's
+// schema, and loads the interned value names.
+func (s *Store) initReadOnly() error {
+	return s.view(func(tx *bolt.Tx) error {
+		version, fresh, err := readSchemaVersion(tx, s.path)
+		switch {
+		case err != nil:
+			return err
+		case version > SchemaVersion:
+			return &newerSchemaError{path: s.path, version: version}
+		case fresh || version < SchemaVersion || tx.Bucket(bucketMeta) == nil:
+			return fmt.Errorf("state file %s has schema version %d, not %d: open it once read-write (any clvsync run) to upgrade it",
+				s.path, version, SchemaVersion)
+		}
+		s.keys, err = loadKeyTable(tx)
+		return err
+	})
 }
 
 // readSchemaVersion reports the file's schema version. fresh is true for a
