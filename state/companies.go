@@ -48,7 +48,7 @@ func (s *Store) ForEachContact(fn func(Contact) error) error {
 // limit.
 func (s *Store) MissingCompanies(limit int) ([]string, error) {
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		companies := tx.Bucket(bucketCompanies)
 		missing := func(id string) bool { return companies.Get([]byte(id)) == nil }
 		// Contacts are keyed by contact id, so every contact is read; the

@@ -103,7 +103,7 @@ func readChunks[T any](s *Store, what string, read func(tx *bolt.Tx, from []byte
 	for n := 1; ; n++ {
 		var batch []T
 		var next []byte
-		err := s.db.View(func(tx *bolt.Tx) (err error) {
+		err := s.view(func(tx *bolt.Tx) (err error) {
 			batch, next, err = read(tx, from)
 			if err == nil && n%releaseEvery == 0 {
 				releaseMapped(tx)

@@ -172,7 +172,7 @@ func putCursors(tx *bolt.Tx, cursors []Cursor) error {
 
 // SetCursors stores the cursors in one Update.
 func (s *Store) SetCursors(cursors ...Cursor) error {
-	if err := s.db.Update(func(tx *bolt.Tx) error { return putCursors(tx, cursors) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return putCursors(tx, cursors) }); err != nil {
 		return fmt.Errorf("set cursors: %w", err)
 	}
 	return nil
@@ -181,7 +181,7 @@ func (s *Store) SetCursors(cursors ...Cursor) error {
 // Cursor returns the named cursor, or Cursor{Name: name} when it is absent.
 func (s *Store) Cursor(name string) (Cursor, error) {
 	c := Cursor{Name: name}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var r cursorRecord
 		ok, err := getRecord(tx.Bucket(bucketCursors), []byte(name), &r, nil)
 		if ok {
@@ -200,7 +200,7 @@ func (s *Store) Cursor(name string) (Cursor, error) {
 // the deal no longer has are removed. An invalid deal aborts the whole call,
 // leaving neither data nor cursors written.
 func (s *Store) PutDeals(deals []Deal, cursors ...Cursor) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		// A full sync pages deals in ascending id order, so the deals bucket is
 		// mostly appended to; bolt's default 50% fill would double the file.
 		tx.Bucket(bucketDeals).FillPercent = dealsFillPercent
@@ -266,7 +266,7 @@ func reindex(idx *bolt.Bucket, dealID string, old, new []string) error {
 // PutContacts upserts contacts and sets cursors in one Update. MergedIDs
 // already recorded for a contact are kept (merges cannot be undone).
 func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketContacts)
 		for i, c := range cs {
 			if err := validID("contact", c.ID); err != nil {
@@ -296,7 +296,7 @@ func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
 
 // PutCompanies upserts companies and sets cursors in one Update.
 func (s *Store) PutCompanies(cs []Company, cursors ...Cursor) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCompanies)
 		for i, c := range cs {
 			if err := validID("company", c.ID); err != nil {
@@ -318,7 +318,7 @@ func (s *Store) PutCompanies(cs []Company, cursors ...Cursor) error {
 // DeleteDeals removes deals and their index entries, and sets cursors, in
 // one Update. Unknown ids are ignored.
 func (s *Store) DeleteDeals(ids []string, cursors ...Cursor) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		deals := tx.Bucket(bucketDeals)
 		for _, id := range ids {
 			if err := validID("deal", id); err != nil {
@@ -392,7 +392,7 @@ func without(ids []string, id string) []string {
 // written values (with segment state), history and failures. Cursors are set
 // in the same Update. Unknown ids are ignored.
 func (s *Store) DeleteContacts(ids []string, cursors ...Cursor) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			if err := validID("contact", id); err != nil {
 				return err
@@ -432,7 +432,7 @@ func deleteContact(tx *bolt.Tx, id string, edit func(*dealRecord)) error {
 // their deals' CompanyIDs, and sets cursors, in one Update. Contacts'
 // CompanyID is HubSpot's property and is left as read.
 func (s *Store) DeleteCompanies(ids []string, cursors ...Cursor) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			if err := validID("company", id); err != nil {
 				return err
@@ -466,7 +466,7 @@ func (s *Store) DeleteCompanies(ids []string, cursors ...Cursor) error {
 // contact record yet, a stub holding MergedIDs is stored and MissingContacts
 // keeps reporting it. MergeContacts is idempotent.
 func (s *Store) MergeContacts(survivor string, merged []string, cursors ...Cursor) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if err := validID("survivor contact", survivor); err != nil {
 			return err
 		}
@@ -538,7 +538,7 @@ func (s *Store) MergeContacts(survivor string, merged []string, cursors ...Curso
 
 // Deal returns the deal with id; ok is false when it is not stored.
 func (s *Store) Deal(id string) (d Deal, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var r dealRecord
 		ok, err = getRecord(tx.Bucket(bucketDeals), []byte(id), &r, nil)
 		d = r.deal(id)
@@ -552,7 +552,7 @@ func (s *Store) Deal(id string) (d Deal, ok bool, err error) {
 
 // Contact returns the contact with id; ok is false when it is not stored.
 func (s *Store) Contact(id string) (c Contact, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var r contactRecord
 		ok, err = getRecord(tx.Bucket(bucketContacts), []byte(id), &r, nil)
 		c = r.contact(id)
@@ -566,7 +566,7 @@ func (s *Store) Contact(id string) (c Contact, ok bool, err error) {
 
 // Company returns the company with id; ok is false when it is not stored.
 func (s *Store) Company(id string) (c Company, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var r companyRecord
 		ok, err = getRecord(tx.Bucket(bucketCompanies), []byte(id), &r, nil)
 		c = Company{ID: id, Name: r.Name, CreatedAt: r.CreatedAt, ModifiedAt: r.ModifiedAt}
@@ -609,7 +609,7 @@ func dealsUnder(tx *bolt.Tx, idx *bolt.Bucket, id string) ([]Deal, error) {
 // order, from one prefix scan of the contact index.
 func (s *Store) DealsOfContact(contactID string) ([]Deal, error) {
 	var out []Deal
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
+	err := s.view(func(tx *bolt.Tx) (err error) {
 		out, err = dealsUnder(tx, tx.Bucket(bucketContactDeals), contactID)
 		return err
 	})
@@ -623,7 +623,7 @@ func (s *Store) DealsOfContact(contactID string) ([]Deal, error) {
 // order.
 func (s *Store) DealsOfCompany(companyID string) ([]Deal, error) {
 	var out []Deal
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
+	err := s.view(func(tx *bolt.Tx) (err error) {
 		out, err = dealsUnder(tx, tx.Bucket(bucketCompanyDeals), companyID)
 		return err
 	})
@@ -690,7 +690,7 @@ func indexedIDs(idx *bolt.Bucket, fn func(id string) (bool, error)) error {
 // deals refer to but that have no fetched contact record, in id order.
 func (s *Store) MissingContacts(limit int) ([]string, error) {
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		contacts := tx.Bucket(bucketContacts)
 		return indexedIDs(tx.Bucket(bucketContactDeals), func(cid string) (bool, error) {
 			var r contactRecord

@@ -91,7 +91,7 @@ func (r writtenRecord) written(id string) Written {
 // Options.HistoryRetention points, all in one Update. Callers batch about
 // 1000 results per call.
 func (s *Store) PutResults(runID uint64, at time.Time, rs []Result) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		computed, hist := tx.Bucket(bucketComputed), tx.Bucket(bucketHistory)
 		// Results are put in contact id order, run after run: mostly
 		// rewrites in place, appends for new customers.
@@ -140,7 +140,7 @@ func trimHistory(hist *bolt.Bucket, contactID string, keep int) error {
 // Result returns the contact's latest computed result; ok is false when
 // there is none.
 func (s *Store) Result(contactID string) (r Result, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var rec resultRecord
 		ok, err = getRecord(tx.Bucket(bucketComputed), []byte(contactID), &rec, s.keys)
 		r = rec.result(contactID)
@@ -167,7 +167,7 @@ func (s *Store) ForEachResult(fn func(Result) error) error {
 // History returns the contact's history points, oldest first.
 func (s *Store) History(contactID string) ([]HistoryPoint, error) {
 	var out []HistoryPoint
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		prefix := prefixKey(contactID)
 		c := tx.Bucket(bucketHistory).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -191,7 +191,7 @@ func (s *Store) History(contactID string) ([]HistoryPoint, error) {
 // Written returns what HubSpot last accepted for the contact; ok is false
 // when nothing was written.
 func (s *Store) Written(contactID string) (w Written, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var rec writtenRecord
 		ok, err = getRecord(tx.Bucket(bucketWritten), []byte(contactID), &rec, s.keys)
 		w = rec.written(contactID)
@@ -256,7 +256,7 @@ func (s *Store) ForEachWritten(fn func(Written) error) error {
 // Attempts 0 counts one more attempt than the contact's stored failure;
 // a positive Attempts is stored as given.
 func (s *Store) PutFailures(fs []Failure) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFailures)
 		for _, f := range fs {
 			if err := validID("contact", f.ContactID); err != nil {
@@ -285,7 +285,7 @@ func (s *Store) PutFailures(fs []Failure) error {
 
 // ClearFailures removes the failures of the given contacts in one Update.
 func (s *Store) ClearFailures(ids []string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFailures)
 		for _, id := range ids {
 			if err := validID("contact", id); err != nil {
@@ -306,7 +306,7 @@ func (s *Store) ClearFailures(ids []string) error {
 // Failures returns every recorded failure in contact id order.
 func (s *Store) Failures() ([]Failure, error) {
 	var out []Failure
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
 			var rec failureRecord
 			if err := json.Unmarshal(v, &rec); err != nil {

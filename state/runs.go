@@ -78,7 +78,7 @@ func decodeRun(k, v []byte) (Run, error) {
 // defaults to now) and returns it. Any earlier run still "running" was
 // killed, and is marked "interrupted" in the same Update.
 func (s *Store) BeginRun(r Run) (Run, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRuns)
 		// Collect first: bolt cursors may be invalidated by writes.
 		var stale []Run
@@ -118,7 +118,7 @@ func (s *Store) BeginRun(r Run) (Run, error) {
 // FinishRun stores the final state of a run begun with BeginRun (End
 // defaults to now) and trims the run log to Options.RunRetention runs.
 func (s *Store) FinishRun(r Run) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRuns)
 		if r.ID == 0 || b.Get(u64Key(r.ID)) == nil {
 			return fmt.Errorf("run %d was not begun (or was trimmed)", r.ID)
@@ -154,7 +154,7 @@ func (s *Store) FinishRun(r Run) error {
 // Runs returns up to limit runs (all when limit <= 0), newest first.
 func (s *Store) Runs(limit int) ([]Run, error) {
 	var out []Run
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRuns).Cursor()
 		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
 			r, err := decodeRun(k, v)
@@ -184,7 +184,7 @@ func (s *Store) LastRun() (Run, bool, error) {
 // Meta returns the meta value under key, or "" when absent.
 func (s *Store) Meta(key string) (string, error) {
 	var v string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v = string(tx.Bucket(bucketMeta).Get([]byte(key)))
 		return nil
 	})
@@ -202,7 +202,7 @@ func (s *Store) SetMeta(key, value string) error {
 	if key == string(keySchemaVersion) || key == string(keyValueKeys) {
 		return fmt.Errorf("set meta: %s is managed by the store", key)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		return putIfChanged(tx.Bucket(bucketMeta), []byte(key), []byte(value))
 	})
 	if err != nil {
@@ -228,7 +228,7 @@ type Counts struct {
 // Counts returns the record counts from one View transaction.
 func (s *Store) Counts() (Counts, error) {
 	var n Counts
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		keys := func(name []byte) int { return tx.Bucket(name).Stats().KeyN }
 		n.Deals, n.Contacts, n.Companies = keys(bucketDeals), keys(bucketContacts), keys(bucketCompanies)
 		n.Computed, n.Written, n.Failures = keys(bucketComputed), keys(bucketWritten), keys(bucketFailures)
@@ -249,7 +249,7 @@ func (s *Store) Counts() (Counts, error) {
 // all cursors, for a forced full resync. Runs, computed results, written
 // values, history, failures and meta are kept.
 func (s *Store) ResetData() error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDeals, bucketContacts, bucketCompanies,
 			bucketContactDeals, bucketCompanyDeals, bucketCursors} {
 			if err := tx.DeleteBucket(name); err != nil {

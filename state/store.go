@@ -2,10 +2,8 @@ package state
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -44,6 +42,10 @@ var (
 	// ErrNotStateFile is wrapped by Open's error when the file is not a bbolt
 	// database, or is a bbolt database that clvsync did not write.
 	ErrNotStateFile = errors.New("not a clvsync state file")
+	// ErrCorrupt is wrapped by the error of Open (or of a later read) when
+	// the state file is damaged: truncated, empty, or with pages bbolt cannot
+	// read. The error names the file and the ways to recover.
+	ErrCorrupt = errors.New("state file is corrupt")
 )
 
 // Options tunes Open. Zero fields take the Default* values.
@@ -54,6 +56,13 @@ type Options struct {
 	HistoryRetention int
 	// RunRetention is the number of runs kept in the run log.
 	RunRetention int
+	// ReadOnly opens an existing file without writing to it, sharing the
+	// lock with other readers (for backups and reports). It does not migrate
+	// and refuses a file with an older or newer schema.
+	ReadOnly bool
+	// Check is how thoroughly Open checks an existing file (CheckAuto:
+	// the headers always, every page when the file is small).
+	Check CheckMode
 }
 
 func (o Options) withDefaults() Options {
@@ -112,27 +121,50 @@ var migrations = [SchemaVersion]func(tx *bolt.Tx) error{
 // Open opens (or creates, mode 0600) the state file at path, waits at most
 // o.Timeout for its lock, creates missing buckets, and migrates an older
 // schema. It refuses a file with a newer schema, a file that is not a bbolt
-// database, and a bbolt database with buckets clvsync does not know.
+// database, and a bbolt database with buckets clvsync does not know. A
+// damaged file (empty, truncated, with broken headers or pages) is refused
+// with an error wrapping ErrCorrupt that names the file and the way to
+// recover; see o.Check for how much of the file is checked.
 func Open(path string, o Options) (*Store, error) {
 	if path == "" {
 		path = DefaultPath
 	}
 	o = o.withDefaults()
-	if err := checkBoltFile(path); err != nil {
+	exists, err := checkFile(path)
+	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: o.Timeout})
+	if o.ReadOnly && !exists {
+		return nil, fmt.Errorf("open state file %s read-only: %w", path, os.ErrNotExist)
+	}
+	db, err := openBolt(path, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
 	if err != nil {
 		switch {
+		case errors.Is(err, ErrCorrupt):
+			return nil, err
 		case errors.Is(err, berrors.ErrTimeout):
 			return nil, &lockedError{path: path, pid: holderPID(path), cause: err}
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 			errors.Is(err, berrors.ErrVersionMismatch):
-			return nil, fmt.Errorf("state file %s is not a bbolt database (%v): %w", path, err, ErrNotStateFile)
+			return nil, &corruptError{path: path, what: "bbolt refuses its headers", cause: err}
 		}
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, opts: o}
+	if exists && (o.Check == CheckFull || o.Check == CheckAuto && fileSize(path) <= CheckAutoLimit) {
+		// Before init: its Update must not write into a damaged file.
+		if err := s.check(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	if o.ReadOnly {
+		if err := s.initReadOnly(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -149,41 +181,18 @@ func Open(path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// checkBoltFile refuses an existing non-empty file whose first page does not
-// carry the bbolt magic number, before bbolt gets a chance to map it.
-func checkBoltFile(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("open state file %s: %w", path, err)
+		return 0
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("open state file %s: %w", path, err)
-	}
-	if fi.IsDir() {
-		return fmt.Errorf("state file %s is a directory: %w", path, ErrNotStateFile)
-	}
-	if fi.Size() == 0 {
-		return nil // bbolt initialises an empty file
-	}
-	// bbolt page header: id u64, flags u16, count u16, overflow u32; then the
-	// meta page: magic u32, version u32. Written in native byte order.
-	const magic = 0xED0CDAED
-	var hdr [24]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil || binary.NativeEndian.Uint32(hdr[16:20]) != magic {
-		return fmt.Errorf("state file %s is not a bbolt database: %w", path, ErrNotStateFile)
-	}
-	return nil
+	return fi.Size()
 }
 
 // init checks the schema version, runs migrations and creates missing
 // buckets, all in one Update so a crash leaves either the old or the new file.
 func (s *Store) init() error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		version, fresh, err := readSchemaVersion(tx, s.path)
 		if err != nil {
 			return err
@@ -214,12 +223,31 @@ func (s *Store) init() error {
 	})
 	if err != nil {
 		var nse *newerSchemaError
-		if errors.As(err, &nse) || errors.Is(err, ErrNotStateFile) {
+		if errors.As(err, &nse) || errors.Is(err, ErrNotStateFile) || errors.Is(err, ErrCorrupt) {
 			return err
 		}
 		return fmt.Errorf("initialise state file %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// initReadOnly checks, without writing, that the file has this build's
+// schema, and loads the interned value names.
+func (s *Store) initReadOnly() error {
+	return s.view(func(tx *bolt.Tx) error {
+		version, fresh, err := readSchemaVersion(tx, s.path)
+		switch {
+		case err != nil:
+			return err
+		case version > SchemaVersion:
+			return &newerSchemaError{path: s.path, version: version}
+		case fresh || version < SchemaVersion || tx.Bucket(bucketMeta) == nil:
+			return fmt.Errorf("state file %s has schema version %d, not %d: open it once read-write (any clvsync run) to upgrade it",
+				s.path, version, SchemaVersion)
+		}
+		s.keys, err = loadKeyTable(tx)
+		return err
+	})
 }
 
 // readSchemaVersion reports the file's schema version. fresh is true for a
@@ -305,7 +333,7 @@ func migrateV1toV2(*bolt.Tx) error { return nil }
 // without disk I/O, when next read. It is a no-op on systems other than
 // Linux.
 func (s *Store) ReleaseMapped() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		releaseMapped(tx)
 		return nil
 	})
