@@ -88,8 +88,9 @@ type TierInput struct {
 type TierAssignment struct {
 	ID   string
 	Tier string
-	// Percentile is the share of customers with a strictly higher value
-	// (0 for the top customer), the rank used for the cut.
+	// Percentile is the rank used for the cut: the share of customers with
+	// a strictly higher value (0 for the top customer), averaged over the
+	// customer's tie group (see AssignTiers).
 	Percentile float64
 	// Kept reports that hysteresis kept the previous tier where the
 	// percentile alone would have moved the customer.
@@ -97,15 +98,27 @@ type TierAssignment struct {
 }
 
 // AssignTiers places each customer in a tier by percentile rank of Value.
-// The percentile of a customer is the share of customers with a strictly
-// higher value, so tied customers always share a tier (a tie straddling a cut
-// goes to the higher tier). Tier i holds percentiles in
-// [Cuts[0]+…+Cuts[i-1], Cuts[0]+…+Cuts[i]). The result is sorted by value,
-// highest first, then by ID.
+//
+// Ties: customers with equal values form one group and always share a tier.
+// A group's Percentile is the mean, over its members, of the share of
+// customers with a strictly higher value (for a customer without ties: the
+// share of customers above them, 0 for the top customer), so a tie is placed
+// where its middle falls rather than where its best member would be: an
+// all-equal base of two or more customers lands in the middle of the ranking,
+// not 100 % in the top tier. Tier i holds percentiles in
+// [Cuts[0]+…+Cuts[i-1], Cuts[0]+…+Cuts[i]).
+//
+// Zero: customers whose value is zero or less never rank above a positive
+// one; they all go to the last (bottom) tier. When no customer has a
+// positive value, nobody gets a tier (Tier is "" for all): there is nothing
+// to rank.
+//
+// The result is sorted by value, highest first, then by ID.
 //
 // With Margin > 0, a customer whose Previous tier is configured keeps it
 // unless their percentile is below that tier's lower bound minus Margin or at
-// or above its upper bound plus Margin.
+// or above its upper bound plus Margin. Hysteresis never lifts a zero-value
+// customer out of the bottom tier.
 func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -129,26 +142,40 @@ func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
 	})
 	n := float64(len(sorted))
 	out := make([]TierAssignment, len(sorted))
-	higher := 0
-	for i, c := range sorted {
-		if i > 0 && !c.Value.Equal(sorted[i-1].Value) {
-			higher = i
+	last := len(cfg.Names) - 1
+	for start := 0; start < len(sorted); {
+		end := start + 1
+		for end < len(sorted) && sorted[end].Value.Equal(sorted[start].Value) {
+			end++
 		}
-		p := float64(higher) / n
-		tier := len(cfg.Names) - 1
+		// Mean of start, start+1, …, end-1 customers strictly above.
+		p := float64(start+end-1) / 2 / n
+		positive := sorted[start].Value.IsPositive()
+		tier := last
 		for k := range cfg.Names {
 			if p < bounds[k+1]-1e-12 {
 				tier = k
 				break
 			}
 		}
-		a := TierAssignment{ID: c.ID, Tier: cfg.Names[tier], Percentile: p}
-		if prev, ok := index[c.Previous]; ok && cfg.Margin > 0 && prev != tier {
-			if p >= bounds[prev]-cfg.Margin && p < bounds[prev+1]+cfg.Margin {
-				a.Tier, a.Kept = cfg.Names[prev], true
+		for i := start; i < end; i++ {
+			c := sorted[i]
+			a := TierAssignment{ID: c.ID, Percentile: p}
+			switch {
+			case !positive && start == 0: // nobody has a positive value
+			case !positive:
+				a.Tier = cfg.Names[last]
+			default:
+				a.Tier = cfg.Names[tier]
+				if prev, ok := index[c.Previous]; ok && cfg.Margin > 0 && prev != tier {
+					if p >= bounds[prev]-cfg.Margin && p < bounds[prev+1]+cfg.Margin {
+						a.Tier, a.Kept = cfg.Names[prev], true
+					}
+				}
 			}
+			out[i] = a
 		}
-		out[i] = a
+		start = end
 	}
 	return out, nil
 }

@@ -40,7 +40,7 @@ func TestAssignTiers(t *testing.T) {
 			"c1": "bottom", "c0": "bottom"}},
 		{"tie straddling the top cut stays together", []string{"10", "10", "5", "5", "1"}, map[string]string{
 			"c0": "top", "c1": "top", "c2": "middle", "c3": "middle", "c4": "bottom"}},
-		{"all tied", []string{"3", "3", "3"}, map[string]string{"c0": "top", "c1": "top", "c2": "top"}},
+		{"all tied share the middle", []string{"3", "3", "3"}, map[string]string{"c0": "middle", "c1": "middle", "c2": "middle"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := clv.AssignTiers(clvTierInputs(t, tt.values...), cfg)
@@ -179,4 +179,50 @@ func TestChurnRiskConfig_Validate(t *testing.T) {
 			}
 		})
 	}
+}
+func TestAssignTiers_ties(t *testing.T) {
+	cfg := clv.DefaultTierConfig()
+	count := func(a []clv.TierAssignment) map[string]int {
+		m := map[string]int{}
+		for _, x := range a {
+			m[x.Tier]++
+		}
+		return m
+	}
+	t.Run("all-equal base is not all top", func(t *testing.T) {
+		got, err := clv.AssignTiers(clvTierInputs(t, "7", "7", "7", "7", "7"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := count(got); c["top"] != 0 || c["middle"] != 5 {
+			t.Errorf("tiers %v, want all 5 in the middle tier", c)
+		}
+	})
+	t.Run("zero values never rank above positive ones", func(t *testing.T) {
+		// 3 positive customers and 7 at zero: the zero tie spans the middle
+		// and bottom cuts; every zero goes to the bottom tier.
+		got, err := clv.AssignTiers(clvTierInputs(t, "9", "8", "7", "0", "0", "0", "0", "0", "0", "0"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range got {
+			if a.ID >= "c3" && a.Tier != "bottom" {
+				t.Errorf("%s (zero) in %q, want bottom", a.ID, a.Tier)
+			}
+		}
+		if c := count(got); c["top"] != 2 || c["middle"] != 1 || c["bottom"] != 7 {
+			t.Errorf("tiers %v, want top 2, middle 1, bottom 7", c)
+		}
+	})
+	t.Run("all-zero base gets no tier", func(t *testing.T) {
+		got, err := clv.AssignTiers(clvTierInputs(t, "0", "0", "0"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range got {
+			if a.Tier != "" {
+				t.Errorf("%s: tier %q, want none", a.ID, a.Tier)
+			}
+		}
+	})
 }
