@@ -11,20 +11,20 @@ import (
 
 // QuadrantNames names the four cells of the CLV x relationship-length grid.
 type QuadrantNames struct {
-	HighLong  string `yaml:"high_long"`
-	HighShort string `yaml:"high_short"`
-	LowLong   string `yaml:"low_long"`
-	LowShort  string `yaml:"low_short"`
+	HighLong  string
+	HighShort string
+	LowLong   string
+	LowShort  string
 }
 
 // QuadrantConfig configures the CLV x relationship-length quadrant. A nil
 // threshold means the median of the customers being classified.
 type QuadrantConfig struct {
 	// CLVThreshold: CLV >= threshold is "high".
-	CLVThreshold *decimal.Decimal `yaml:"clv_threshold"`
+	CLVThreshold *decimal.Decimal
 	// MonthsThreshold: a relationship of >= this many months is "long".
-	MonthsThreshold *float64      `yaml:"months_threshold"`
-	Names           QuadrantNames `yaml:"names"`
+	MonthsThreshold *float64
+	Names           QuadrantNames
 }
 
 // DefaultQuadrantConfig uses the medians and these names:

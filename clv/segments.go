@@ -19,17 +19,17 @@ type TierConfig struct {
 	// Basis is the value ranked: TierBasisPredicted (default) or
 	// TierBasisTotal. The caller picks the values accordingly; clv only
 	// validates the name.
-	Basis string `yaml:"basis"`
+	Basis string
 	// Names are the tier names, top tier first.
-	Names []string `yaml:"names"`
+	Names []string
 	// Cuts are the shares of customers in each tier, top first; they are
 	// positive and sum to 1.
-	Cuts []float64 `yaml:"cuts"`
+	Cuts []float64
 	// Margin is the hysteresis margin in percentile points as a fraction
 	// (0.05 = 5 points): a customer leaves their previous tier only when
 	// their percentile is past that tier's boundary by more than Margin.
 	// 0 disables hysteresis.
-	Margin float64 `yaml:"margin"`
+	Margin float64
 }
 
 // DefaultTierConfig returns top 20 % / middle 60 % / bottom 20 % of predicted
@@ -193,10 +193,13 @@ const (
 )
 
 // ChurnRiskConfig holds the P(alive) thresholds: risk is high below High,
-// medium below Medium, low otherwise.
+// medium below Medium, low otherwise. ChurnRiskFor also reads recency against
+// the buying rhythm: a customer silent for LateMedium rhythms is at least
+// medium risk, for LateHigh rhythms high risk (0 selects the defaults 2 and
+// 4).
 type ChurnRiskConfig struct {
-	High   float64 `yaml:"high"`
-	Medium float64 `yaml:"medium"`
+	High, Medium         float64
+	LateMedium, LateHigh float64
 }
 
 // DefaultChurnRiskConfig returns high below 0.3 and medium below 0.7.
@@ -212,7 +215,80 @@ func (c ChurnRiskConfig) Validate() error {
 	if !(c.Medium >= c.High && c.Medium <= 1) {
 		return fmt.Errorf("churn_risk.medium must be in [churn_risk.high, 1] (got %v, high %v)", c.Medium, c.High)
 	}
+	lm, lh := c.late()
+	if !(c.LateMedium >= 0) || math.IsInf(c.LateMedium, 0) || !(c.LateHigh >= 0) || math.IsInf(c.LateHigh, 0) || lh < lm {
+		return fmt.Errorf("churn_risk late multiples must be finite, >= 0 and late_high >= late_medium (got %v, %v)", c.LateMedium, c.LateHigh)
+	}
 	return nil
+}
+
+// late returns LateMedium and LateHigh with the defaults filled in.
+func (c ChurnRiskConfig) late() (medium, high float64) {
+	medium, high = c.LateMedium, c.LateHigh
+	if medium == 0 {
+		medium = 2
+	}
+	if high == 0 {
+		high = max(4, medium)
+	}
+	return medium, high
+}
+
+// BuyingRhythm returns the base's typical time between purchases, in the
+// summaries' time unit: the median over repeat buyers (X > 0) of their mean
+// inter-purchase time Tx/X. It returns 0 when nobody bought twice.
+func BuyingRhythm(summaries []Summary) float64 {
+	var gaps []float64
+	for _, s := range summaries {
+		if s.X > 0 && s.Tx > 0 && isFinite(s.Tx/s.X) {
+			gaps = append(gaps, s.Tx/s.X)
+		}
+	}
+	if len(gaps) == 0 {
+		return 0
+	}
+	sort.Float64s(gaps)
+	m := len(gaps) / 2
+	if len(gaps)%2 == 1 {
+		return gaps[m]
+	}
+	return (gaps[m-1] + gaps[m]) / 2
+}
+
+// ChurnRiskFor returns a customer's churn-risk band from P(alive) read
+// together with recency. P(alive) alone misleads for one-time buyers: BG/NBD
+// assumes nobody drops out before a repeat purchase, so a customer who bought
+// once years ago has P(alive) 1.
+//
+// The customer's rhythm is their mean time between purchases shrunk towards
+// the base's with one pseudo-interval, (Tx + baseRhythm) / (X + 1); for a
+// one-time buyer it is the base's rhythm (see BuyingRhythm). Lateness is the
+// time since the last purchase, T - Tx, in rhythms. The band is the worse of
+// cfg.Risk(pAlive) and the lateness band: high from cfg.LateHigh rhythms
+// (default 4), at least medium from cfg.LateMedium (default 2). For an
+// active customer buying as a Poisson process, a silence of 2 mean gaps has
+// probability e^-2 = 14 %, of 4 gaps 1.8 %. With baseRhythm <= 0 (unknown)
+// and no repeat purchase, only P(alive) is read.
+func ChurnRiskFor(cfg ChurnRiskConfig, pAlive float64, s Summary, baseRhythm float64) ChurnRisk {
+	risk := cfg.Risk(pAlive)
+	if risk == RiskUnknown || risk == RiskHigh {
+		return risk
+	}
+	if !(baseRhythm > 0) || math.IsInf(baseRhythm, 0) {
+		baseRhythm = 0
+	}
+	rhythm := (s.Tx + baseRhythm) / (s.X + 1)
+	if !(rhythm > 0) || !isFinite(rhythm) || !isFinite(s.T-s.Tx) {
+		return risk
+	}
+	lm, lh := cfg.late()
+	switch late := (s.T - s.Tx) / rhythm; {
+	case late >= lh:
+		return RiskHigh
+	case late >= lm && risk == RiskLow:
+		return RiskMedium
+	}
+	return risk
 }
 
 // Risk returns the churn-risk band for a probability of being alive.

@@ -130,9 +130,9 @@ func (m SBG) ExpectedRemaining(renewals, horizon int, discount float64) (float64
 type SubscriptionConfig struct {
 	// Horizon is the number of future periods counted; 0 means no limit
 	// (DERL), which needs Discount > 0.
-	Horizon int `yaml:"horizon"`
+	Horizon int
 	// Discount is the discount rate per period (0.01 = 1 % per month).
-	Discount float64 `yaml:"discount"`
+	Discount float64
 }
 
 // Validate reports the first invalid field.
