@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -212,6 +213,10 @@ func bgStarts(p *patterns) [][]float64 {
 }
 
 func fitBGFamily(summaries []Summary, modified bool) ([4]float64, float64, error) {
+	return fitBGFamilyContext(context.Background(), summaries, modified)
+}
+
+func fitBGFamilyContext(ctx context.Context, summaries []Summary, modified bool) ([4]float64, float64, error) {
 	var out [4]float64
 	p, err := condense(summaries)
 	if err != nil {
@@ -220,7 +225,7 @@ func fitBGFamily(summaries []Summary, modified bool) ([4]float64, float64, error
 	if p.total == 0 || p.repeatBuyers == 0 || p.maxT <= 0 {
 		return out, 0, fmt.Errorf("%w: %d customers, %d with repeat purchases", ErrInsufficientData, int(p.total), int(p.repeatBuyers))
 	}
-	theta, f, err := minimizeBFGS(bgObjective(p, modified), bgStarts(p))
+	theta, f, err := minimizeBFGS(ctx, bgObjective(p, modified), bgStarts(p))
 	if err != nil {
 		return out, 0, err
 	}

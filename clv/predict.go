@@ -73,7 +73,7 @@ func (f *Fitted) Predict(s Summary, horizonMonths int, monthlyDiscount float64, 
 		monthlyDiscount = 0
 	}
 	horizonMonths = max(horizonMonths, 0)
-	spend := finiteNonNeg(f.Spend.ConditionalExpectedSpend(s))
+	spend := f.ExpectedSpend(s)
 	return Prediction{
 		ExpectedPurchases: finiteNonNeg(f.Purchase.ConditionalExpected(float64(horizonMonths)*unitsPerMonth, s)),
 		PAlive:            math.Min(finiteNonNeg(f.Purchase.PAlive(s)), 1),
