@@ -26,6 +26,9 @@ const (
 	FlagShortHistory FlagKind = "short-history"
 	// FlagLifespanCapped: the estimated lifespan hit the configured maximum.
 	FlagLifespanCapped FlagKind = "lifespan-capped"
+	// FlagNotConverged: a model series did not converge; the value is an
+	// approximation.
+	FlagNotConverged FlagKind = "not-converged"
 )
 
 // Flag is one caveat on a value, with a plain-language reason.
