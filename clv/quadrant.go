@@ -80,7 +80,7 @@ type QuadrantCell struct {
 	Name       string
 }
 
-// RelationshipMonths returns the months (of 365.25/12 days) from since, the
+// RelationshipMonths returns the calendar months (see UnitsSince) from since, the
 // acquisition or first-purchase date, to asOf; 0 if since is later.
 func RelationshipMonths(since, asOf time.Time) float64 {
 	if !asOf.After(since) {
