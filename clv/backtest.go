@@ -64,7 +64,7 @@ func Backtest(f *Fitted, calibration []Summary, actual []Holdout, holdoutLength 
 	res := BacktestResult{Customers: n, HoldoutLength: holdoutLength}
 	for i, s := range calibration {
 		e := finiteNonNeg(f.Purchase.ConditionalExpected(holdoutLength, s))
-		m := finiteNonNeg(f.Spend.ConditionalExpectedSpend(s))
+		m := f.ExpectedSpend(s)
 		rows[i] = row{e, actual[i].Purchases, e * m, actual[i].Spend, f.Purchase.PAlive(s)}
 		res.PredictedPurchases += e
 		res.ActualPurchases += actual[i].Purchases

@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -41,13 +42,20 @@ func (m BGNBD) PAlive(s Summary) float64 {
 
 // ConditionalExpected returns E[Y(t) | x, t_x, T], using the Euler-transformed
 // hypergeometric form (finite for any x, for a = 1 and for a+b+x−1 ≤ 0).
+// When the series does not converge (t ≫ α+T) the value is a partial sum;
+// Fitted.Predict flags it with FlagNotConverged.
 func (m BGNBD) ConditionalExpected(t float64, s Summary) float64 {
+	v, _ := m.conditionalExpectedOK(t, s)
+	return v
+}
+
+func (m BGNBD) conditionalExpectedOK(t float64, s Summary) (float64, bool) {
 	if t <= 0 {
-		return 0
+		return 0, true
 	}
 	L := math.Log(m.Alpha+s.T) - math.Log(m.Alpha+s.T+t)
-	v := bgBracket(m.A+m.B-1-m.R, m.A-1, m.A+m.B+s.X-1, L) * m.PAlive(s)
-	return clampNonNeg(v)
+	v, ok := bgBracketOK(m.A+m.B-1-m.R, m.A-1, m.A+m.B+s.X-1, L)
+	return clampNonNeg(v * m.PAlive(s)), ok
 }
 
 // UnconditionalExpected returns E[X(t)] for a new customer.
@@ -212,6 +220,10 @@ func bgStarts(p *patterns) [][]float64 {
 }
 
 func fitBGFamily(summaries []Summary, modified bool) ([4]float64, float64, error) {
+	return fitBGFamilyContext(context.Background(), summaries, modified)
+}
+
+func fitBGFamilyContext(ctx context.Context, summaries []Summary, modified bool) ([4]float64, float64, error) {
 	var out [4]float64
 	p, err := condense(summaries)
 	if err != nil {
@@ -220,7 +232,7 @@ func fitBGFamily(summaries []Summary, modified bool) ([4]float64, float64, error
 	if p.total == 0 || p.repeatBuyers == 0 || p.maxT <= 0 {
 		return out, 0, fmt.Errorf("%w: %d customers, %d with repeat purchases", ErrInsufficientData, int(p.total), int(p.repeatBuyers))
 	}
-	theta, f, err := minimizeBFGS(bgObjective(p, modified), bgStarts(p))
+	theta, f, err := minimizeBFGS(ctx, bgObjective(p, modified), bgStarts(p))
 	if err != nil {
 		return out, 0, err
 	}

@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -237,9 +238,40 @@ func parallelSum(n int, out []float64, f func(lo, hi int, acc []float64)) {
 // computes value and gradient together.
 type objective func(theta, grad []float64) float64
 
+// ctxConverger wraps a gonum Converger and stops the optimiser once ctx is
+// done; gonum consults it after every major iteration.
+type ctxConverger struct {
+	ctx   context.Context
+	inner optimize.Converger
+}
+
+func (c ctxConverger) Init(dim int) { c.inner.Init(dim) }
+
+func (c ctxConverger) Converged(loc *optimize.Location) optimize.Status {
+	if c.ctx.Err() != nil {
+		return optimize.RuntimeLimit
+	}
+	return c.inner.Converged(loc)
+}
+
+// withCtx returns settings whose converger also stops on ctx.
+func withCtx(ctx context.Context, s *optimize.Settings) *optimize.Settings {
+	inner := s.Converger
+	if inner == nil {
+		inner = &optimize.FunctionConverge{Absolute: 1e-10, Iterations: 100}
+	}
+	s.Converger = ctxConverger{ctx: ctx, inner: inner}
+	return s
+}
+
+// canceled wraps ctx.Err() for a fit that was stopped.
+func canceled(ctx context.Context) error {
+	return fmt.Errorf("fit stopped: %w", ctx.Err())
+}
+
 // minimizeBFGS minimises obj from each start in turn and returns the best
-// finite optimum whose gradient is small.
-func minimizeBFGS(obj objective, starts [][]float64) ([]float64, float64, error) {
+// finite optimum whose gradient is small. It stops soon after ctx is done.
+func minimizeBFGS(ctx context.Context, obj objective, starts [][]float64) ([]float64, float64, error) {
 	dim := len(starts[0])
 	var cacheX, cacheG []float64
 	cacheF := math.NaN()
@@ -248,6 +280,9 @@ func minimizeBFGS(obj objective, starts [][]float64) ([]float64, float64, error)
 			return cacheF, cacheG
 		}
 		g := make([]float64, dim)
+		if ctx.Err() != nil {
+			return math.Inf(1), g
+		}
 		f := obj(x, g)
 		if !isFinite(f) {
 			f = math.Inf(1)
@@ -271,10 +306,14 @@ func minimizeBFGS(obj objective, starts [][]float64) ([]float64, float64, error)
 		MajorIterations:   500,
 		FuncEvaluations:   2000,
 	}
+	settings = withCtx(ctx, settings)
 	bestF := math.Inf(1)
 	var best []float64
 	var lastErr error
 	for _, x0 := range starts {
+		if ctx.Err() != nil {
+			return nil, 0, canceled(ctx)
+		}
 		res, err := optimize.Minimize(prob, x0, settings, &optimize.BFGS{})
 		if res == nil {
 			lastErr = err
@@ -284,14 +323,17 @@ func minimizeBFGS(obj objective, starts [][]float64) ([]float64, float64, error)
 		// A line-search failure right at the optimum is common; polish with
 		// Nelder-Mead and BFGS once more before judging the gradient.
 		if gradNorm(eval, x) > 1e-6 {
-			if nm, _ := optimize.Minimize(optimize.Problem{Func: prob.Func}, x, &optimize.Settings{
+			if nm, _ := optimize.Minimize(optimize.Problem{Func: prob.Func}, x, withCtx(ctx, &optimize.Settings{
 				Converger: &optimize.FunctionConverge{Absolute: 1e-14, Iterations: 200}, FuncEvaluations: 4000,
-			}, &optimize.NelderMead{}); nm != nil {
+			}), &optimize.NelderMead{}); nm != nil {
 				x = nm.X
 				if r2, _ := optimize.Minimize(prob, x, settings, &optimize.BFGS{}); r2 != nil && r2.F <= nm.F {
 					x = r2.X
 				}
 			}
+		}
+		if ctx.Err() != nil {
+			return nil, 0, canceled(ctx)
 		}
 		f, _ := eval(x)
 		if gn := gradNorm(eval, x); gn > 1e-5 {
@@ -318,7 +360,7 @@ func minimizeBFGS(obj objective, starts [][]float64) ([]float64, float64, error)
 // Newton method using an analytic Hessian (row-major in hess). It returns an
 // error when it does not reach a small gradient; callers then fall back to
 // minimizeBFGS.
-func minimizeNewton(dim int, obj func(theta, grad, hess []float64) float64, x0 []float64) ([]float64, float64, error) {
+func minimizeNewton(ctx context.Context, dim int, obj func(theta, grad, hess []float64) float64, x0 []float64) ([]float64, float64, error) {
 	var cacheX, cacheG, cacheH []float64
 	var cacheF float64
 	eval := func(x []float64) {
@@ -345,11 +387,14 @@ func minimizeNewton(dim int, obj func(theta, grad, hess []float64) float64, x0 [
 			}
 		},
 	}
-	res, err := optimize.Minimize(prob, x0, &optimize.Settings{
+	res, err := optimize.Minimize(prob, x0, withCtx(ctx, &optimize.Settings{
 		GradientThreshold: 1e-10,
 		Converger:         &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 3},
 		MajorIterations:   100,
-	}, &optimize.Newton{Linesearcher: &optimize.Backtracking{}})
+	}), &optimize.Newton{Linesearcher: &optimize.Backtracking{}})
+	if ctx.Err() != nil {
+		return nil, 0, canceled(ctx)
+	}
 	if res == nil {
 		return nil, 0, fmt.Errorf("%w: newton: %w", ErrDegenerateFit, err)
 	}
@@ -400,15 +445,30 @@ func checkInterior(names []string, theta []float64) error {
 // "paretonbd"; "" means "bgnbd") by maximum likelihood and returns it with
 // its total log-likelihood.
 func FitPurchaseModel(model string, summaries []Summary) (PurchaseModel, float64, error) {
+	return FitPurchaseModelContext(context.Background(), model, summaries)
+}
+
+// FitPurchaseModelContext is FitPurchaseModel that stops soon after ctx is
+// done, returning an error that wraps ctx.Err().
+func FitPurchaseModelContext(ctx context.Context, model string, summaries []Summary) (PurchaseModel, float64, error) {
 	switch model {
 	case "", ModelBGNBD:
-		m, ll, err := FitBGNBD(summaries)
-		return m, ll, err
+		p, ll, err := fitBGFamilyContext(ctx, summaries, false)
+		if err != nil {
+			return nil, 0, fmt.Errorf("bgnbd: %w", err)
+		}
+		return BGNBD{R: p[0], Alpha: p[1], A: p[2], B: p[3]}, ll, nil
 	case ModelMBGNBD:
-		m, ll, err := FitMBGNBD(summaries)
-		return m, ll, err
+		p, ll, err := fitBGFamilyContext(ctx, summaries, true)
+		if err != nil {
+			return nil, 0, fmt.Errorf("mbgnbd: %w", err)
+		}
+		return MBGNBD{R: p[0], Alpha: p[1], A: p[2], B: p[3]}, ll, nil
 	case ModelParetoNBD:
-		m, ll, err := FitParetoNBD(summaries)
+		m, ll, err := fitParetoNBDContext(ctx, summaries)
+		if err != nil {
+			return nil, 0, err
+		}
 		return m, ll, err
 	}
 	return nil, 0, fmt.Errorf("clv: unknown model %q (want bgnbd, mbgnbd or paretonbd)", model)
@@ -439,12 +499,44 @@ type Fitted struct {
 	// Customers is the number of summaries fitted; RepeatBuyers the number
 	// used by the spend model.
 	Customers, RepeatBuyers int
+	// SpendFallback is empty when the Gamma-Gamma model is used. When the
+	// spend model could not be fitted (for example q <= 1: the population
+	// mean spend does not exist) while the purchase model could, it says why
+	// in plain words; Spend is then zero and ExpectedSpend uses observed
+	// averages instead.
+	SpendFallback string
+	// AverageSpend is the mean value of the repeat purchases over all repeat
+	// buyers, Σ x·m_x / Σ x (0 when there is none).
+	AverageSpend float64
+}
+
+// ExpectedSpend returns the expected value of one of the customer's future
+// purchases: the Gamma-Gamma conditional mean, or, when SpendFallback is set,
+// the customer's own mean repeat spend (X > 0) or else AverageSpend.
+func (f *Fitted) ExpectedSpend(s Summary) float64 {
+	if f.SpendFallback == "" {
+		return finiteNonNeg(f.Spend.ConditionalExpectedSpend(s))
+	}
+	if s.X > 0 && s.MeanSpend > 0 && isFinite(s.MeanSpend) {
+		return s.MeanSpend
+	}
+	return finiteNonNeg(f.AverageSpend)
 }
 
 // FitModels fits the purchase model named in opts and a Gamma-Gamma spend
-// model. Errors wrap ErrInsufficientData or ErrDegenerateFit when the data
-// cannot support a fit, so callers can fall back to simpler formulas.
+// model. It is FitModelsContext without cancellation.
 func FitModels(summaries []Summary, opts FitOptions) (*Fitted, error) {
+	return FitModelsContext(context.Background(), summaries, opts)
+}
+
+// FitModelsContext fits the purchase model named in opts and a Gamma-Gamma
+// spend model. Errors wrap ErrInsufficientData or ErrDegenerateFit when the
+// data cannot support a purchase-model fit, so callers can fall back to
+// simpler formulas. When only the spend model fails, the purchase model is
+// kept and Fitted.SpendFallback says so. The optimisers check ctx between
+// likelihood evaluations and the fit returns ctx.Err() (wrapped) soon after
+// ctx is done.
+func FitModelsContext(ctx context.Context, summaries []Summary, opts FitOptions) (*Fitted, error) {
 	minC, minR := opts.MinCustomers, opts.MinRepeatBuyers
 	if minC <= 0 {
 		minC = 30
@@ -458,9 +550,14 @@ func FitModels(summaries []Summary, opts FitOptions) (*Fitted, error) {
 		return nil, fmt.Errorf("clv: unknown model %q (want bgnbd, mbgnbd or paretonbd)", opts.Model)
 	}
 	repeat := 0
+	var spendSum, spendN float64
 	for _, s := range summaries {
 		if s.X > 0 && s.MeanSpend > 0 {
 			repeat++
+			if isFinite(s.MeanSpend) {
+				spendSum += s.X * s.MeanSpend
+				spendN += s.X
+			}
 		}
 	}
 	if len(summaries) < minC {
@@ -469,13 +566,25 @@ func FitModels(summaries []Summary, opts FitOptions) (*Fitted, error) {
 	if repeat < minR {
 		return nil, fmt.Errorf("%w: %d repeat buyers, need at least %d", ErrInsufficientData, repeat, minR)
 	}
-	pm, ll, err := FitPurchaseModel(opts.Model, summaries)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("fit purchase model: %w", err)
+	}
+	pm, ll, err := FitPurchaseModelContext(ctx, opts.Model, summaries)
 	if err != nil {
 		return nil, fmt.Errorf("fit purchase model: %w", err)
 	}
-	gg, sll, err := FitGammaGamma(summaries)
-	if err != nil {
+	f := &Fitted{Purchase: pm, LogLik: ll, Customers: len(summaries), RepeatBuyers: repeat}
+	if spendN > 0 {
+		f.AverageSpend = spendSum / spendN
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fit spend model: %w", err)
 	}
-	return &Fitted{Purchase: pm, Spend: gg, LogLik: ll, SpendLogLik: sll, Customers: len(summaries), RepeatBuyers: repeat}, nil
+	gg, sll, err := FitGammaGamma(summaries)
+	if err != nil {
+		f.SpendFallback = fmt.Sprintf("spend model not used (%v); expected spend is the customer's own average purchase value, or the base average %.2f for one-time buyers", err, f.AverageSpend)
+		return f, nil
+	}
+	f.Spend, f.SpendLogLik = gg, sll
+	return f, nil
 }

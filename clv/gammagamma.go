@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -216,9 +217,9 @@ func FitGammaGamma(summaries []Summary) (GammaGamma, float64, error) {
 		{0, 0, lm},
 		{math.Log(20), math.Log(10), lm},
 	}
-	theta, f, err := minimizeNewton(3, func(th, g, h []float64) float64 { return ggEval(r, th, g, h) }, starts[0])
+	theta, f, err := minimizeNewton(context.Background(), 3, func(th, g, h []float64) float64 { return ggEval(r, th, g, h) }, starts[0])
 	if err != nil {
-		theta, f, err = minimizeBFGS(func(th, g []float64) float64 { return ggEval(r, th, g, nil) }, starts)
+		theta, f, err = minimizeBFGS(context.Background(), func(th, g []float64) float64 { return ggEval(r, th, g, nil) }, starts)
 	}
 	if err != nil {
 		return GammaGamma{}, 0, fmt.Errorf("gammagamma: %w", err)

@@ -67,17 +67,49 @@ func RoundMoney(d decimal.Decimal) decimal.Decimal {
 }
 
 // UnitsSince returns the time from start to end in units of u as an exact
-// decimal (a month is 365.25/12 days). It is negative when end is before start.
+// decimal. It is negative when end is before start.
+//
+// Months are calendar months, as people count them: whole months from start
+// to the same day of a later month (clamped to the month's last day, so Jan
+// 31 -> Feb 28/29 -> Mar 31 are whole months), plus the elapsed fraction of
+// the following month in seconds. 2020-01-01 to 2022-12-01 is exactly 35
+// months (a 30.4375-day month made it 34.99, and the seed's 80 x 6 = 480
+// came out 481.07). Days and weeks are 86,400 and 604,800 seconds, all in
+// UTC.
 func UnitsSince(start, end time.Time, u TimeUnit) decimal.Decimal {
+	if u == Month {
+		if end.Before(start) {
+			return calendarMonths(end, start).Neg()
+		}
+		return calendarMonths(start, end)
+	}
 	d := decimal.NewFromInt(int64(end.Sub(start) / time.Second))
-	var unitSeconds int64
-	switch u {
-	case Week:
+	unitSeconds := int64(86400)
+	if u == Week {
 		unitSeconds = 7 * 86400
-	case Month:
-		unitSeconds = 2629800 // 30.4375 days
-	default:
-		unitSeconds = 86400
 	}
 	return d.DivRound(decimal.NewFromInt(unitSeconds), 12)
+}
+
+// calendarMonths returns the calendar months from start to end >= start.
+func calendarMonths(start, end time.Time) decimal.Decimal {
+	s, e := start.UTC(), end.UTC()
+	k := (e.Year()-s.Year())*12 + int(e.Month()) - int(s.Month())
+	anchor := addMonthsClamped(s, k)
+	for anchor.After(e) && k > 0 {
+		k--
+		anchor = addMonthsClamped(s, k)
+	}
+	next := addMonthsClamped(s, k+1)
+	frac := decimal.NewFromInt(int64(e.Sub(anchor) / time.Second)).
+		DivRound(decimal.NewFromInt(int64(next.Sub(anchor)/time.Second)), 12)
+	return decimal.NewFromInt(int64(k)).Add(frac)
+}
+
+// addMonthsClamped adds k calendar months to t, keeping the day of the month
+// unless the target month is shorter (then its last day).
+func addMonthsClamped(t time.Time, k int) time.Time {
+	y, m, d := t.Date()
+	last := time.Date(y, m+time.Month(k)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	return time.Date(y, m+time.Month(k), min(d, last), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }

@@ -1,6 +1,7 @@
 package clv_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -18,9 +19,14 @@ func clvDec(tb testing.TB, s string) decimal.Decimal {
 	return d
 }
 
-// clvMonths returns t0 plus n months of 365.25/12 days.
+// clvMonths returns t0 plus n calendar months (the whole part with
+// AddDate, the fraction of the following month in time); t0 is the first of
+// a month in the tests, so no day is clamped.
 func clvMonths(t0 time.Time, n float64) time.Time {
-	return t0.Add(time.Duration(n * 730.5 * float64(time.Hour)))
+	whole := math.Floor(n)
+	a := t0.AddDate(0, int(whole), 0)
+	next := t0.AddDate(0, int(whole)+1, 0)
+	return a.Add(time.Duration((n - whole) * float64(next.Sub(a))))
 }
 
 var clvT0 = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -96,9 +102,19 @@ func TestUnitsSince(t *testing.T) {
 		{"one month", clvMonths(clvT0, 1), clv.Month, "1"},
 		{"two weeks", clvT0.AddDate(0, 0, 14), clv.Week, "2"},
 		{"backwards", clvT0.AddDate(0, 0, -3), clv.Day, "-3"},
+		{"calendar months clamp to the month's end", time.Date(2020, 2, 29, 0, 0, 0, 0, time.UTC), clv.Month, "1"},
+		{"half of February 2020", time.Date(2020, 2, 15, 12, 0, 0, 0, time.UTC), clv.Month, "0.5"},
+		{"backwards months", time.Date(2019, 11, 1, 0, 0, 0, 0, time.UTC), clv.Month, "-2"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := clv.UnitsSince(clvT0, tt.end, tt.unit); !got.Equal(clvDec(t, tt.want)) {
+			start := clvT0
+			if tt.name == "calendar months clamp to the month's end" {
+				start = time.Date(2020, 1, 31, 0, 0, 0, 0, time.UTC)
+			}
+			if tt.name == "half of February 2020" {
+				start = time.Date(2020, 2, 1, 0, 0, 0, 0, time.UTC)
+			}
+			if got := clv.UnitsSince(start, tt.end, tt.unit); !got.Equal(clvDec(t, tt.want)) {
 				t.Errorf("UnitsSince = %s, want %s", got, tt.want)
 			}
 		})

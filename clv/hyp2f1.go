@@ -48,6 +48,15 @@ func isNonPositiveInt(c float64) bool {
 // C = a+b+x−1 ≤ 0 (x = 0 with a+b ≤ 1), where the raw formula returns NaN.
 // C+k > 0 for every k ≥ 1 because C > −1.
 func bgBracket(A, eps, C, L float64) float64 {
+	v, _ := bgBracketOK(A, eps, C, L)
+	return v
+}
+
+// bgBracketOK is bgBracket that also reports whether the series converged
+// within maxSeriesTerms terms (it converges slowly as z -> 1, that is for a
+// horizon t much longer than α+T); when it did not, the value is the
+// partial sum.
+func bgBracketOK(A, eps, C, L float64) (float64, bool) {
 	z := -math.Expm1(L) // 1 − u, exact for u near 1
 	var head float64
 	if eps == 0 {
@@ -57,17 +66,20 @@ func bgBracket(A, eps, C, L float64) float64 {
 	}
 	// Series S' = Σ_{k≥1} t_k with t_1 = A·z and
 	// t_{k+1} = t_k · (A+k)(ε+k) / ((C+k)(k+1)) · z.
-	sum := 0.0
+	sum, ok := 0.0, true
 	if z > 0 {
 		term := A * z
 		sum = term
+		ok = false
 		for k := 1.0; k < maxSeriesTerms; k++ {
 			term *= (A + k) * (eps + k) / ((C + k) * (k + 1)) * z
 			sum += term
 			if math.Abs(term) <= 1e-17*math.Abs(sum) || term == 0 {
+				ok = true
 				break
 			}
 		}
 	}
-	return C*head - math.Exp(eps*L)*sum
+	v := C*head - math.Exp(eps*L)*sum
+	return v, ok && isFinite(v)
 }

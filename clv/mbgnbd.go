@@ -36,12 +36,17 @@ func (m MBGNBD) PAlive(s Summary) float64 {
 // ConditionalExpected returns E[Y(t) | x, t_x, T] in the Euler-transformed
 // form 1 − u^(a−1)·2F1(a+b−r, a−1; a+b+x; z).
 func (m MBGNBD) ConditionalExpected(t float64, s Summary) float64 {
+	v, _ := m.conditionalExpectedOK(t, s)
+	return v
+}
+
+func (m MBGNBD) conditionalExpectedOK(t float64, s Summary) (float64, bool) {
 	if t <= 0 {
-		return 0
+		return 0, true
 	}
 	L := math.Log(m.Alpha+s.T) - math.Log(m.Alpha+s.T+t)
-	v := bgBracket(m.A+m.B-m.R, m.A-1, m.A+m.B+s.X, L) * m.PAlive(s)
-	return clampNonNeg(v)
+	v, ok := bgBracketOK(m.A+m.B-m.R, m.A-1, m.A+m.B+s.X, L)
+	return clampNonNeg(v * m.PAlive(s)), ok
 }
 
 // UnconditionalExpected returns E[X(t)] for a new customer:

@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -190,8 +191,11 @@ func logQuad(lf func(float64) float64, lo, hi float64) float64 {
 // paretoObjective is the mean negative log-likelihood over condensed
 // patterns in θ = (ln r, ln α, ln s, ln β). Non-finite values become +Inf so
 // that Nelder-Mead simply rejects the point.
-func paretoObjective(p *patterns) func(theta []float64) float64 {
+func paretoObjective(ctx context.Context, p *patterns) func(theta []float64) float64 {
 	return func(theta []float64) float64 {
+		if ctx.Err() != nil {
+			return math.Inf(1)
+		}
 		for _, v := range theta {
 			if math.Abs(v) > 25 {
 				return math.Inf(1)
@@ -202,6 +206,10 @@ func paretoObjective(p *patterns) func(theta []float64) float64 {
 		parallelSum(len(p.w), acc, func(lo, hi int, acc []float64) {
 			var ll float64
 			for j := lo; j < hi; j++ {
+				if j%64 == 0 && ctx.Err() != nil {
+					ll = math.Inf(-1)
+					break
+				}
 				ll += p.w[j] * m.LogLikelihood(Summary{X: p.x[j], Tx: p.tx[j], T: p.t[j]})
 			}
 			acc[0] += ll
@@ -220,6 +228,10 @@ func paretoObjective(p *patterns) func(theta []float64) float64 {
 // polish, and returns it with the total log-likelihood. The likelihood is
 // cancellation-prone, so a derivative-free method does the heavy lifting.
 func FitParetoNBD(summaries []Summary) (ParetoNBD, float64, error) {
+	return fitParetoNBDContext(context.Background(), summaries)
+}
+
+func fitParetoNBDContext(ctx context.Context, summaries []Summary) (ParetoNBD, float64, error) {
 	p, err := condense(summaries)
 	if err != nil {
 		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w", err)
@@ -228,7 +240,7 @@ func FitParetoNBD(summaries []Summary) (ParetoNBD, float64, error) {
 		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w: %d customers, %d with repeat purchases",
 			ErrInsufficientData, int(p.total), int(p.repeatBuyers))
 	}
-	f := paretoObjective(p)
+	f := paretoObjective(ctx, p)
 	scale := math.Log(p.maxT)
 	starts := [][]float64{
 		{0, scale - math.Log(4), 0, scale - math.Log(4)},
@@ -239,10 +251,13 @@ func FitParetoNBD(summaries []Summary) (ParetoNBD, float64, error) {
 	for _, x0 := range starts {
 		x, fx := x0, f(x0)
 		for range 5 {
-			res, _ := optimize.Minimize(optimize.Problem{Func: f}, x, &optimize.Settings{
+			if ctx.Err() != nil {
+				return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w", canceled(ctx))
+			}
+			res, _ := optimize.Minimize(optimize.Problem{Func: f}, x, withCtx(ctx, &optimize.Settings{
 				Converger:       &optimize.FunctionConverge{Absolute: 1e-12, Relative: 1e-12, Iterations: 25},
 				FuncEvaluations: 3000,
-			}, &optimize.NelderMead{})
+			}), &optimize.NelderMead{})
 			if res == nil || !(res.F < fx-1e-12) {
 				break
 			}
@@ -251,6 +266,9 @@ func FitParetoNBD(summaries []Summary) (ParetoNBD, float64, error) {
 		if fx < bestF {
 			best, bestF = x, fx
 		}
+	}
+	if ctx.Err() != nil {
+		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w", canceled(ctx))
 	}
 	if best == nil || !isFinite(bestF) {
 		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w: no finite likelihood found", ErrDegenerateFit)
@@ -271,10 +289,13 @@ func FitParetoNBD(summaries []Summary) (ParetoNBD, float64, error) {
 			}
 		}
 	}
-	if res, _ := optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, best, &optimize.Settings{
+	if res, _ := optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, best, withCtx(ctx, &optimize.Settings{
 		GradientThreshold: 1e-8, FuncEvaluations: 500,
-	}, &optimize.BFGS{}); res != nil && res.F < bestF {
+	}), &optimize.BFGS{}); res != nil && res.F < bestF {
 		best, bestF = res.X, res.F
+	}
+	if ctx.Err() != nil {
+		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w", canceled(ctx))
 	}
 	if err := checkInterior([]string{"r", "alpha", "s", "beta"}, best); err != nil {
 		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w", err)

@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/shopspring/decimal"
@@ -10,12 +11,26 @@ import (
 // months into model time: 365.25/12 days.
 const DaysPerMonth = 365.25 / 12
 
-// UnitsPerMonth returns the number of model time units in one average month
-// (DaysPerMonth / unit.Days()): about 30.44 for days, 4.348 for weeks and 1
-// for months. lifetimes uses 4.345 weeks per month; pass that explicitly to
-// reproduce its figures.
+// Model time units per month in lifetimes' convention
+// (utils._customer_lifetime_value: {'W': 4.345, 'M': 1, 'D': 30}), which
+// clvsync follows for horizons and discounting.
+const (
+	WeeksPerMonth   = 4.345
+	DaysPerCLVMonth = 30
+)
+
+// UnitsPerMonth returns the number of model time units in one month of the
+// CLV horizon, in lifetimes' convention: 4.345 for weeks, 30 for days and 1
+// for months. (The exact average month, DaysPerMonth, is 4.348 weeks or
+// 30.44 days; lifetimes' figures are reproduced only with its own.)
 func UnitsPerMonth(unit TimeUnit) float64 {
-	return DaysPerMonth / unit.Days()
+	switch unit {
+	case Week:
+		return WeeksPerMonth
+	case Day:
+		return DaysPerCLVMonth
+	}
+	return 1
 }
 
 // Prediction is a customer's forecast over a horizon. All values are finite
@@ -29,6 +44,14 @@ type Prediction struct {
 	ExpectedSpend float64
 	// CLV is the discounted expected spend over the horizon.
 	CLV float64
+	// Flags lists caveats: FlagNotConverged when the expected-purchases
+	// series did not converge (the values are then approximate).
+	Flags Flags
+}
+
+// seriesModel is a purchase model whose E[Y] can report convergence.
+type seriesModel interface {
+	conditionalExpectedOK(t float64, s Summary) (float64, bool)
 }
 
 // CLV returns the customer's expected discounted spend over horizonMonths
@@ -73,13 +96,22 @@ func (f *Fitted) Predict(s Summary, horizonMonths int, monthlyDiscount float64, 
 		monthlyDiscount = 0
 	}
 	horizonMonths = max(horizonMonths, 0)
-	spend := finiteNonNeg(f.Spend.ConditionalExpectedSpend(s))
-	return Prediction{
-		ExpectedPurchases: finiteNonNeg(f.Purchase.ConditionalExpected(float64(horizonMonths)*unitsPerMonth, s)),
+	spend := f.ExpectedSpend(s)
+	horizon := float64(horizonMonths) * unitsPerMonth
+	p := Prediction{
+		ExpectedPurchases: finiteNonNeg(f.Purchase.ConditionalExpected(horizon, s)),
 		PAlive:            math.Min(finiteNonNeg(f.Purchase.PAlive(s)), 1),
 		ExpectedSpend:     spend,
 		CLV:               CLV(f.Purchase, spend, s, horizonMonths, monthlyDiscount, unitsPerMonth),
 	}
+	// The series converges slowest at the longest horizon; check it there.
+	if sm, ok := f.Purchase.(seriesModel); ok {
+		if _, conv := sm.conditionalExpectedOK(horizon, s); !conv {
+			p.Flags = append(p.Flags, Flag{Kind: FlagNotConverged, Reason: fmt.Sprintf(
+				"expected purchases over %.4g time units: hypergeometric series did not converge in %d terms; values are approximate", horizon, maxSeriesTerms)})
+		}
+	}
+	return p
 }
 
 // DecimalCLV converts a model value (such as Prediction.CLV) to a decimal

@@ -78,8 +78,11 @@ func TestDecimalCLV(t *testing.T) {
 }
 
 func TestUnitsPerMonth(t *testing.T) {
-	checkSig(t, "week", UnitsPerMonth(Week), 4.348, 4)
-	checkSig(t, "day", UnitsPerMonth(Day), 30.4375, 6)
+	// lifetimes' convention (the README says clvsync follows it): 4.345
+	// weeks or 30 days per month; it was 4.3482 weeks and 30.4375 days.
+	if UnitsPerMonth(Week) != 4.345 || UnitsPerMonth(Day) != 30 {
+		t.Errorf("UnitsPerMonth = %v weeks, %v days; want 4.345 and 30 (lifetimes)", UnitsPerMonth(Week), UnitsPerMonth(Day))
+	}
 	checkSig(t, "month", UnitsPerMonth(Month), 1, 6)
 }
 
@@ -171,5 +174,23 @@ func TestBacktest_CDNOW(t *testing.T) {
 		res.PredictedPurchases, res.ActualPurchases, res.AggregateErrorPct, res.MAEPurchases, res.Correlation)
 	if _, err := Backtest(f, cal, act[:5], 39); err == nil {
 		t.Error("misaligned input accepted")
+	}
+}
+
+// TestPredict_seriesNotConverged: with a tiny α the E[Y] series runs at
+// z = 1 - 1e-12 and used to stop at 200,000 terms without a word.
+func TestPredict_seriesNotConverged(t *testing.T) {
+	m := BGNBD{R: 0.24, Alpha: 1e-6, A: 0.79, B: 2.43}
+	s := Summary{ID: "c", X: 0, Tx: 0, T: 0}
+	if _, ok := m.conditionalExpectedOK(1e6, s); ok {
+		t.Fatal("series at z = 1 - 1e-12 reported as converged")
+	}
+	f := &Fitted{Purchase: m, Spend: GammaGamma{P: 6, Q: 4, Gamma: 15}}
+	p := f.Predict(s, 12, 0.01, 1e6/12)
+	if !p.Flags.Has(FlagNotConverged) {
+		t.Errorf("Predict flags %q, want %s", p.Flags, FlagNotConverged)
+	}
+	if p := f.Predict(Summary{X: 2, Tx: 30.43, T: 38.86}, 12, 0.01, 4.345); len(p.Flags) != 0 {
+		t.Errorf("flags %q on an ordinary customer", p.Flags)
 	}
 }

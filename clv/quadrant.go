@@ -11,20 +11,20 @@ import (
 
 // QuadrantNames names the four cells of the CLV x relationship-length grid.
 type QuadrantNames struct {
-	HighLong  string `yaml:"high_long"`
-	HighShort string `yaml:"high_short"`
-	LowLong   string `yaml:"low_long"`
-	LowShort  string `yaml:"low_short"`
+	HighLong  string
+	HighShort string
+	LowLong   string
+	LowShort  string
 }
 
 // QuadrantConfig configures the CLV x relationship-length quadrant. A nil
 // threshold means the median of the customers being classified.
 type QuadrantConfig struct {
 	// CLVThreshold: CLV >= threshold is "high".
-	CLVThreshold *decimal.Decimal `yaml:"clv_threshold"`
+	CLVThreshold *decimal.Decimal
 	// MonthsThreshold: a relationship of >= this many months is "long".
-	MonthsThreshold *float64      `yaml:"months_threshold"`
-	Names           QuadrantNames `yaml:"names"`
+	MonthsThreshold *float64
+	Names           QuadrantNames
 }
 
 // DefaultQuadrantConfig uses the medians and these names:
@@ -80,7 +80,7 @@ type QuadrantCell struct {
 	Name       string
 }
 
-// RelationshipMonths returns the months (of 365.25/12 days) from since, the
+// RelationshipMonths returns the calendar months (see UnitsSince) from since, the
 // acquisition or first-purchase date, to asOf; 0 if since is later.
 func RelationshipMonths(since, asOf time.Time) float64 {
 	if !asOf.After(since) {

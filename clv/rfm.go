@@ -2,6 +2,7 @@ package clv
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,12 +195,30 @@ type RFMScore struct {
 // ScoreRFM scores every customer by quintile of recency (more recent = 5),
 // frequency (orders) and monetary value, then names their segment.
 //
-// A score is 1 + floor(5 x midrank percentile), where the midrank percentile
-// is (customers strictly worse + half the customers tied) / customers. Tied
-// customers share a score, five distinct customers score 1..5, and small
-// bases stay centred (a single customer scores 3, 3, 3). Customers without
-// an order are not ranked and get scores 1, 1, 1. Recency compares last
-// purchase dates, so asOf is not needed. Results are in input order.
+// Each of R, F and M is scored on the buyers' values sorted ascending, and
+// tied customers always share a score. How ties are split:
+//
+//   - With five or more distinct values, the quintiles are tie-aware: the
+//     distinct values are taken in order and each score is closed once its
+//     share of the customers not yet scored is as close as it can get to an
+//     equal share of the scores left (remaining customers / remaining
+//     scores); a score is also closed whenever the distinct values left are
+//     just enough for the scores left. So every score 1..5 is used, and a
+//     large tie takes one score without pushing the others out. On
+//     frequency this acts as data-driven breakpoints for low counts: when
+//     one-order buyers are half the base they are all F = 1 and the repeat
+//     buyers are spread over F = 2..5 (on CDNOW as of 1998-06-30: one order
+//     F1, 2 orders F2, 3 F3, 4-5 F4, 6+ F5), where plain quintiles by
+//     midrank left F = 1 unused.
+//   - With fewer than five distinct values, all five scores cannot be used;
+//     a score is 1 + floor(5 x midrank percentile), where the midrank
+//     percentile is (customers strictly worse + half the customers tied) /
+//     customers, so small bases stay centred (a single customer scores 3, 3,
+//     3).
+//
+// Five distinct customers score 1..5. Customers without an order are not
+// ranked and get scores 1, 1, 1. Recency compares last purchase dates, so
+// asOf is not needed. Results are in input order.
 func ScoreRFM(in []RFMInput, cfg RFMConfig) ([]RFMScore, error) {
 	rules, err := cfg.compile()
 	if err != nil {
@@ -237,7 +256,7 @@ func ScoreRFM(in []RFMInput, cfg RFMConfig) ([]RFMScore, error) {
 	return out, nil
 }
 
-// rfmQuintiles scores values 1..5 by midrank percentile, higher value = 5.
+// rfmQuintiles scores values 1..5, higher value = 5, tie-aware (see ScoreRFM).
 func rfmQuintiles(v []decimal.Decimal) []int {
 	n := len(v)
 	idx := make([]int, n)
@@ -245,21 +264,43 @@ func rfmQuintiles(v []decimal.Decimal) []int {
 		idx[i] = i
 	}
 	sort.Slice(idx, func(a, b int) bool { return v[idx[a]].LessThan(v[idx[b]]) })
-	out := make([]int, n)
+	type group struct{ start, end int }
+	var groups []group
 	for start := 0; start < n; {
 		end := start + 1
 		for end < n && v[idx[end]].Equal(v[idx[start]]) {
 			end++
 		}
-		// (start + (end-start)/2) / n, kept in integers: 5*(2*start+tied) / (2n).
-		score := 1 + 5*(start+end)/(2*n)
-		if score > 5 {
-			score = 5
+		groups = append(groups, group{start, end})
+		start = end
+	}
+	out := make([]int, n)
+	if len(groups) < 5 {
+		for _, g := range groups {
+			// (start + (end-start)/2) / n, kept in integers: 5*(2*start+tied) / (2n).
+			score := min(1+5*(g.start+g.end)/(2*n), 5)
+			for _, i := range idx[g.start:g.end] {
+				out[i] = score
+			}
 		}
-		for _, i := range idx[start:end] {
+		return out
+	}
+	score, inScore, remaining := 1, 0, n
+	for j, g := range groups {
+		size := g.end - g.start
+		if inScore > 0 && score < 5 {
+			target := float64(remaining) / float64(6-score)
+			mustClose := len(groups)-j <= 5-score
+			if mustClose || math.Abs(float64(inScore+size)-target) > math.Abs(float64(inScore)-target) {
+				remaining -= inScore
+				score++
+				inScore = 0
+			}
+		}
+		for _, i := range idx[g.start:g.end] {
 			out[i] = score
 		}
-		start = end
+		inScore += size
 	}
 	return out
 }

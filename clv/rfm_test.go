@@ -1,11 +1,13 @@
 package clv_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clvsync/clvsync/clv"
+	"github.com/shopspring/decimal"
 )
 
 func TestRFMConfig_Segment(t *testing.T) {
@@ -139,4 +141,69 @@ func TestScoreRFM(t *testing.T) {
 			t.Errorf("err = %v, want rfm.monetary", err)
 		}
 	})
+}
+
+// TestScoreRFM_CDNOWFrequencyUsesAllScores: on CDNOW most customers have one
+// or two orders; midrank quintiles left F = 1 and 3 unused ({2, 4, 5} only).
+func TestScoreRFM_CDNOWFrequencyUsesAllScores(t *testing.T) {
+	byID, ids := loadCDNOWOrdersExt(t)
+	asOf := time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)
+	in := make([]clv.RFMInput, 0, len(ids))
+	for _, id := range ids {
+		h := clv.Historical(byID[id], decimal.NewFromInt(1), decimal.Zero, asOf)
+		in = append(in, clv.RFMInput{ID: id, Last: h.Last, Orders: h.Orders, Revenue: h.Revenue})
+	}
+	got, err := clv.ScoreRFM(in, clv.DefaultRFMConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f, r, m [6]int
+	ordersByF := map[int]map[int]bool{}
+	for i, s := range got {
+		f[s.F]++
+		r[s.R]++
+		m[s.M]++
+		if ordersByF[s.F] == nil {
+			ordersByF[s.F] = map[int]bool{}
+		}
+		ordersByF[s.F][in[i].Orders] = true
+	}
+	for k := 1; k <= 5; k++ {
+		if f[k] == 0 || r[k] == 0 || m[k] == 0 {
+			t.Errorf("score %d unused: F %v R %v M %v", k, f[1:], r[1:], m[1:])
+		}
+	}
+	// Ties share a score: one-order buyers are all F = 1.
+	for k, os := range ordersByF {
+		if os[1] && (k != 1 || len(os) != 1) {
+			t.Errorf("F=%d holds order counts %v; one-order buyers must be alone in F=1", k, os)
+		}
+	}
+	t.Logf("F counts %v, R counts %v, M counts %v; order counts per F %v", f[1:], r[1:], m[1:], ordersByF)
+}
+
+// loadCDNOWOrdersExt reads testdata/CDNOW_sample.txt into orders per id.
+func loadCDNOWOrdersExt(tb testing.TB) (map[string][]clv.Order, []string) {
+	tb.Helper()
+	raw, err := os.ReadFile("testdata/CDNOW_sample.txt")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	byID := map[string][]clv.Order{}
+	var ids []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) != 5 {
+			continue
+		}
+		at, err := time.Parse("20060102", fs[2])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, ok := byID[fs[1]]; !ok {
+			ids = append(ids, fs[1])
+		}
+		byID[fs[1]] = append(byID[fs[1]], clv.Order{At: at, Amount: decimal.RequireFromString(fs[4])})
+	}
+	return byID, ids
 }

@@ -2,6 +2,7 @@ package clv_test
 
 import (
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestAssignTiers(t *testing.T) {
 			"c1": "bottom", "c0": "bottom"}},
 		{"tie straddling the top cut stays together", []string{"10", "10", "5", "5", "1"}, map[string]string{
 			"c0": "top", "c1": "top", "c2": "middle", "c3": "middle", "c4": "bottom"}},
-		{"all tied", []string{"3", "3", "3"}, map[string]string{"c0": "top", "c1": "top", "c2": "top"}},
+		{"all tied share the middle", []string{"3", "3", "3"}, map[string]string{"c0": "middle", "c1": "middle", "c2": "middle"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := clv.AssignTiers(clvTierInputs(t, tt.values...), cfg)
@@ -179,4 +180,118 @@ func TestChurnRiskConfig_Validate(t *testing.T) {
 			}
 		})
 	}
+}
+func TestAssignTiers_ties(t *testing.T) {
+	cfg := clv.DefaultTierConfig()
+	count := func(a []clv.TierAssignment) map[string]int {
+		m := map[string]int{}
+		for _, x := range a {
+			m[x.Tier]++
+		}
+		return m
+	}
+	t.Run("all-equal base is not all top", func(t *testing.T) {
+		got, err := clv.AssignTiers(clvTierInputs(t, "7", "7", "7", "7", "7"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := count(got); c["top"] != 0 || c["middle"] != 5 {
+			t.Errorf("tiers %v, want all 5 in the middle tier", c)
+		}
+	})
+	t.Run("zero values never rank above positive ones", func(t *testing.T) {
+		// 3 positive customers and 7 at zero: the zero tie spans the middle
+		// and bottom cuts; every zero goes to the bottom tier.
+		got, err := clv.AssignTiers(clvTierInputs(t, "9", "8", "7", "0", "0", "0", "0", "0", "0", "0"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range got {
+			if a.ID >= "c3" && a.Tier != "bottom" {
+				t.Errorf("%s (zero) in %q, want bottom", a.ID, a.Tier)
+			}
+		}
+		if c := count(got); c["top"] != 2 || c["middle"] != 1 || c["bottom"] != 7 {
+			t.Errorf("tiers %v, want top 2, middle 1, bottom 7", c)
+		}
+	})
+	t.Run("all-zero base gets no tier", func(t *testing.T) {
+		got, err := clv.AssignTiers(clvTierInputs(t, "0", "0", "0"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range got {
+			if a.Tier != "" {
+				t.Errorf("%s: tier %q, want none", a.ID, a.Tier)
+			}
+		}
+	})
+}
+
+// loadCDNOWSummaryExt reads the lifetimes CDNOW summary (weeks).
+func loadCDNOWSummaryExt(tb testing.TB) []clv.Summary {
+	tb.Helper()
+	raw, err := os.ReadFile("testdata/cdnow_customers_summary_with_transactions.csv")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []clv.Summary
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if i == 0 {
+			continue
+		}
+		f := strings.Split(line, ",")
+		v := make([]float64, 4)
+		for k := range v {
+			if v[k], err = strconv.ParseFloat(strings.TrimSpace(f[k+1]), 64); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		out = append(out, clv.Summary{ID: f[0], X: v[0], Tx: v[1], T: v[2], MeanSpend: v[3]})
+	}
+	return out
+}
+
+// TestChurnRiskFor: BG/NBD gives a one-time buyer P(alive) = 1 however long
+// ago they bought (no drop-out before a repeat purchase), so P(alive) alone
+// rated a customer with one purchase 1,351 days ago churn risk "low".
+func TestChurnRiskFor(t *testing.T) {
+	bg := clv.BGNBD{R: 0.242593, Alpha: 4.413532, A: 0.792886, B: 2.425752} // CDNOW, weeks
+	base := clv.BuyingRhythm(loadCDNOWSummaryExt(t))
+	if !(base > 1 && base < 52) {
+		t.Fatalf("CDNOW buying rhythm %v weeks, want a few weeks", base)
+	}
+	cfg := clv.DefaultChurnRiskConfig()
+	gone := clv.Summary{ID: "gone", X: 0, Tx: 0, T: 1351.0 / 7}
+	if p := bg.PAlive(gone); p != 1 || cfg.Risk(p) != clv.RiskLow {
+		t.Fatalf("premise: BG/NBD P(alive) %v risk %s", p, cfg.Risk(p))
+	}
+	for _, tt := range []struct {
+		name string
+		s    clv.Summary
+		want clv.ChurnRisk
+	}{
+		{"one purchase 1,351 days ago", gone, clv.RiskHigh},
+		{"one purchase last week", clv.Summary{ID: "new", T: 1}, clv.RiskLow},
+		{"one purchase 2.5 rhythms ago", clv.Summary{ID: "late", T: 2.5 * base}, clv.RiskMedium},
+		{"regular buyer on time", clv.Summary{ID: "reg", X: 10, Tx: 38, T: 39}, clv.RiskLow},
+		{"regular buyer silent for 6 gaps", clv.Summary{ID: "quiet", X: 10, Tx: 20, T: 38}, clv.RiskHigh},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := bg.PAlive(tt.s)
+			if got := clv.ChurnRiskFor(cfg, p, tt.s, base); got != tt.want {
+				t.Errorf("ChurnRiskFor(P(alive) %.3f, %+v, rhythm %.2f) = %s, want %s", p, tt.s, base, got, tt.want)
+			}
+		})
+	}
+	t.Run("P(alive) still counts", func(t *testing.T) {
+		if got := clv.ChurnRiskFor(cfg, 0.1, clv.Summary{X: 3, Tx: 10, T: 11}, base); got != clv.RiskHigh {
+			t.Errorf("got %s, want high from P(alive) 0.1", got)
+		}
+	})
+	t.Run("no rhythm known: P(alive) only", func(t *testing.T) {
+		if got := clv.ChurnRiskFor(cfg, 1, gone, 0); got != clv.RiskLow {
+			t.Errorf("got %s, want low", got)
+		}
+	})
 }

@@ -26,6 +26,9 @@ const (
 	FlagShortHistory FlagKind = "short-history"
 	// FlagLifespanCapped: the estimated lifespan hit the configured maximum.
 	FlagLifespanCapped FlagKind = "lifespan-capped"
+	// FlagNotConverged: a model series did not converge; the value is an
+	// approximation.
+	FlagNotConverged FlagKind = "not-converged"
 )
 
 // Flag is one caveat on a value, with a plain-language reason.
@@ -125,20 +128,20 @@ func ByLifespan(valuePerPeriod, lifespan decimal.Decimal) decimal.Decimal {
 // Unit.
 type SimpleConfig struct {
 	// Unit is the period: Month by default.
-	Unit TimeUnit `yaml:"unit"`
+	Unit TimeUnit
 	// Period is the horizon of the purchases formula, 36 by default
 	// ("purchases per customer over 3 years").
-	Period int `yaml:"period"`
+	Period int
 	// InactiveAfter: a customer whose last purchase is more than this many
 	// periods before asOf counts as churned. Default 12.
-	InactiveAfter int `yaml:"inactive_after"`
+	InactiveAfter int
 	// MaxLifespan caps the estimated lifespan. Default 120 (10 years).
-	MaxLifespan int `yaml:"max_lifespan"`
+	MaxLifespan int
 	// MinOrders and MinSpan: a customer with at least MinOrders orders over at
 	// least MinSpan periods is valued with their own averages, others with
 	// the base averages. Defaults 2 and 3.
-	MinOrders int `yaml:"min_orders"`
-	MinSpan   int `yaml:"min_span"`
+	MinOrders int
+	MinSpan   int
 }
 
 // DefaultSimpleConfig returns monthly periods, a 36-month horizon, churn after

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clvsync/clvsync/clv"
 	"github.com/shopspring/decimal"
@@ -31,6 +32,42 @@ func clvMonthly(tb testing.TB, amount string, months ...float64) []clv.Order {
 		out = append(out, clv.Order{At: clvMonths(clvT0, m), Amount: clvDec(tb, amount)})
 	}
 	return out
+}
+
+// TestNewSimpleBase_dateOnly: exports carry dates only, one order on the
+// same day of the month. With months of 30.4375 days, 35 calendar months
+// came to 34.98 and the seed's 80 x 6 = 480 to 481.07.
+func TestNewSimpleBase_dateOnly(t *testing.T) {
+	cfg := clv.DefaultSimpleConfig()
+	date := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	var orders []clv.Order
+	for k := 0; k < 6; k++ {
+		orders = append(orders, clv.Order{At: date(2020, time.January+time.Month(7*k), 1), Amount: clvDec(t, "100")})
+	}
+	asOf := date(2022, time.December, 1) // the sixth order's day: 35 months after the first
+	h := clv.Historical(orders, clvDec(t, "0.9"), clvDec(t, "10"), asOf)
+	b, err := clv.NewSimpleBase([]clv.HistoricalValue{h}, cfg, asOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.CustomerPeriods.Equal(clvDec(t, "36")) || !b.ByPurchases.Equal(clvDec(t, "480")) {
+		t.Errorf("periods %s, ByPurchases %s; want 36 and exactly 480", b.CustomerPeriods, b.ByPurchases)
+	}
+	// 50 a month for 36 months, paid on the 31st (short months clamp to
+	// their last day), then gone.
+	orders = nil
+	for k := 0; k < 36; k++ {
+		first := date(2019, time.January+time.Month(k), 1)
+		orders = append(orders, clv.Order{At: first.AddDate(0, 1, -1), Amount: clvDec(t, "50")})
+	}
+	asOf = date(2023, time.June, 30)
+	h = clv.Historical(orders, decimal.NewFromInt(1), decimal.Zero, asOf)
+	if b, err = clv.NewSimpleBase([]clv.HistoricalValue{h}, cfg, asOf); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Lifespan.Equal(clvDec(t, "36")) || !b.ByLifespan.Equal(clvDec(t, "1800")) {
+		t.Errorf("lifespan %s, ByLifespan %s; want 36 and exactly 1800", b.Lifespan, b.ByLifespan)
+	}
 }
 
 func TestNewSimpleBase(t *testing.T) {

@@ -29,12 +29,46 @@ type SBG struct {
 	LogLikelihood float64
 }
 
-// Tenure is one subscriber's observed lifetime in periods. Churned
-// subscribers paid for exactly Periods periods (T = Periods >= 1); active ones
-// have completed Periods periods and are still paying (T > Periods).
+// Tenure is one subscriber's observed lifetime in periods. Subscribers pay
+// at the start of each period. Churned subscribers paid for exactly Periods
+// periods (T = Periods >= 1); active ones have completed Periods periods and
+// are still paying (T > Periods): they have paid Periods+1 times (the
+// current period included) and made Periods renewals.
 type Tenure struct {
 	Periods int
 	Churned bool
+}
+
+// Payments returns the number of payments made: Periods for a churned
+// subscriber, Periods+1 for an active one (who has paid for the current
+// period).
+func (t Tenure) Payments() int {
+	if t.Churned {
+		return max(t.Periods, 0)
+	}
+	return max(t.Periods, 0) + 1
+}
+
+// SubscriptionValuePerPeriod returns the value of one period, total / number
+// of payments (see Tenure.Payments), at 16 decimal places; 0 when nothing
+// was paid.
+func SubscriptionValuePerPeriod(total decimal.Decimal, t Tenure) decimal.Decimal {
+	n := t.Payments()
+	if n <= 0 {
+		return decimal.Zero
+	}
+	return total.DivRound(decimal.NewFromInt(int64(n)), 16)
+}
+
+// PAlive returns the probability that the subscriber makes their next
+// renewal: 0 for a churned subscriber, and for an active one who has paid n
+// = Periods+1 times, S(n)/S(n-1) = Retention(n). (The renewal already made,
+// Retention(Periods), is certain.)
+func (m SBG) PAlive(t Tenure) float64 {
+	if t.Churned {
+		return 0
+	}
+	return m.Retention(t.Payments())
 }
 
 // sbgLogBeta returns ln B(a, b).
@@ -130,9 +164,9 @@ func (m SBG) ExpectedRemaining(renewals, horizon int, discount float64) (float64
 type SubscriptionConfig struct {
 	// Horizon is the number of future periods counted; 0 means no limit
 	// (DERL), which needs Discount > 0.
-	Horizon int `yaml:"horizon"`
+	Horizon int
 	// Discount is the discount rate per period (0.01 = 1 % per month).
-	Discount float64 `yaml:"discount"`
+	Discount float64
 }
 
 // Validate reports the first invalid field.
@@ -159,7 +193,11 @@ type SubscriptionValue struct {
 }
 
 // SubscriptionCLV returns value per period x expected remaining lifetime for
-// a subscriber with tenure t under model m. A churned subscriber is worth 0.
+// a subscriber with tenure t under model m: the expected discounted number of
+// future payments after the Periods renewals already made (the first term
+// is the next renewal, see SBG.ExpectedRemaining). Use
+// SubscriptionValuePerPeriod for the value per period. A churned subscriber
+// is worth 0.
 func SubscriptionCLV(valuePerPeriod decimal.Decimal, m SBG, t Tenure, cfg SubscriptionConfig) (SubscriptionValue, error) {
 	if err := cfg.Validate(); err != nil {
 		return SubscriptionValue{}, err
@@ -168,10 +206,7 @@ func SubscriptionCLV(valuePerPeriod decimal.Decimal, m SBG, t Tenure, cfg Subscr
 	if t.Churned {
 		return v, nil
 	}
-	renewals := t.Periods - 1
-	if renewals < 0 {
-		renewals = 0
-	}
+	renewals := max(t.Payments()-1, 0)
 	n, err := m.ExpectedRemaining(renewals, cfg.Horizon, cfg.Discount)
 	if err != nil {
 		return SubscriptionValue{}, err

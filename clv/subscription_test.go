@@ -3,11 +3,13 @@ package clv_test
 import (
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clvsync/clvsync/clv"
+	"github.com/shopspring/decimal"
 )
 
 // Survival of the two cohorts in Fader & Hardie (2007), years 0-7, and the
@@ -178,7 +180,9 @@ func TestSBG_ExpectedRemaining(t *testing.T) {
 func TestSubscriptionCLV(t *testing.T) {
 	m := clv.SBG{Alpha: 0.704, Beta: 1.182}
 	t.Run("value x expected remaining", func(t *testing.T) {
-		v, err := clv.SubscriptionCLV(clvDec(t, "100"), m, clv.Tenure{Periods: 1}, clv.SubscriptionConfig{Horizon: 1, Discount: 0.1})
+		// In the first period (none completed, one payment made) the next
+		// payment is the first renewal.
+		v, err := clv.SubscriptionCLV(clvDec(t, "100"), m, clv.Tenure{Periods: 0}, clv.SubscriptionConfig{Horizon: 1, Discount: 0.1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +196,8 @@ func TestSubscriptionCLV(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := 50 * sbgDERL(0.704, 1.182, 5, 0.1)
+		// 5 periods completed = 6 payments = 5 renewals made: n = 6.
+		want := 50 * sbgDERL(0.704, 1.182, 6, 0.1)
 		if got := v.CLV.InexactFloat64(); math.Abs(got-want) > 1e-8 {
 			t.Errorf("CLV = %v, want %v", got, want)
 		}
@@ -253,5 +258,60 @@ func TestSubscriptionTenure(t *testing.T) {
 				t.Errorf("got %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+// TestSubscription_paymentsAtPeriodStart: a subscriber pays at the start of
+// each period, so after Periods completed periods they have paid Periods+1
+// times and made Periods renewals. Fader & Hardie (2007), "How to project
+// customer retention", J. Interactive Marketing 21(1): sBG with the
+// "regular" segment's α = 0.668, β = 3.806; S(t) = B(α, β+t)/B(α, β), and
+// the next renewal of a subscriber who has paid n periods happens with
+// probability S(n)/S(n-1). Before the fix renewals were counted one short
+// and value per period divided by completed periods: +44 % after 2
+// payments, +20 % after 4, +3.7 % after 24.
+func TestSubscription_paymentsAtPeriodStart(t *testing.T) {
+	m := clv.SBG{Alpha: 0.668, Beta: 3.806}
+	cfg := clv.SubscriptionConfig{Horizon: 12, Discount: 0.01}
+	for _, payments := range []int{2, 4, 24} {
+		t.Run(strconv.Itoa(payments)+" payments", func(t *testing.T) {
+			months := make([]float64, payments)
+			for i := range months {
+				months[i] = float64(i)
+			}
+			asOf := clvMonths(clvT0, float64(payments)-0.5) // mid-way through the last paid period
+			tn, ok := clv.SubscriptionTenure(clvMonthly(t, "50", months...), clv.Month, 45*24*time.Hour, asOf)
+			if !ok || tn.Churned || tn.Periods != payments-1 {
+				t.Fatalf("tenure %+v, want %d completed periods, active", tn, payments-1)
+			}
+			if got := tn.Payments(); got != payments {
+				t.Errorf("Payments() = %d, want %d", got, payments)
+			}
+			perPeriod := clv.SubscriptionValuePerPeriod(clvDec(t, "50").Mul(decimal.NewFromInt(int64(payments))), tn)
+			if !perPeriod.Equal(clvDec(t, "50")) {
+				t.Errorf("value per period = %s, want 50", perPeriod)
+			}
+			n := float64(payments)
+			var want float64
+			for k := 0; k < cfg.Horizon; k++ {
+				want += m.Survival(payments+k) / m.Survival(payments-1) / math.Pow(1.01, float64(k))
+			}
+			v, err := clv.SubscriptionCLV(perPeriod, m, tn, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.ExpectedPeriods.InexactFloat64(); math.Abs(got-want) > 1e-9 {
+				t.Errorf("expected future payments %v, want %v", got, want)
+			}
+			if got, w := m.PAlive(tn), (m.Beta+n-1)/(m.Alpha+m.Beta+n-1); math.Abs(got-w) > 1e-15 {
+				t.Errorf("PAlive = %v, want the next renewal's probability S(%d)/S(%d) = %v", got, payments, payments-1, w)
+			}
+		})
+	}
+	if got := m.PAlive(clv.Tenure{Periods: 3, Churned: true}); got != 0 {
+		t.Errorf("PAlive(churned) = %v, want 0", got)
+	}
+	if got := clv.SubscriptionValuePerPeriod(clvDec(t, "150"), clv.Tenure{Periods: 3, Churned: true}); !got.Equal(clvDec(t, "50")) {
+		t.Errorf("churned after 3 payments of 50: value per period %s, want 50", got)
 	}
 }

@@ -33,10 +33,10 @@ type TrendPoint struct {
 // TrendConfig configures CLV trends.
 type TrendConfig struct {
 	// Window is how far back the baseline is taken. Default 90 days.
-	Window time.Duration `yaml:"window"`
+	Window time.Duration
 	// StableBand is the relative change, as a fraction, within which the
 	// trend is stable (inclusive). Default 0.05 (±5 %).
-	StableBand float64 `yaml:"stable_band"`
+	StableBand float64
 }
 
 // DefaultTrendConfig returns a 90-day window and a ±5 % stable band.

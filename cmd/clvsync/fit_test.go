@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -194,4 +195,133 @@ func TestRunFit_BadInput(t *testing.T) {
 			t.Errorf("exit %d, %q", code, errs)
 		}
 	})
+}
+
+// cdnowSummaryLines returns the CDNOW summary rows (without header).
+func cdnowSummaryLines(t *testing.T) []string {
+	t.Helper()
+	f, err := os.ReadFile("../../clv/testdata/cdnow_customers_summary_with_transactions.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(string(f), "\r", "")), "\n")
+	return lines[1:]
+}
+
+// readPredictions returns the --predictions rows by id.
+func readPredictions(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, r := range recs[1:] {
+		out[r[0]] = r
+	}
+	return out
+}
+
+// TestRunFit_MonthIsLifetimes: the README says CLV follows lifetimes (4.345
+// weeks a month); customer 1's 12-month CLV is 36.2785 there (model notes,
+// section 10). With 4.3482 weeks it came out 36.30.
+func TestRunFit_MonthIsLifetimes(t *testing.T) {
+	pred := filepath.Join(t.TempDir(), "pred.csv")
+	code, _, errs := runFitT(t, "--summary", "../../clv/testdata/cdnow_customers_summary_with_transactions.csv", "--predictions", pred)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	c1 := readPredictions(t, pred)["1"]
+	if v, _ := strconv.ParseFloat(c1[8], 64); !near(v, 36.2785, 2e-5) {
+		t.Errorf("customer 1 CLV %v, want 36.2785 (lifetimes, 4.345 weeks a month)", c1[8])
+	}
+	code, _, errs = runFitT(t, "--summary", "../../clv/testdata/cdnow_customers_summary_with_transactions.csv", "--predictions", pred, "--units-per-month", "30")
+	c1 = readPredictions(t, pred)["1"]
+	if v, _ := strconv.ParseFloat(c1[8], 64); code != 0 || !near(v, 140.10, 1e-3) {
+		t.Errorf("exit %d %s: customer 1 CLV with 30 weeks a month %v, want 140.10 (lifetimes' freq='D' on weeks)", code, errs, c1[8])
+	}
+}
+
+// TestRunFit_SpendFallback: with heavy-tailed spend the Gamma-Gamma fit has
+// q <= 1; fit used to exit 1 and print no P(alive) at all.
+func TestRunFit_SpendFallback(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,x,t_x,T,zbar\n")
+	for i, l := range cdnowSummaryLines(t) {
+		f := strings.Split(l, ",")
+		if f[1] != "0" {
+			u := (float64(i%997) + 0.5) / 997 // deterministic uniform
+			f[4] = strconv.FormatFloat(5*math.Pow(u, -1/0.6), 'f', 2, 64)
+		}
+		b.WriteString(strings.Join(f, ",") + "\n")
+	}
+	in := writeTemp(t, "heavy.csv", b.String())
+	pred := filepath.Join(t.TempDir(), "pred.csv")
+	code, out, errs := runFitT(t, "--summary", in, "--predictions", pred)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "spend model not used") || !strings.Contains(out, "P(alive)") {
+		t.Errorf("output does not explain the spend fallback or show P(alive):\n%s", out)
+	}
+	if p := readPredictions(t, pred)["1"]; p[6] == "" || p[6] == "0" {
+		t.Errorf("customer 1 P(alive) %q", p[6])
+	}
+}
+
+// TestRunFit_Simple: the simple formulas from a transactions CSV; the seed's
+// example 6 orders of 100 at 90 % margin less 10 per order over 36 months
+// is 80 x 6 = 480.
+func TestRunFit_Simple(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("customer_id,date,amount\n")
+	for _, d := range []string{"2020-01-01", "2020-08-01", "2021-03-01", "2021-10-01", "2022-05-01", "2022-12-01"} {
+		b.WriteString("a," + d + ",100\n")
+	}
+	in := writeTemp(t, "tx.csv", b.String())
+	code, out, errs := runFitT(t, "--transactions", in, "--simple", "--margin", "0.9", "--cost-per-order", "10")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"profit per order   80.00", "purchases          6.00", "by purchases       480.00"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errs := runFitT(t, "--summary", "../../clv/testdata/cdnow_customers_summary_with_transactions.csv", "--simple"); code != 2 || !strings.Contains(errs, "--simple needs --transactions") {
+		t.Errorf("--simple with --summary: exit %d %q", code, errs)
+	}
+}
+
+// TestRunFit_Auto prints the tournament scorecard on CDNOW (39 + 39 weeks).
+func TestRunFit_Auto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fits three models")
+	}
+	tx := cdnowTransactions(t)
+	code, out, errs := runFitT(t, "--transactions", tx, "--calibration-end", "1997-09-30", "--holdout-end", "1998-06-30", "--model", "auto")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"tournament", "bgnbd", "mbgnbd", "paretonbd", "MAE", "winner"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Log("\n" + out)
+}
+
+func TestRunFit_Canceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	code := runFit(ctx, []string{"--summary", "../../clv/testdata/cdnow_customers_summary_with_transactions.csv"}, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "canceled") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
 }
