@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,11 @@ type Faults struct {
 	RevokeToken bool `json:"revokeToken"`
 	// DenyScopes lists scopes treated as not granted (403 MISSING_SCOPES).
 	DenyScopes []string `json:"denyScopes,omitempty"`
+	// RejectIDs lists record ids whose updates the portal refuses, as a
+	// portal validation rule would: a batch update holding one of them is
+	// answered 400 VALIDATION_ERROR naming it, and nothing in that batch is
+	// written.
+	RejectIDs []string `json:"rejectIds,omitempty"`
 }
 
 func (f Faults) validate() error {
@@ -166,6 +172,19 @@ func (h *Hub) Faults() Faults {
 	h.faultsMu.Lock()
 	defer h.faultsMu.Unlock()
 	return h.faults
+}
+
+// rejectedIDs returns the ids among ids that Faults.RejectIDs refuses.
+func (h *Hub) rejectedIDs(ids []string) []string {
+	h.faultsMu.Lock()
+	defer h.faultsMu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if slices.Contains(h.faults.RejectIDs, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (h *Hub) setFaultsLocked(f Faults) {

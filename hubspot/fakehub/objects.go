@@ -644,6 +644,14 @@ func (h *Hub) batchUpdate(rc *reqCtx) response {
 		return h.validationError(fmt.Sprintf("Duplicate IDs found in batch input: [%s]. IDs must be unique", strings.Join(dups, ", ")),
 			map[string][]string{"ids": dups})
 	}
+	ids := make([]string, len(in.Inputs))
+	for i, x := range in.Inputs {
+		ids[i] = x.ID
+	}
+	if rejected := h.rejectedIDs(ids); len(rejected) > 0 {
+		return h.validationError(fmt.Sprintf("Record(s) %s failed the portal's validation rules", strings.Join(rejected, ", ")),
+			map[string][]string{"ids": rejected})
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	vals := make([]map[int]string, len(in.Inputs))

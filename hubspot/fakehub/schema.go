@@ -94,6 +94,7 @@ const (
 	derivedHomeAmount
 	derivedClosedWon
 	derivedClosed
+	derivedStageProbability
 	derivedNever // exists but never has a value (contacts' hs_lastmodifieddate)
 )
 
@@ -244,6 +245,7 @@ func newSchema(t objType, cfg Config) *schema {
 		s.add(ds, stored)
 		s.add(hsProp("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", info, true), derivedClosedWon)
 		s.add(hsProp("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", info, true), derivedClosed)
+		s.add(hsProp("hs_deal_stage_probability", "Deal Stage Probability", "number", "number", info, true), derivedStageProbability)
 		s.add(hsProp("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info, true), derivedUpdated)
 		s.defaults = []string{"amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id", "pipeline"}
 	}
@@ -304,6 +306,12 @@ func (h *Hub) value(s *schema, rec *record, idx int) (string, bool) {
 			home = decimal.NewFromInt(1)
 		}
 		return d.Mul(rate).DivRound(home, 6).Round(2).String(), true
+	case derivedStageProbability:
+		st, _ := getProp(rec.props, s.byName["dealstage"])
+		if stage := s.stage(st); stage != nil && stage.Metadata["probability"] != "" {
+			return stage.Metadata["probability"], true
+		}
+		return "", false
 	case derivedClosedWon, derivedClosed:
 		st, _ := getProp(rec.props, s.byName["dealstage"])
 		stage := s.stage(st)
