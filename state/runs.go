@@ -17,6 +17,12 @@ const (
 	OutcomeOK          = "ok"
 	OutcomeFailed      = "failed"
 	OutcomeInterrupted = "interrupted"
+	// OutcomePartial: the run finished but HubSpot refused some writes
+	// (no more than write_back.max_failed_share of them).
+	OutcomePartial = "partial"
+	// OutcomeBlocked: the circuit breaker stopped the run before it wrote
+	// anything.
+	OutcomeBlocked = "blocked"
 )
 
 // MaxRunWarnings is how many warnings a run record keeps.
@@ -29,8 +35,11 @@ type Run struct {
 	// Mode is "full" or "incremental".
 	Mode   string
 	DryRun bool
-	// Outcome is "running", "ok", "failed" or "interrupted".
-	Outcome     string
+	// Outcome is one of the Outcome constants.
+	Outcome string
+	// Model says which model version the run predicted with, and why it was
+	// fitted when the run fitted it.
+	Model       string
 	Counts      map[string]int64
 	APICalls    int64
 	RateLimited int64
@@ -50,6 +59,7 @@ type runRecord struct {
 	RateLimited int64            `json:"rate_limited,omitempty"`
 	Error       string           `json:"error,omitempty"`
 	Warnings    []string         `json:"warnings,omitempty"`
+	Model       string           `json:"model,omitempty"`
 }
 
 func newRunRecord(r Run) runRecord {
@@ -58,7 +68,7 @@ func newRunRecord(r Run) runRecord {
 		w = w[:MaxRunWarnings]
 	}
 	return runRecord{Start: utc(r.Start), End: utc(r.End), Mode: r.Mode, DryRun: r.DryRun, Outcome: r.Outcome,
-		Counts: maps.Clone(r.Counts), APICalls: r.APICalls, RateLimited: r.RateLimited, Error: r.Error, Warnings: w}
+		Counts: maps.Clone(r.Counts), APICalls: r.APICalls, RateLimited: r.RateLimited, Error: r.Error, Warnings: w, Model: r.Model}
 }
 
 func decodeRun(k, v []byte) (Run, error) {
@@ -71,7 +81,7 @@ func decodeRun(k, v []byte) (Run, error) {
 	}
 	return Run{ID: binary.BigEndian.Uint64(k), Start: rec.Start, End: rec.End, Mode: rec.Mode, DryRun: rec.DryRun,
 		Outcome: rec.Outcome, Counts: rec.Counts, APICalls: rec.APICalls, RateLimited: rec.RateLimited,
-		Error: rec.Error, Warnings: rec.Warnings}, nil
+		Error: rec.Error, Warnings: rec.Warnings, Model: rec.Model}, nil
 }
 
 // BeginRun records a new run with the next id and Outcome "running" (Start
