@@ -257,6 +257,11 @@ type BreakerConfig struct {
 	MaxZeroed float64 `yaml:"max_zeroed"`
 	// MaxLostCustomers: customers with orders that would have none.
 	MaxLostCustomers float64 `yaml:"max_lost_customers"`
+	// MaxHalved: contacts whose CLV total would fall by half or more, of
+	// those whose total is non-zero now. Customers' values fall slowly as
+	// time passes; a collapse of many at once is a mapping that now reads
+	// the wrong amounts.
+	MaxHalved float64 `yaml:"max_halved"`
 	// MinContacts is how many contacts a rule must concern before it can
 	// trip, so a handful of changes in a small portal never does.
 	MinContacts int `yaml:"min_contacts"`
@@ -324,7 +329,7 @@ func (d Duration) MarshalYAML() (any, error) {
 // chosen from measurements (README, "Write-back that workflows can trust"):
 // ordinary runs stay far below them, and a broken mapping far above.
 func DefaultBreaker() BreakerConfig {
-	return BreakerConfig{Enabled: true, MaxTierMoves: 0.25, MaxZeroed: 0.2, MaxLostCustomers: 0.2, MinContacts: 20}
+	return BreakerConfig{Enabled: true, MaxTierMoves: 0.25, MaxZeroed: 0.2, MaxLostCustomers: 0.2, MaxHalved: 0.2, MinContacts: 20}
 }
 
 // OutputKey names one output clvsync can write, as it appears under
@@ -655,6 +660,7 @@ func (c Config) Validate() error {
 		{"write_back.breaker.max_tier_moves", c.WriteBack.Breaker.MaxTierMoves},
 		{"write_back.breaker.max_zeroed", c.WriteBack.Breaker.MaxZeroed},
 		{"write_back.breaker.max_lost_customers", c.WriteBack.Breaker.MaxLostCustomers},
+		{"write_back.breaker.max_halved", c.WriteBack.Breaker.MaxHalved},
 	} {
 		if !(b.v > 0 && b.v <= 1) {
 			add(b.key, "use a share in (0, 1], e.g. 0.2 for 20%; turn the breaker off with write_back.breaker.enabled: false", "%v is out of range", b.v)

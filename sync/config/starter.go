@@ -106,6 +106,7 @@ var keyComments = map[string]string{
 	"write_back.breaker.max_tier_moves":     "Trip when more than this share of tiered contacts would change tier.",
 	"write_back.breaker.max_zeroed":         "Trip when more than this share of non-zero CLV values would become 0 or blank.",
 	"write_back.breaker.max_lost_customers": "Trip when more than this share of customers with orders would have none.",
+	"write_back.breaker.max_halved":         "Trip when more than this share of contacts with a CLV would see it fall by half or more.",
 	"write_back.breaker.min_contacts":       "A rule trips only when more contacts than this are concerned.",
 
 	"outputs": "Where each output goes: a HubSpot contact property name, or off to skip it.\n" +

@@ -139,19 +139,75 @@ func ValidatePortal(ctx context.Context, cfg Config, client *hubspot.Client) (Li
 	rep.Notes = append(rep.Notes, fmt.Sprintf("write scopes %s (to write values) and %s (to create properties) cannot be checked without writing: "+
 		"`clvsync setup` checks the second, the first `clvsync run` the first", ScopeContactsWrite, ScopeSchemasWrite))
 
+	p := Portal{Account: acct}
 	if haveDealProps {
-		rep.checkDealInputs(cfg, byName(dealProps), acct)
+		p.DealProps = nonNil(dealProps)
 	}
 	if haveContactProps {
-		rep.checkContactInputs(cfg, byName(contactProps))
+		p.ContactProps = nonNil(contactProps)
+	}
+	if haveGroups {
+		p.Groups = nonNil(groups)
 	}
 	if havePipes {
-		rep.checkPipelines(cfg, pipes)
+		p.Pipelines = nonNil(pipes)
 	}
-	if haveContactProps && haveGroups {
-		rep.checkOutputs(cfg, byName(contactProps), groups)
-	}
+	rep.check(cfg, p)
 	return rep, nil
+}
+
+// Portal is what a mapping is checked against: the account, the deal and
+// contact properties, the contact property groups and the deal pipelines.
+// A nil slice was not read (a missing scope), and its checks are skipped.
+type Portal struct {
+	Account                 *hubspot.AccountDetails
+	DealProps, ContactProps []hubspot.Property
+	Groups                  []hubspot.PropertyGroup
+	Pipelines               []hubspot.Pipeline
+}
+
+// CheckPortal checks cfg against the portal p: the live checks `validate`
+// makes and every run repeats before it writes. Problems keyed
+// "outputs.properties.<output>" concern outputs (see OutputProblem); the
+// others concern the inputs a run reads.
+func CheckPortal(cfg Config, p Portal) LiveReport {
+	var rep LiveReport
+	if p.Account != nil {
+		rep.PortalID = p.Account.PortalID
+	}
+	rep.check(cfg, p)
+	return rep
+}
+
+// OutputProblem returns the output a problem from CheckPortal concerns; ok
+// is false for problems with the inputs.
+func OutputProblem(p Problem) (key OutputKey, ok bool) {
+	k, ok := strings.CutPrefix(p.Key, outputProblemPrefix)
+	return OutputKey(k), ok
+}
+
+const outputProblemPrefix = "outputs.properties."
+
+func (rep *LiveReport) check(cfg Config, p Portal) {
+	if p.DealProps != nil {
+		rep.checkDealInputs(cfg, byName(p.DealProps), p.Account)
+	}
+	if p.ContactProps != nil {
+		rep.checkContactInputs(cfg, byName(p.ContactProps))
+	}
+	if p.Pipelines != nil {
+		rep.checkPipelines(cfg, p.Pipelines)
+	}
+	if p.ContactProps != nil && p.Groups != nil {
+		rep.checkOutputs(cfg, byName(p.ContactProps), p.Groups)
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func byName(props []hubspot.Property) map[string]hubspot.Property {
@@ -320,7 +376,7 @@ func (rep *LiveReport) checkOutputs(cfg Config, props map[string]hubspot.Propert
 		if name == "" {
 			continue
 		}
-		key := "outputs.properties." + string(def.Key)
+		key := outputProblemPrefix + string(def.Key)
 		want := cfg.PropertyFor(def, opts[def.Key])
 		have, ok := props[name]
 		if !ok {
