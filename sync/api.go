@@ -43,6 +43,11 @@ type Properties interface {
 	BatchCreate(ctx context.Context, objectType string, in []hubspot.PropertyCreate) ([]hubspot.Property, error)
 }
 
+// Account reads the portal's account details (*hubspot.AccountService).
+type Account interface {
+	Details(ctx context.Context) (*hubspot.AccountDetails, error)
+}
+
 // HubSpot is the part of the HubSpot API a run uses, one small interface per
 // service. NewHubSpot builds it from a *hubspot.Client.
 type HubSpot struct {
@@ -50,6 +55,9 @@ type HubSpot struct {
 	Associations               Associations
 	Pipelines                  Pipelines
 	Properties                 Properties
+	// Account, when set, gives the portal id the state file is checked
+	// against and the currencies the mapping is checked against.
+	Account Account
 	// Stats returns the client's call counters; nil counts nothing.
 	Stats func() hubspot.Stats
 }
@@ -57,7 +65,7 @@ type HubSpot struct {
 // NewHubSpot returns the services of c that a run uses.
 func NewHubSpot(c *hubspot.Client) HubSpot {
 	return HubSpot{Deals: c.Deals, Contacts: c.Contacts, Companies: c.Companies, Associations: c.Associations,
-		Pipelines: c.Pipelines, Properties: c.Properties, Stats: c.Stats}
+		Pipelines: c.Pipelines, Properties: c.Properties, Account: c.Account, Stats: c.Stats}
 }
 
 func (h HubSpot) stats() hubspot.Stats {
@@ -79,6 +87,12 @@ type Cursors interface {
 	SetCursors(cursors ...state.Cursor) error
 	Meta(key string) (string, error)
 	SetMeta(key, value string) error
+	// Portal returns the HubSpot portal the state file belongs to; ok is
+	// false before the first run recorded it.
+	Portal() (id int64, ok bool, err error)
+	// CheckPortal records the portal on first use and refuses another one
+	// (state.ErrWrongPortal).
+	CheckPortal(id int64) error
 }
 
 // Records keeps the deals, contacts and companies pulled from HubSpot.

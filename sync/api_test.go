@@ -31,6 +31,7 @@ type memStore struct {
 	meta      map[string]string
 	companies map[string]state.Company
 	puts      int // PutCompanies calls
+	portal    int64
 }
 
 func newMemStore() *memStore {
@@ -159,4 +160,14 @@ func TestRunner_IncrementalCompanies(t *testing.T) {
 	if got, want := m.cursors[cursorCompanies].Time, start.Add(time.Duration(n)*time.Minute); !got.Equal(want) {
 		t.Errorf("cursor at %v, want %v", got, want)
 	}
+}
+
+func (m *memStore) Portal() (int64, bool, error) { return m.portal, m.portal != 0, nil }
+
+func (m *memStore) CheckPortal(id int64) error {
+	if m.portal != 0 && m.portal != id {
+		return state.ErrWrongPortal
+	}
+	m.portal = id
+	return nil
 }

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -42,24 +41,25 @@ type customer struct {
 	trend     clv.TrendResult
 }
 
-// compute derives every output for every customer as of now, stores the
-// results (and a CLV history point per contact), and returns the outputs.
-func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, rep *Summary) error {
+// compute derives every output for every customer as of now and stores the
+// results (and a CLV history point per contact) under runID. A dry run
+// stores nothing: its results are returned instead.
+func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o RunOptions, rep *Summary) ([]state.Result, error) {
 	cfg := r.Config
 	asOf := r.now()
 	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
 	margin := decimal.NewFromFloat(cfg.Model.Margin)
 	cost, err := cfg.Model.CostPerOrderAmount()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	step, err := cfg.WriteBack.RoundingStepAmount()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prev, err := r.writtenTiers()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keepOrders := cfg.Model.Type == config.ModelSubscription
 	var custs []*customer
@@ -86,7 +86,7 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, rep
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep.Customers = len(custs)
 
@@ -98,16 +98,32 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, rep
 	simpleCfg.Period = cfg.Model.SimplePeriodMonths
 	base, err := clv.NewSimpleBase(hists, simpleCfg, asOf)
 	if err != nil {
-		return fmt.Errorf("simple formulas: %w", err)
+		return nil, fmt.Errorf("simple formulas: %w", err)
 	}
+	m, err := r.model(ctx, custs, base, unit, asOf, o, rep)
+	if err != nil {
+		return nil, err
+	}
+	// Between refits the base averages are the model's too, so a
+	// customer's simple value moves only with its own orders and time.
+	base = m.Base
+	base.AsOf = asOf
 	for _, c := range custs {
 		c.simple = base.Customer(c.hist).ByLifespan
 	}
-	if err := r.predict(custs, base, unit, margin, cost, asOf, rep); err != nil {
-		return err
+	if err := r.predict(custs, m, unit, margin, cost, asOf, rep); err != nil {
+		return nil, err
 	}
 	if err := r.segment(custs, asOf); err != nil {
-		return err
+		return nil, err
+	}
+	if o.DryRun {
+		all := make([]state.Result, len(custs))
+		for i, c := range custs {
+			out := r.outputs(c, rep.Model, step, asOf)
+			all[i] = state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment}
+		}
+		return all, nil
 	}
 	results := make([]state.Result, 0, 1000)
 	flush := func() error {
@@ -123,11 +139,11 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, rep
 		results = append(results, state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
 		if len(results) == 1000 {
 			if err := flush(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return flush()
+	return nil, flush()
 }
 
 // writtenTier is the tier last written to a contact and when it was entered.
@@ -151,20 +167,99 @@ func (r *Runner) writtenTiers() (map[string]writtenTier, error) {
 // monthlyRate converts an annual discount rate to the equivalent monthly one.
 func monthlyRate(annual float64) float64 { return math.Pow(1+annual, 1.0/12) - 1 }
 
-// predict fits the configured model and fills each customer's prediction,
-// falling back to the simple formulas when the data cannot support a fit.
-func (r *Runner) predict(custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Summary) error {
+// model returns the model this run predicts with: the stored one, or a new
+// fit when refitReason says one is due. A new fit is saved unless the run is
+// a dry run; rep records the version and why it was fitted.
+func (r *Runner) model(ctx context.Context, custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time, o RunOptions, rep *Summary) (StoredModel, error) {
+	old, ok, err := LoadModel(r.Store)
+	if err != nil {
+		r.Logger.Warn("stored model unreadable; fitting a new one", "err", err)
+		ok = false
+	}
+	reason := refitReason(old, ok, r.Config, asOf, o.Refit)
+	if reason == "" {
+		rep.ModelVersion = old.Version
+		return old, nil
+	}
+	m := r.fit(ctx, custs, base, unit, asOf)
+	if err := ctx.Err(); err != nil {
+		return m, err
+	}
+	m.Version, m.FittedAt, m.Reason, m.Hash = old.Version+1, asOf, reason, r.Config.ModelHash()
+	rep.Refit, rep.ModelVersion = reason, m.Version
+	if !o.DryRun {
+		if err := r.saveModel(m); err != nil {
+			return m, fmt.Errorf("save the fitted model: %w", err)
+		}
+	}
+	r.Logger.Info("model fitted", "version", m.Version, "reason", reason, "model", m.describe())
+	return m, nil
+}
+
+// fit fits the configured model to the customers, falling back to the
+// simple formulas when the data cannot support it.
+func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time) StoredModel {
+	cfg := r.Config.Model
+	m := StoredModel{Type: cfg.Type, Base: base}
+	fallback := func(reason string) StoredModel {
+		m.Type, m.Fallback, m.Params, m.Spend = config.ModelSimple, reason, nil, nil
+		return m
+	}
+	switch cfg.Type {
+	case config.ModelSimple:
+		return m
+	case config.ModelSubscription:
+		var tenures []clv.Tenure
+		for _, c := range custs {
+			if t, ok := clv.SubscriptionTenure(c.orders, clv.Month, subscriptionGrace, asOf); ok && c.hist.Orders > 0 {
+				tenures = append(tenures, t)
+			}
+		}
+		if len(tenures) < cfg.MinCustomers {
+			return fallback(fmt.Sprintf("%d subscribers, fewer than model.min_customers %d", len(tenures), cfg.MinCustomers))
+		}
+		sbg, err := clv.FitSBG(tenures)
+		if err != nil {
+			return fallback(err.Error())
+		}
+		m.Params = map[string]float64{"alpha": sbg.Alpha, "beta": sbg.Beta}
+		m.LogLik, m.Customers = sbg.LogLikelihood, len(tenures)
+		return m
+	}
+	summaries := make([]clv.Summary, 0, len(custs))
+	for _, c := range custs {
+		if c.hist.Orders > 0 {
+			summaries = append(summaries, c.summary)
+		}
+	}
+	f, err := clv.FitModelsContext(ctx, summaries, clv.FitOptions{Model: cfg.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
+	if err != nil {
+		if !errors.Is(err, clv.ErrInsufficientData) && !errors.Is(err, clv.ErrDegenerateFit) {
+			r.Logger.Warn("model fit failed", "model", cfg.Type, "err", err)
+		}
+		return fallback(err.Error())
+	}
+	m.Params, m.Spend = f.Purchase.Params(), f.Spend.Params()
+	m.LogLik, m.SpendLogLik, m.Customers, m.RepeatBuyers = f.LogLik, f.SpendLogLik, f.Customers, f.RepeatBuyers
+	m.SpendFallback, m.AverageSpend = f.SpendFallback, f.AverageSpend
+	return m
+}
+
+// predict fills each customer's prediction from the model m, whose simple
+// base is taken as of asOf.
+func (r *Runner) predict(custs []*customer, m StoredModel, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Summary) error {
 	cfg := r.Config.Model
 	horizon := decimal.NewFromInt(int64(cfg.HorizonMonths))
 	monthly := monthlyRate(cfg.AnnualDiscountRate)
-	fallback := func(reason string) {
-		rep.Model = config.ModelSimple
-		if reason != "" {
-			rep.FitNote = "fallback to the simple formulas: " + reason
-		}
+	base := m.Base
+	base.AsOf = asOf
+	rep.Model = m.Type
+	rep.FitNote = m.Note()
+	switch m.Type {
+	case config.ModelSimple:
 		for _, c := range custs {
-			if reason != "" {
-				c.flags = append(c.flags, clv.FallbackToSimple(reason))
+			if m.Fallback != "" {
+				c.flags = append(c.flags, clv.FallbackToSimple(m.Fallback))
 			}
 			simple := base.Customer(c.hist)
 			if simple.Churned || c.hist.Orders == 0 {
@@ -172,47 +267,41 @@ func (r *Runner) predict(custs []*customer, base clv.SimpleBase, unit clv.TimeUn
 			}
 			// Expected purchases and profit over the horizon at the
 			// customer's (or the base's) rates: rate per month x months.
-			c.pred.ExpectedPurchases = simple.PurchaseRate.Mul(horizon).InexactFloat64()
+			purchases := simple.PurchaseRate.Mul(horizon)
+			c.pred.ExpectedPurchases = purchases.InexactFloat64()
 			c.predProf = clampMoney(simple.ValuePerPeriod.Mul(horizon))
-			c.predRev = clampMoney(simple.ProfitPerOrder.Add(cost).Div(margin).Mul(simple.PurchaseRate).Mul(horizon))
+			c.predRev = revenueOf(c.predProf, cost, purchases, margin)
 			c.pred.PAlive = 1
 		}
-	}
-	switch cfg.Type {
-	case config.ModelSimple:
-		fallback("")
 	case config.ModelSubscription:
-		if err := r.predictSubscription(custs, margin, monthly); err != nil {
-			fallback(err.Error())
-		} else {
-			rep.Model = config.ModelSubscription
+		sbg := clv.SBG{Alpha: m.Params["alpha"], Beta: m.Params["beta"]}
+		sc := clv.SubscriptionConfig{Horizon: cfg.HorizonMonths, Discount: monthly}
+		for _, c := range custs {
+			t, ok := clv.SubscriptionTenure(c.orders, clv.Month, subscriptionGrace, asOf)
+			if !ok || c.hist.Orders == 0 {
+				continue
+			}
+			v, err := clv.SubscriptionCLV(clv.SubscriptionValuePerPeriod(c.hist.Profit, t), sbg, t, sc)
+			if err != nil {
+				return err
+			}
+			c.predProf = clampMoney(v.CLV)
+			c.predRev = revenueOf(c.predProf, cost, v.ExpectedPeriods, margin)
+			c.pred.ExpectedPurchases = v.ExpectedPeriods.InexactFloat64()
+			c.pred.PAlive = sbg.PAlive(t)
 		}
 	default:
-		summaries := make([]clv.Summary, 0, len(custs))
-		for _, c := range custs {
-			if c.hist.Orders > 0 {
-				summaries = append(summaries, c.summary)
-			}
-		}
-		fit, err := clv.FitModels(summaries, clv.FitOptions{Model: cfg.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
+		fit, err := m.fitted()
 		if err != nil {
-			if !errors.Is(err, clv.ErrInsufficientData) && !errors.Is(err, clv.ErrDegenerateFit) {
-				r.Logger.Warn("model fit failed", "model", cfg.Type, "err", err)
-			}
-			fallback(err.Error())
-			break
+			return err
 		}
-		rep.Model = cfg.Type
-		rep.FitNote = fmt.Sprintf("%s fitted on %d customers (log-likelihood %.2f), spend model on %d repeat buyers",
-			cfg.Type, fit.Customers, fit.LogLik, fit.RepeatBuyers)
-		r.saveFit(fit, asOf, rep.FitNote)
 		upm := clv.UnitsPerMonth(unit)
 		for _, c := range custs {
 			if c.hist.Orders == 0 {
 				continue
 			}
 			c.pred = fit.Predict(c.summary, cfg.HorizonMonths, monthly, upm)
-			c.predRev = clv.DecimalCLV(c.pred.CLV)
+			c.predRev = clampMoney(clv.DecimalCLV(c.pred.CLV))
 			purchases, _ := clv.DecimalFromFloat(c.pred.ExpectedPurchases)
 			c.predProf = clampMoney(c.predRev.Mul(margin).Sub(cost.Mul(purchases)))
 		}
@@ -227,78 +316,14 @@ func (r *Runner) predict(custs []*customer, base clv.SimpleBase, unit clv.TimeUn
 	return nil
 }
 
-// FitInfo is the last model fit, kept in the store (meta "last_fit") for
-// reports and `clvsync status`.
-type FitInfo struct {
-	At           time.Time          `json:"at"`
-	Model        string             `json:"model"`
-	Params       map[string]float64 `json:"params"`
-	LogLik       float64            `json:"loglik"`
-	Spend        map[string]float64 `json:"spend"`
-	SpendLogLik  float64            `json:"spend_loglik"`
-	Customers    int                `json:"customers"`
-	RepeatBuyers int                `json:"repeat_buyers"`
-	Note         string             `json:"note"`
-}
-
-// MetaLastFit is the store meta key holding the last FitInfo as JSON.
-const MetaLastFit = "last_fit"
-
-func (r *Runner) saveFit(f *clv.Fitted, at time.Time, note string) {
-	info := FitInfo{At: at, Model: f.Purchase.Name(), Note: note, Params: f.Purchase.Params(), LogLik: f.LogLik,
-		Spend: f.Spend.Params(), SpendLogLik: f.SpendLogLik, Customers: f.Customers, RepeatBuyers: f.RepeatBuyers}
-	b, err := json.Marshal(info)
-	if err == nil {
-		err = r.Store.SetMeta(MetaLastFit, string(b))
+// revenueOf is the revenue behind a profit: (profit + cost per order x
+// purchases) / margin, so revenue and profit always agree (profit never
+// exceeds revenue at a margin <= 100%).
+func revenueOf(profit, cost, purchases, margin decimal.Decimal) decimal.Decimal {
+	if !margin.IsPositive() {
+		return decimal.Zero
 	}
-	if err != nil {
-		r.Logger.Warn("could not save the model fit for reports", "err", err)
-	}
-}
-
-// predictSubscription fits the shifted-beta-geometric retention model to
-// customers' monthly tenures and values each active subscriber at value per
-// month x expected remaining months over the horizon.
-func (r *Runner) predictSubscription(custs []*customer, margin decimal.Decimal, monthly float64) error {
-	tenures := make([]clv.Tenure, 0, len(custs))
-	idx := make([]int, 0, len(custs))
-	for i, c := range custs {
-		if c.hist.Orders == 0 {
-			continue
-		}
-		t, ok := clv.SubscriptionTenure(c.orders, clv.Month, subscriptionGrace, r.now())
-		if !ok {
-			continue
-		}
-		tenures = append(tenures, t)
-		idx = append(idx, i)
-	}
-	if len(tenures) < r.Config.Model.MinCustomers {
-		return fmt.Errorf("%d subscribers, fewer than model.min_customers %d", len(tenures), r.Config.Model.MinCustomers)
-	}
-	m, err := clv.FitSBG(tenures)
-	if err != nil {
-		return err
-	}
-	sc := clv.SubscriptionConfig{Horizon: r.Config.Model.HorizonMonths, Discount: monthly}
-	for k, i := range idx {
-		c := custs[i]
-		perMonth := c.hist.Profit.Div(decimal.NewFromInt(int64(max(tenures[k].Periods, 1))))
-		v, err := clv.SubscriptionCLV(perMonth, m, tenures[k], sc)
-		if err != nil {
-			return err
-		}
-		c.predProf = v.CLV
-		if margin.IsPositive() {
-			c.predRev = v.CLV.Div(margin)
-		}
-		c.pred.ExpectedPurchases = v.ExpectedPeriods.InexactFloat64()
-		c.pred.PAlive = 0
-		if !tenures[k].Churned {
-			c.pred.PAlive = m.Retention(tenures[k].Periods)
-		}
-	}
-	return nil
+	return clampMoney(profit.Add(cost.Mul(purchases)).Div(margin))
 }
 
 // subscriptionGrace is how long after a missed monthly payment a subscriber
@@ -432,6 +457,9 @@ func (r *Runner) outputs(c *customer, model string, step decimal.Decimal, asOf t
 		config.OutPAlive:            decimal.NewFromFloat(round(c.pred.PAlive, 3)),
 		config.OutTrendChange:       c.trend.ChangePct.Round(1),
 	}
+	// The total is the sum of the two parts as written, so what a workflow
+	// or a report adds up agrees to the cent.
+	money[config.OutTotal] = roundTo(hp, step).Add(roundTo(c.predProf, step))
 	v := map[config.OutputKey]string{}
 	for _, def := range config.OutputDefs() {
 		if def.Kind == config.KindMoney {
@@ -486,9 +514,15 @@ func roundStep(d, step decimal.Decimal) string {
 	if step.IsZero() {
 		return d.StringFixed(2)
 	}
-	q := d.Div(step).Round(0).Mul(step)
-	places := max(int32(0), -step.Exponent())
-	return q.StringFixed(places)
+	return roundTo(d, step).StringFixed(max(int32(0), -step.Exponent()))
+}
+
+// roundTo rounds d to a multiple of step (to cents when step is zero).
+func roundTo(d, step decimal.Decimal) decimal.Decimal {
+	if step.IsZero() {
+		return d.Round(2)
+	}
+	return d.Div(step).Round(0).Mul(step)
 }
 
 func round(f float64, places int) float64 {

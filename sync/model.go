@@ -40,6 +40,10 @@ type StoredModel struct {
 	SpendLogLik  float64            `json:"spend_loglik,omitempty"`
 	Customers    int                `json:"customers,omitempty"`
 	RepeatBuyers int                `json:"repeat_buyers,omitempty"`
+	// SpendFallback and AverageSpend are clv.Fitted's: why the spend model
+	// is not used, and the observed average spend used instead.
+	SpendFallback string  `json:"spend_fallback,omitempty"`
+	AverageSpend  float64 `json:"average_spend,omitempty"`
 	// Base is the base-wide averages behind the simple formulas at the time
 	// of the fit.
 	Base clv.SimpleBase `json:"base"`
@@ -107,7 +111,33 @@ func (m StoredModel) fitted() (*clv.Fitted, error) {
 	}
 	s := m.Spend
 	return &clv.Fitted{Purchase: pm, Spend: clv.GammaGamma{P: s["p"], Q: s["q"], Gamma: s["gamma"]},
-		LogLik: m.LogLik, SpendLogLik: m.SpendLogLik, Customers: m.Customers, RepeatBuyers: m.RepeatBuyers}, nil
+		LogLik: m.LogLik, SpendLogLik: m.SpendLogLik, Customers: m.Customers, RepeatBuyers: m.RepeatBuyers,
+		SpendFallback: m.SpendFallback, AverageSpend: m.AverageSpend}, nil
+}
+
+// Note is the model's line in the run summary and the report: what
+// predicts, fitted when, on what, with which parameters.
+func (m StoredModel) Note() string {
+	if m.Type == config.ModelSimple {
+		if m.Fallback != "" {
+			return fmt.Sprintf("v%d (%s): fallback to the simple formulas: %s", m.Version, m.FittedAt.Format("2006-01-02"), m.Fallback)
+		}
+		return fmt.Sprintf("v%d (%s): the simple formulas", m.Version, m.FittedAt.Format("2006-01-02"))
+	}
+	s := fmt.Sprintf("%s v%d fitted %s on %d customers", m.Type, m.Version, m.FittedAt.Format("2006-01-02"), m.Customers)
+	if m.Customers > 0 && m.LogLik != 0 {
+		s += fmt.Sprintf(" (log-likelihood %.1f, %.3f per customer)", m.LogLik, m.LogLik/float64(m.Customers))
+	}
+	if len(m.Params) > 0 {
+		s += ": " + fmtParams(m.Params)
+	}
+	if m.Type != config.ModelSubscription {
+		s += fmt.Sprintf("; spend model on %d repeat buyers", m.RepeatBuyers)
+		if m.SpendFallback != "" {
+			s += " (" + m.SpendFallback + ")"
+		}
+	}
+	return s
 }
 
 // describe is the model's line in the run summary and the run log.

@@ -91,17 +91,17 @@ func TestRunner_Diff(t *testing.T) {
 	}
 	prev := state.Written{ContactID: "1", Values: map[string]string{"total": "1000", "tier": "top", "explain": "old"}}
 	t.Run("unchanged writes nothing", func(t *testing.T) {
-		if _, ok := r.diff(out("1000", "top"), prev, true, now); ok {
+		if _, ok := r.diff(out("1000", "top"), prev, true, now, nil); ok {
 			t.Error("identical values produced a write")
 		}
 	})
 	t.Run("change under the threshold is damped", func(t *testing.T) {
-		if u, ok := r.diff(out("1015", "top"), prev, true, now); ok {
+		if u, ok := r.diff(out("1015", "top"), prev, true, now, nil); ok {
 			t.Errorf("1.5%% change written: %v", u.Props)
 		}
 	})
 	t.Run("change over the threshold is written with companions", func(t *testing.T) {
-		u, ok := r.diff(out("1100", "top"), prev, true, now)
+		u, ok := r.diff(out("1100", "top"), prev, true, now, nil)
 		if !ok || u.Props["clv_total"] != "1100" || u.Props["clv_explain"] != "x" || u.Props["clv_updated_at"] != "t" {
 			t.Errorf("10%% change: ok=%v props=%v", ok, u.Props)
 		}
@@ -110,7 +110,7 @@ func TestRunner_Diff(t *testing.T) {
 		}
 	})
 	t.Run("segment change carries small money moves and the previous tier", func(t *testing.T) {
-		u, ok := r.diff(out("1015", "middle"), prev, true, now)
+		u, ok := r.diff(out("1015", "middle"), prev, true, now, nil)
 		if !ok || u.Props["clv_tier"] != "middle" || u.Props["clv_previous_tier"] != "top" ||
 			u.Props["clv_tier_changed_at"] != "2026-11-01" || u.Props["clv_total"] != "1015" {
 			t.Errorf("tier change: ok=%v props=%v", ok, u.Props)
@@ -122,7 +122,7 @@ func TestRunner_Diff(t *testing.T) {
 	t.Run("output switched off is never written", func(t *testing.T) {
 		r2 := &Runner{Config: config.DefaultConfig()}
 		r2.Config.Outputs.Properties[config.OutTotal] = config.Off
-		if u, ok := r2.diff(out("5000", "top"), prev, true, now); ok {
+		if u, ok := r2.diff(out("5000", "top"), prev, true, now, nil); ok {
 			t.Errorf("off output written: %v", u.Props)
 		}
 	})

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
+	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
 	"github.com/clvsync/clvsync/sync/config"
 )
@@ -32,11 +34,22 @@ type Runner struct {
 
 // RunOptions changes one run.
 type RunOptions struct {
-	Full       bool // force a full resync
-	DryRun     bool // do everything except write to HubSpot
+	Full bool // force a full resync
+	// DryRun does everything except write to HubSpot, and leaves no trace
+	// in the state file's history, results, run log or model.
+	DryRun     bool
 	MaxChanges string
 	// SkipSetup skips creating missing output properties.
 	SkipSetup bool
+	// Refit fits the model again now (`run --refit`).
+	Refit bool
+	// AcceptChanges lets this run write what the circuit breaker would
+	// refuse (`run --accept-changes`).
+	AcceptChanges bool
+	// Reconcile reads the outputs back from HubSpot and rewrites every
+	// contact whose values differ from what clvsync last wrote (`run
+	// --reconcile`; full resyncs always do).
+	Reconcile bool
 }
 
 // Summary says what a run did. It is the run's own account, printed by
@@ -59,10 +72,24 @@ type Summary struct {
 	Phases struct {
 		Pull, Compute, Write time.Duration
 	}
-	Customers     int
-	Model         string // the purchase model used, or "simple (fallback: ...)"
-	FitNote       string
-	Changed       int // contacts whose values changed
+	Customers int
+	Model     string // the model used: a purchase model, subscription or simple
+	FitNote   string
+	// ModelVersion is the stored model's version; Refit says why this run
+	// fitted it ("" when it predicted with the stored one).
+	ModelVersion int
+	Refit        string
+	Changed      int // contacts whose values changed
+	// ChangedBy splits Changed by cause: the contact's own orders, a refit
+	// of the model, or time passing (recency, P(alive), trend windows).
+	ChangedBy struct{ Orders, Refit, Time, Repair int }
+	// Repaired counts contacts whose values in HubSpot differed from what
+	// clvsync last wrote (hand edits, a restored portal); they are rewritten.
+	Repaired int
+	Breaker  BreakerDecision
+	// LeftOut lists the output properties HubSpot would reject (wrong type,
+	// read-only): they were left out of every write, and the run fails.
+	LeftOut       config.Problems
 	Written       int // contacts HubSpot accepted
 	Failed        int
 	Skipped       int // contacts whose values did not change (or moved less than the threshold)
@@ -82,9 +109,40 @@ type ChangeSample struct {
 	Old, New  map[config.OutputKey]string
 }
 
-// ErrTooManyChanges is returned when a run would change more contacts than
-// --max-changes allows.
-var ErrTooManyChanges = errors.New("too many changes")
+// Errors a run returns besides HubSpot's and the store's.
+var (
+	// ErrTooManyChanges: the run would change more contacts than
+	// --max-changes allows.
+	ErrTooManyChanges = errors.New("too many changes")
+	// ErrBlocked: the circuit breaker refused to write (outcome blocked).
+	ErrBlocked = errors.New("blocked by the circuit breaker")
+	// ErrPartial: HubSpot refused some writes, no more than
+	// write_back.max_failed_share (outcome partial).
+	ErrPartial = errors.New("some writes failed")
+	// ErrWritesFailed: HubSpot refused more writes than
+	// write_back.max_failed_share (outcome failed).
+	ErrWritesFailed = errors.New("too many writes failed")
+	// ErrOutputsLeftOut: some output properties cannot take clvsync's
+	// values and were left out of the writes (outcome failed).
+	ErrOutputsLeftOut = errors.New("output properties left out")
+	// ErrPanic: the run panicked; the stack is in the log.
+	ErrPanic = errors.New("internal error")
+)
+
+// Outcome is the run log's outcome for a run that ended with err.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return state.OutcomeOK
+	case errors.Is(err, ErrBlocked):
+		return state.OutcomeBlocked
+	case errors.Is(err, ErrPartial):
+		return state.OutcomePartial
+	case errors.Is(err, context.Canceled):
+		return state.OutcomeInterrupted
+	}
+	return state.OutcomeFailed
+}
 
 func (r *Runner) now() time.Time {
 	if r.Clock != nil {
@@ -99,7 +157,9 @@ func (r *Runner) progress(phase string, done, total int) {
 	}
 }
 
-// Run performs one run and records it in the store's run log.
+// Run performs one run and records it in the store's run log (a dry run
+// is not recorded). A panic inside the run is recovered and returned as an
+// error wrapping ErrPanic, its stack logged.
 func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Summary, err error) {
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
@@ -115,9 +175,11 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Summary, err error)
 	if plan.Full {
 		rep.Mode = "full"
 	}
-	run, err := r.Store.BeginRun(state.Run{Start: rep.Started, Mode: rep.Mode, DryRun: o.DryRun})
-	if err != nil {
-		return rep, err
+	run := state.Run{Start: rep.Started, Mode: rep.Mode, DryRun: o.DryRun}
+	if !o.DryRun {
+		if run, err = r.Store.BeginRun(run); err != nil {
+			return rep, err
+		}
 	}
 	rep.RunID = run.ID
 	log := r.Logger.With("run_id", run.ID)
@@ -129,20 +191,19 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Summary, err error)
 		run.End = r.now()
 		rep.Ended = run.End
 		rep.Duration = run.End.Sub(rep.Started)
-		run.Outcome = state.OutcomeOK
+		run.Outcome = Outcome(err)
 		if err != nil {
-			run.Outcome = state.OutcomeFailed
-			if errors.Is(err, context.Canceled) {
-				run.Outcome = state.OutcomeInterrupted
-			}
 			run.Error = err.Error()
 		}
 		run.APICalls, run.RateLimited = rep.APICalls, rep.RateLimited
 		run.Counts = rep.counts()
 		run.Warnings = rep.WarningSample
+		run.Model = rep.modelLine()
 		// Record the outcome even when the run's context was cancelled.
-		if ferr := r.Store.FinishRun(run); ferr != nil && err == nil {
-			err = ferr
+		if !o.DryRun {
+			if ferr := r.Store.FinishRun(run); ferr != nil && err == nil {
+				err = ferr
+			}
 		}
 		log.Info("run end", "outcome", run.Outcome, "mode", rep.Mode, "deals", rep.Pulled.Deals,
 			"contacts", rep.Pulled.Contacts, "customers", rep.Customers, "changed", rep.Changed,
@@ -151,14 +212,26 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Summary, err error)
 			"pull", rep.Phases.Pull.Round(time.Millisecond), "compute", rep.Phases.Compute.Round(time.Millisecond),
 			"write", rep.Phases.Write.Round(time.Millisecond))
 	}()
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("run panicked; recorded as failed", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v (the stack is in the log; please report it)", ErrPanic, p)
+		}
+	}()
+	return rep, r.run(ctx, o, plan, run.ID, log, &rep)
+}
 
-	rules, err := r.dealRules(ctx)
+// run is one run's phases: check the mapping against the portal, set up
+// the outputs, pull, compute, write back.
+func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uint64, log *slog.Logger, rep *Summary) error {
+	pipes, leftOut, err := r.preflight(ctx, o, rep)
 	if err != nil {
-		return rep, err
+		return err
 	}
+	rules := r.dealRules(pipes)
 	if !o.SkipSetup && !o.DryRun {
 		if rep.Setup, err = Setup(ctx, r.Client.Properties, r.Config, false); err != nil {
-			return rep, fmt.Errorf("set up output properties: %w", err)
+			return fmt.Errorf("set up output properties: %w", err)
 		}
 	}
 	if plan.Full {
@@ -166,26 +239,71 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (rep Summary, err error)
 	}
 	// Phase times are measured on the real clock: r.Clock may be fixed.
 	t0 := time.Now()
-	if err := r.pull(ctx, plan, rules, &rep); err != nil {
-		return rep, err
+	if err := r.pull(ctx, plan, rules, rep); err != nil {
+		return err
 	}
 	// Each phase touches most of the state file; release its mapped pages
 	// so they do not add up in the resident set (state.ReleaseMapped).
 	r.releaseMapped()
 	t1 := time.Now()
 	rep.Phases.Pull = t1.Sub(t0)
-	if err := r.compute(ctx, run.ID, rules, &rep); err != nil {
-		return rep, err
+	dry, err := r.compute(ctx, runID, rules, o, rep)
+	if err != nil {
+		return err
 	}
 	r.releaseMapped()
 	t2 := time.Now()
 	rep.Phases.Compute = t2.Sub(t1)
-	if err := r.writeBack(ctx, o, &rep); err != nil {
-		return rep, err
+	var repair map[string]bool
+	if plan.Full || o.Reconcile {
+		if repair, err = r.reconcile(ctx, leftOut, rep); err != nil {
+			return err
+		}
+	}
+	if err := r.writeBack(ctx, o, writeInput{dry: dry, leftOut: leftOut, repair: repair}, rep); err != nil {
+		return err
 	}
 	r.releaseMapped()
 	rep.Phases.Write = time.Since(t2)
-	return rep, nil
+	return r.verdict(rep)
+}
+
+// verdict turns what the write-back met into the run's outcome: refused
+// writes make it partial (or failed past write_back.max_failed_share), and
+// outputs left out make it failed.
+func (r *Runner) verdict(rep *Summary) error {
+	var errs []error
+	if len(rep.LeftOut) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrOutputsLeftOut, rep.LeftOut))
+	}
+	if rep.Failed > 0 {
+		tried := rep.Written + rep.Failed
+		share := r.Config.WriteBack.MaxFailedShare
+		if float64(rep.Failed) > share*float64(tried) {
+			errs = append(errs, fmt.Errorf("%w: HubSpot refused %d of %d contact writes, more than write_back.max_failed_share %g; `clvsync runs --last` lists them",
+				ErrWritesFailed, rep.Failed, tried, share))
+		} else {
+			partial := ErrPartial
+			if len(errs) > 0 {
+				partial = errors.New("some writes failed") // the run failed already
+			}
+			errs = append(errs, fmt.Errorf("%w: HubSpot refused %d of %d contact writes; they are retried next run, `clvsync runs --last` lists them",
+				partial, rep.Failed, tried))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// modelLine is the run log's model entry.
+func (rep *Summary) modelLine() string {
+	if rep.ModelVersion == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%s v%d", rep.Model, rep.ModelVersion)
+	if rep.Refit != "" {
+		s += " refitted (" + rep.Refit + "): " + rep.FitNote
+	}
+	return s
 }
 
 func (r *Runner) releaseMapped() {
@@ -201,19 +319,16 @@ func (rep *Summary) counts() map[string]int64 {
 		"deleted":          int64(rep.Pulled.Deleted), "merged": int64(rep.Pulled.Merged),
 		"customers": int64(rep.Customers), "changed": int64(rep.Changed), "written": int64(rep.Written),
 		"failed": int64(rep.Failed), "skipped": int64(rep.Skipped), "warnings": int64(rep.Warnings),
+		"changed_by_orders": int64(rep.ChangedBy.Orders), "changed_by_refit": int64(rep.ChangedBy.Refit),
+		"changed_by_time": int64(rep.ChangedBy.Time), "repaired": int64(rep.Repaired),
 	}
 }
 
-// dealRules resolves the won stages (reading pipelines when "auto") and the
-// deal mapping into the rules normalisation applies.
-func (r *Runner) dealRules(ctx context.Context) (DealRules, error) {
-	deals := r.Config.Deals
+// dealRules resolves the won stages (from the portal's pipelines when
+// "auto") and the deal mapping into the rules normalisation applies.
+func (r *Runner) dealRules(pipes []hubspot.Pipeline) DealRules {
 	var won map[string]bool
-	if deals.WonStages.Auto {
-		pipes, err := r.Client.Pipelines.List(ctx, "deals")
-		if err != nil {
-			return DealRules{}, fmt.Errorf("read deal pipelines for won_stages auto: %w", err)
-		}
+	if r.Config.Deals.WonStages.Auto {
 		won = map[string]bool{}
 		for _, p := range pipes {
 			for _, s := range p.Stages {
@@ -223,5 +338,5 @@ func (r *Runner) dealRules(ctx context.Context) (DealRules, error) {
 			}
 		}
 	}
-	return NewDealRules(r.Config, won), nil
+	return NewDealRules(r.Config, won)
 }

@@ -50,20 +50,42 @@ type update struct {
 	// Prev is everything written to the contact before, which the values
 	// recorded as written after this update extend.
 	Prev map[string]string
+	// Cause is why the contact changed: causeOrders, causeRefit, causeTime
+	// or causeRepair.
+	Cause string
+}
+
+// Causes of a contact's change, counted apart in the summary.
+const (
+	causeOrders = "orders" // its own orders changed
+	causeRefit  = "refit"  // the model was fitted again this run
+	causeTime   = "time"   // time passed: recency, P(alive), trend windows
+	causeRepair = "repair" // HubSpot's values differed from what was written
+)
+
+// writeInput is what the write-back works from besides the stored results.
+type writeInput struct {
+	// dry holds a dry run's results, which are not stored.
+	dry []state.Result
+	// leftOut are outputs HubSpot would reject: never sent.
+	leftOut map[config.OutputKey]bool
+	// repair lists contacts whose values in HubSpot differ from what was
+	// written: everything is sent to them again.
+	repair map[string]bool
 }
 
 // diff decides what to write for one contact, applying the damping rules:
 // money is written rounded to write_back.rounding_step; a money or number
 // change under write_back.min_change is not written unless a segment changes
 // too; companion outputs ride along only with a real change.
-func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Time) (update, bool) {
+func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Time, leftOut map[config.OutputKey]bool) (update, bool) {
 	u := update{ContactID: o.ContactID, Values: map[config.OutputKey]string{}, Old: map[config.OutputKey]string{}, Since: map[string]time.Time{}, Prev: prev.Values}
 	maps.Copy(u.Since, prev.Since)
 	var changed, segmentChanged bool
 	small := map[config.OutputKey]bool{}
 	for _, def := range config.OutputDefs() {
 		key := def.Key
-		if companionOutputs[key] || r.Config.Property(key) == "" {
+		if companionOutputs[key] || r.Config.Property(key) == "" || leftOut[key] {
 			continue
 		}
 		nv, ok := o.Values[key]
@@ -111,7 +133,7 @@ func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Ti
 	}
 	u.Props = map[string]string{}
 	for key, v := range u.Values {
-		if prop := r.Config.Property(key); prop != "" {
+		if prop := r.Config.Property(key); prop != "" && !leftOut[key] {
 			u.Props[prop] = v
 		}
 	}
@@ -136,11 +158,11 @@ func (r *Runner) belowThreshold(old string, nv decimal.Decimal) bool {
 }
 
 // writeBack sends the changed values in batches and records what HubSpot
-// accepted. It streams the stored results, so memory stays flat. With a
-// max_changes limit it reads them twice: the first pass counts the changes
-// and aborts before anything is sent when there are too many; the second
-// sends them. Without a limit one pass counts and sends.
-func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Summary) error {
+// accepted. It streams the stored results, so memory stays flat, and reads
+// them twice: the first pass counts the changes and asks the circuit
+// breaker and max_changes, and aborts before anything is sent when either
+// refuses; the second sends them. A dry run stops after the first pass.
+func (r *Runner) writeBack(ctx context.Context, o RunOptions, in writeInput, rep *Summary) error {
 	now := r.now()
 	rep.ChangesByKey = map[string]int{}
 	rep.Transitions = map[string]int{}
@@ -160,60 +182,74 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Summary) erro
 	for _, f := range failures {
 		retry[f.ContactID] = true
 	}
-	// pending decides one contact's update from its stored result and what
-	// was written to it before.
+	// pending decides one contact's update from its result and what was
+	// written to it before.
 	pending := func(res state.Result, prev state.Written, had bool) (update, bool) {
-		if retry[res.ContactID] {
-			had = false // send everything again: the last attempt was not accepted
+		cause := changeCause(res, prev, rep.Refit != "")
+		if in.repair[res.ContactID] {
+			cause = causeRepair
 		}
-		return r.diff(outputFromResult(res), prev, had, now)
+		if retry[res.ContactID] || in.repair[res.ContactID] {
+			had = false // send everything again: the last attempt was not accepted, or HubSpot differs
+		}
+		u, ok := r.diff(outputFromResult(res), prev, had, now, in.leftOut)
+		u.Cause = cause
+		return u, ok
 	}
-	// each calls send with every contact's pending update, and counts the
-	// contacts of this run in total.
-	total := 0
-	each := func(send func(update) error) error {
-		total = 0
-		return r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
-			if res.RunID != rep.RunID {
-				return nil // a contact no longer computed (no longer a customer)
+	// each calls visit with every contact of this run, and send with those
+	// that have a pending update.
+	each := func(visit func(res state.Result, prev state.Written, had bool), send func(update) error) error {
+		one := func(res state.Result, prev state.Written, had bool) error {
+			if visit != nil {
+				visit(res, prev, had)
 			}
-			total++
 			if u, ok := pending(res, prev, had); ok {
 				return send(u)
 			}
 			return nil
+		}
+		if in.dry != nil || o.DryRun {
+			return r.eachDry(in.dry, one)
+		}
+		return r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
+			if res.RunID != rep.RunID {
+				return nil // a contact no longer computed (no longer a customer)
+			}
+			return one(res, prev, had)
 		})
 	}
-	count := func(u update) error {
+	total := 0
+	brk := newBreaker(r.Config)
+	err = each(func(res state.Result, prev state.Written, had bool) {
+		total++
+		brk.add(res, prev, had)
+	}, func(u update) error {
 		rep.note(u)
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	twoPass := limit > 0 || share > 0
-	if twoPass || o.DryRun {
-		if err := each(count); err != nil {
-			return err
+	rep.Skipped = total - rep.Changed
+	rep.Breaker = brk.decide(o.AcceptChanges)
+	if len(rep.Breaker.Tripped) > 0 && !rep.Breaker.Accepted {
+		r.Logger.Warn("circuit breaker tripped: nothing written", "rules", rep.Breaker.String(), "dry_run", o.DryRun)
+		if !o.DryRun {
+			return fmt.Errorf("%w: %s; nothing was written. Check the mapping and the portal (`clvsync validate`, `clvsync run --dry-run`); "+
+				"if the change is intended, run `clvsync run --accept-changes` once", ErrBlocked, rep.Breaker)
 		}
-		rep.Skipped = total - rep.Changed
-		if (limit > 0 && rep.Changed > limit) || (share > 0 && float64(rep.Changed) > share*float64(max(total, 1))) {
-			return fmt.Errorf("%w: %d of %d contacts would change, more than max_changes %s allows; check the mapping, then rerun with a higher --max-changes",
-				ErrTooManyChanges, rep.Changed, total, maxChanges)
-		}
-		if o.DryRun || rep.Changed == 0 {
-			return nil
-		}
+	}
+	if (limit > 0 && rep.Changed > limit) || (share > 0 && float64(rep.Changed) > share*float64(max(total, 1))) {
+		return fmt.Errorf("%w: %d of %d contacts would change, more than max_changes %s allows; check the mapping, then rerun with a higher --max-changes",
+			ErrTooManyChanges, rep.Changed, total, maxChanges)
+	}
+	if o.DryRun || rep.Changed == 0 {
+		return nil
 	}
 	size := r.Config.WriteBack.BatchSize
-	snd := &sender{r: r, ctx: ctx, now: now, rep: rep, slots: make(chan struct{}, writeConcurrency)}
-	if twoPass {
-		snd.total = rep.Changed
-	}
+	snd := &sender{r: r, ctx: ctx, now: now, rep: rep, total: rep.Changed, slots: make(chan struct{}, writeConcurrency)}
 	batch := make([]update, 0, size)
-	err = each(func(u update) error {
-		if !twoPass {
-			snd.mu.Lock() // the senders read rep too
-			rep.note(u)
-			snd.mu.Unlock()
-		}
+	err = each(nil, func(u update) error {
 		batch = append(batch, u)
 		if len(batch) == size {
 			snd.start(batch)
@@ -225,21 +261,62 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, rep *Summary) erro
 	if err == nil && len(batch) > 0 {
 		snd.start(batch)
 	}
-	if !twoPass {
-		rep.Skipped = total - rep.Changed
-	}
 	return errors.Join(err, snd.wait())
+}
+
+// eachDry visits a dry run's results with what was written to each
+// contact before.
+func (r *Runner) eachDry(results []state.Result, fn func(res state.Result, prev state.Written, had bool) error) error {
+	written := map[string]state.Written{}
+	if err := r.Store.ForEachWritten(func(w state.Written) error {
+		written[w.ContactID] = w
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, res := range results {
+		w, had := written[res.ContactID]
+		if err := fn(res, w, had); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changeCause says why a contact's values may differ from what was written:
+// its own orders (count, revenue or dates), else a refit this run, else
+// time passing.
+func changeCause(res state.Result, prev state.Written, refit bool) string {
+	for _, key := range []config.OutputKey{config.OutOrders, config.OutHistoricalRevenue, config.OutLastPurchase, config.OutFirstPurchase} {
+		if res.Values[string(key)] != prev.Values[string(key)] {
+			return causeOrders
+		}
+	}
+	if refit {
+		return causeRefit
+	}
+	return causeTime
 }
 
 // note counts one contact's change in the summary.
 func (rep *Summary) note(u update) {
 	rep.Changed++
+	switch u.Cause {
+	case causeOrders:
+		rep.ChangedBy.Orders++
+	case causeRefit:
+		rep.ChangedBy.Refit++
+	case causeRepair:
+		rep.ChangedBy.Repair++
+	default:
+		rep.ChangedBy.Time++
+	}
 	for key := range u.Values {
 		if !companionOutputs[key] {
 			rep.ChangesByKey[string(key)]++
 		}
 	}
-	if nt, ok := u.Values[config.OutTier]; ok {
+	if nt, ok := u.Values[config.OutTier]; ok && nt != u.Old[config.OutTier] {
 		from := u.Old[config.OutTier]
 		if from == "" {
 			from = "(none)"

@@ -13,17 +13,21 @@ import (
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
 )
 
 // Exit codes, documented in the README.
 const (
-	exitOK         = 0
-	exitFailed     = 1 // the run failed
-	exitUsage      = 2 // bad config or usage
-	exitLocked     = 3 // another instance holds the state file
-	exitAuth       = 4 // HubSpot refused the token or its scopes
-	exitDailyLimit = 5 // HubSpot's daily API limit is reached
+	exitOK          = 0
+	exitFailed      = 1 // the run failed
+	exitUsage       = 2 // bad config or usage
+	exitLocked      = 3 // another instance holds the state file
+	exitAuth        = 4 // HubSpot refused the token or its scopes
+	exitDailyLimit  = 5 // HubSpot's daily API limit is reached
+	exitBlocked     = 7 // the circuit breaker refused to write; nothing was written
+	exitPartial     = 8 // the run finished but HubSpot refused some writes
+	exitWrongPortal = 9 // the state file belongs to another HubSpot portal
 )
 
 const usage = `clvsync computes customer lifetime value (CLV) from HubSpot deals and writes it
@@ -112,6 +116,12 @@ func exitCode(err error) int {
 		return exitAuth
 	case errors.Is(err, hubspot.ErrDailyLimit):
 		return exitDailyLimit
+	case errors.Is(err, hsync.ErrBlocked):
+		return exitBlocked
+	case errors.Is(err, state.ErrWrongPortal):
+		return exitWrongPortal
+	case hsync.Outcome(err) == state.OutcomePartial:
+		return exitPartial
 	}
 	return exitFailed
 }

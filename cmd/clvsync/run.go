@@ -17,11 +17,14 @@ import (
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cf commonFlags
-	fs := newFlags("run", stderr, "run --config FILE [--full] [--dry-run] [--max-changes N|P%]")
+	fs := newFlags("run", stderr, "run --config FILE [--full] [--dry-run] [--max-changes N|P%] [--refit] [--reconcile] [--accept-changes]")
 	cf.register(fs)
 	full := fs.Bool("full", false, "force a full resync instead of an incremental one")
 	dry := fs.Bool("dry-run", false, "do everything except write to HubSpot, and print what would change")
 	maxChanges := fs.String("max-changes", "", `abort when more contacts would change than this count ("500") or share ("10%")`)
+	refit := fs.Bool("refit", false, "fit the model again now instead of predicting with the stored one (it is refitted every model.refit anyway)")
+	reconcile := fs.Bool("reconcile", false, "read the values back from HubSpot and rewrite every contact whose values differ from what clvsync wrote (full resyncs always do)")
+	accept := fs.Bool("accept-changes", false, "write this once even when the circuit breaker would refuse (after checking the change is intended)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -54,10 +57,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Schedule.RunTimeout))
 	defer cancel()
-	rep, err := runner.Run(runCtx, hsync.RunOptions{Full: *full, DryRun: *dry, MaxChanges: *maxChanges})
-	printReport(stdout, rep)
+	rep, err := runner.Run(runCtx, hsync.RunOptions{Full: *full, DryRun: *dry, MaxChanges: *maxChanges,
+		Refit: *refit, Reconcile: *reconcile, AcceptChanges: *accept})
+	if rep.Customers > 0 || rep.Changed > 0 || err == nil {
+		printReport(stdout, rep)
+	}
 	if err != nil {
-		logger.Error("run failed", "err", err)
+		logger.Error("run ended", "outcome", hsync.Outcome(err), "err", err)
 		return fail(stderr, err)
 	}
 	return exitOK
@@ -65,21 +71,45 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // printReport prints a short, readable summary of a run.
 func printReport(w io.Writer, rep hsync.Summary) {
-	verb := "written"
+	verb := "to write"
 	if rep.DryRun {
 		verb = "would be written"
 	}
-	fmt.Fprintf(w, "Run %d (%s: %s)\n", rep.RunID, rep.Mode, rep.Reason)
+	if rep.DryRun {
+		fmt.Fprintf(w, "Dry run (%s: %s; nothing written, nothing recorded)\n", rep.Mode, rep.Reason)
+	} else {
+		fmt.Fprintf(w, "Run %d (%s: %s)\n", rep.RunID, rep.Mode, rep.Reason)
+	}
 	fmt.Fprintf(w, "  pulled      %d deals, %d contacts (%d deleted, %d merged)\n", rep.Pulled.Deals, rep.Pulled.Contacts, rep.Pulled.Deleted, rep.Pulled.Merged)
-	fmt.Fprintf(w, "  customers   %d, model %s\n", rep.Customers, rep.Model)
+	fmt.Fprintf(w, "  customers   %d, model %s v%d", rep.Customers, rep.Model, rep.ModelVersion)
+	if rep.Refit != "" {
+		fmt.Fprintf(w, " (fitted this run: %s)", rep.Refit)
+	}
+	fmt.Fprintln(w)
 	if rep.FitNote != "" {
-		fmt.Fprintf(w, "  note        %s\n", rep.FitNote)
+		fmt.Fprintf(w, "  model       %s\n", rep.FitNote)
 	}
 	fmt.Fprintf(w, "  changed     %d contacts %s, %d unchanged", rep.Changed, verb, rep.Skipped)
 	if !rep.DryRun {
-		fmt.Fprintf(w, ", %d written, %d failed", rep.Written, rep.Failed)
+		fmt.Fprintf(w, "; %d written, %d failed", rep.Written, rep.Failed)
 	}
 	fmt.Fprintln(w)
+	if rep.Changed > 0 {
+		fmt.Fprintf(w, "  why         %d own orders, %d model refit, %d time passing, %d repaired\n",
+			rep.ChangedBy.Orders, rep.ChangedBy.Refit, rep.ChangedBy.Time, rep.ChangedBy.Repair)
+	}
+	if rep.Repaired > 0 {
+		fmt.Fprintf(w, "  repaired    %d contacts had values in HubSpot that differ from what clvsync wrote\n", rep.Repaired)
+	}
+	if rep.Breaker.Enabled && (rep.DryRun || len(rep.Breaker.Tripped) > 0) {
+		fmt.Fprintf(w, "  breaker     %s\n", rep.Breaker)
+		if rep.DryRun && len(rep.Breaker.Tripped) > 0 {
+			fmt.Fprintln(w, "              a real run would write nothing and exit 7; `clvsync run --accept-changes` writes it once")
+		}
+	}
+	for _, p := range rep.LeftOut {
+		fmt.Fprintf(w, "  LEFT OUT    %s\n", p)
+	}
 	if len(rep.Setup.Created) > 0 || rep.Setup.GroupCreated {
 		fmt.Fprintf(w, "  setup       created %d properties\n", len(rep.Setup.Created))
 	}

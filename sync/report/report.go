@@ -6,13 +6,10 @@ package report
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -41,7 +38,7 @@ type Data struct {
 	// Model is the model named in the results ("bgnbd", "simple", ...);
 	// FitNote describes the fit when the run recorded one (Fit).
 	Model, FitNote string
-	Fit            *hsync.FitInfo
+	Fit            *hsync.StoredModel
 	// HorizonMonths is model.horizon_months.
 	HorizonMonths int
 	// Customers is the number of contacts with a computed result.
@@ -329,7 +326,7 @@ func Build(ctx context.Context, store *state.Store, cfg config.Config, now time.
 		}
 	}
 	d.Fit, d.FitNote = readFit(store)
-	if d.Fit != nil && d.Model != "" && d.Fit.Model != d.Model {
+	if d.Fit != nil && d.Model != "" && d.Fit.Type != d.Model {
 		d.Fit, d.FitNote = nil, "" // an older fit; the latest run fell back
 	}
 	for _, c := range custs {
@@ -407,32 +404,14 @@ func loadReportCustomers(ctx context.Context, store *state.Store, cfg config.Con
 	return custs, nil
 }
 
-// readFit returns the last model fit a run recorded under MetaLastFit and
-// a one-line description of it; nil and "" when there is none (the model
-// fell back to the simple formulas, or the file predates fit records).
-func readFit(store *state.Store) (*hsync.FitInfo, string) {
-	raw, err := store.Meta(hsync.MetaLastFit)
-	if err != nil || raw == "" {
+// readFit returns the stored model the runs predict with and a one-line
+// description of it; nil and "" when there is none.
+func readFit(store *state.Store) (*hsync.StoredModel, string) {
+	m, ok, err := hsync.LoadModel(store)
+	if err != nil || !ok {
 		return nil, ""
 	}
-	var f hsync.FitInfo
-	if err := json.Unmarshal([]byte(raw), &f); err != nil || f.Model == "" {
-		return nil, ""
-	}
-	note := fmt.Sprintf("%s fitted on %d customers", f.Model, f.Customers)
-	if f.Customers > 0 {
-		note += fmt.Sprintf(" (log-likelihood %.1f, %.3f per customer)", f.LogLik, f.LogLik/float64(f.Customers))
-	}
-	if len(f.Params) > 0 {
-		keys := slices.Sorted(maps.Keys(f.Params))
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s=%.4g", k, f.Params[k])
-		}
-		note += ": " + strings.Join(parts, ", ")
-	}
-	note += fmt.Sprintf("; spend model on %d repeat buyers", f.RepeatBuyers)
-	return &f, note
+	return &m, m.Note()
 }
 
 func firstOrder(orders []clv.Order) time.Time {
