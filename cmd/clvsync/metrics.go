@@ -29,6 +29,7 @@ type metrics struct {
 	runs                *prometheus.CounterVec
 	runDuration         *prometheus.HistogramVec
 	lastSuccess         prometheus.Gauge
+	breakerTripped      prometheus.Gauge
 	lastRun             prometheus.Gauge
 	running             prometheus.Gauge
 	nextRun             *prometheus.GaugeVec
@@ -64,6 +65,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"mode"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clvsync_last_success_timestamp_seconds", Help: "Unix time at which the last successful run finished (0: none yet).",
+		}),
+		breakerTripped: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clvsync_breaker_tripped", Help: "1 when the last run was blocked by the circuit breaker (nothing written until `clvsync run --accept-changes` or a fixed mapping), else 0.",
 		}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clvsync_last_run_timestamp_seconds", Help: "Unix time at which the last run finished, whatever its outcome (0: none yet).",
@@ -118,13 +122,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "clvsync_api_daily_usage_collected_timestamp_seconds", Help: "Unix time at which HubSpot collected the daily usage figure.",
 		}, []string{"name"}),
 	}
-	reg.MustRegister(m.runs, m.runDuration, m.lastSuccess, m.lastRun, m.running, m.nextRun, m.consecutiveFailures,
+	reg.MustRegister(m.runs, m.runDuration, m.lastSuccess, m.breakerTripped, m.lastRun, m.running, m.nextRun, m.consecutiveFailures,
 		m.pulled, m.changed, m.written, m.failed, m.contactsByTier, m.contactsBySegment,
 		m.apiRequests, m.apiDuration, m.apiWaits, m.apiWaitSeconds, m.dailyUsage, m.dailyLimit, m.dailyCollectedAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Expose every outcome from the start, so rate() and alerts work before
 	// the first failure.
-	for _, o := range []string{outcomeOK, outcomeFailed, outcomeInterrupted, outcomeSkipped} {
+	for _, o := range []string{outcomeOK, state.OutcomePartial, state.OutcomeBlocked, outcomeFailed, outcomeInterrupted, outcomeSkipped} {
 		m.runs.WithLabelValues(o)
 	}
 	for _, o := range []string{"deals", "contacts"} {
@@ -154,9 +158,16 @@ func (m *metrics) observeRun(rep hsync.Summary, outcome string, end time.Time) {
 		m.runDuration.WithLabelValues(rep.Mode).Observe(rep.Duration.Seconds())
 	}
 	m.lastRun.Set(unixSeconds(end))
-	if outcome == outcomeOK {
+	// A partial run wrote what HubSpot accepted: it counts as a success
+	// here; clvsync_contacts_failed_total shows what it could not write.
+	if outcome == outcomeOK || outcome == state.OutcomePartial {
 		m.lastSuccess.Set(unixSeconds(end))
 	}
+	blocked := 0.0
+	if outcome == state.OutcomeBlocked {
+		blocked = 1
+	}
+	m.breakerTripped.Set(blocked)
 	m.pulled.WithLabelValues("deals").Add(float64(rep.Pulled.Deals))
 	m.pulled.WithLabelValues("contacts").Add(float64(rep.Pulled.Contacts))
 	m.changed.Add(float64(rep.Changed))
@@ -212,9 +223,12 @@ func (m *metrics) setLastRuns(runs []state.Run) {
 		}
 		if !lastDone {
 			m.lastRun.Set(unixSeconds(r.End))
+			if r.Outcome == state.OutcomeBlocked {
+				m.breakerTripped.Set(1)
+			}
 			lastDone = true
 		}
-		if !lastOK && r.Outcome == state.OutcomeOK {
+		if !lastOK && (r.Outcome == state.OutcomeOK || r.Outcome == state.OutcomePartial) {
 			m.lastSuccess.Set(unixSeconds(r.End))
 			lastOK = true
 		}

@@ -65,7 +65,7 @@ func consecutiveFailures(runs []state.Run) int {
 		switch r.Outcome {
 		case state.OutcomeFailed:
 			n++
-		case state.OutcomeOK:
+		case state.OutcomeOK, state.OutcomePartial:
 			return n
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -185,7 +186,9 @@ func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) 
 	s := &server{cfg: cfg, d: d, log: log, base: base}
 	cl := cronLogger{l: log, m: d.Metrics}
 	s.cron = cron.New(cron.WithLocation(loc), cron.WithLogger(cl),
-		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+		// Recover innermost: a panic must not skip SkipIfStillRunning's
+		// release of its slot, or no scheduled run would ever run again.
+		cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl)))
 	s.incID = s.cron.Schedule(inc, cron.FuncJob(func() { s.runJob(false) }))
 	if full != nil {
 		s.fullID = s.cron.Schedule(full, cron.FuncJob(func() { s.runJob(true) }))
@@ -276,6 +279,13 @@ func (s *server) shutdown(cancelRuns context.CancelCauseFunc) error {
 
 // runJob is one scheduled (or --run-now) run.
 func (s *server) runJob(full bool) {
+	defer func() {
+		// The runner recovers its own panics; this catches the rest
+		// (metrics, the store) so the schedule goes on.
+		if p := recover(); p != nil {
+			s.log.Error("scheduled job panicked; the next run goes ahead", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
 	if full {
 		s.fullPending.Store(true)
 	}
@@ -310,17 +320,18 @@ func (s *server) runJob(full bool) {
 	if end.IsZero() {
 		end = time.Now()
 	}
-	outcome := outcomeOK
+	outcome := hsync.Outcome(err)
 	switch {
 	case err == nil:
-	case errors.Is(err, context.Canceled):
-		outcome = outcomeInterrupted
+	case outcome == state.OutcomeInterrupted:
 		s.log.Warn("run interrupted by shutdown", "run_id", rep.RunID, "err", err)
 	case errors.Is(err, context.DeadlineExceeded):
-		outcome = outcomeFailed
 		s.log.Error("run failed: it took longer than schedule.run_timeout", "run_id", rep.RunID, "run_timeout", timeout, "err", err)
+	case outcome == state.OutcomeBlocked:
+		s.log.Error("run blocked by the circuit breaker: nothing written; /readyz stays not ready until a run writes", "run_id", rep.RunID, "err", err)
+	case outcome == state.OutcomePartial:
+		s.log.Warn("run partial: HubSpot refused some writes", "run_id", rep.RunID, "err", err)
 	default:
-		outcome = outcomeFailed
 		s.log.Error("run failed", "run_id", rep.RunID, "err", err, "exit_code", exitCode(err))
 	}
 	if m := s.d.Metrics; m != nil {
@@ -485,6 +496,11 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 	n, lastErr, err := s.updateFailures()
 	if err != nil {
 		http.Error(w, "state file: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if last, ok, err := s.d.Store.LastRun(); err == nil && ok && last.Outcome == state.OutcomeBlocked {
+		http.Error(w, fmt.Sprintf("run %d was blocked by the circuit breaker and wrote nothing: %s; check the mapping, then run `clvsync run --accept-changes` once if the change is intended",
+			last.ID, last.Error), http.StatusServiceUnavailable)
 		return
 	}
 	if limit := s.cfg.Operations.UnreadyFailures; limit > 0 && n >= limit {

@@ -508,3 +508,68 @@ func opsFreeAddr(t *testing.T) string {
 
 // ensure cron stays imported for everySchedule's interface check.
 var _ cron.Schedule = everySchedule(0)
+
+// A panic in a scheduled job must not stop later runs (measured: cron's
+// skip-if-running slot stayed taken and no run ever ran again while
+// /readyz said ready).
+func TestServe_PanicDoesNotStopTheSchedule(t *testing.T) {
+	cfg := opsConfig(t, "http://127.0.0.1:1")
+	store := opsOpen(t, cfg)
+	var started atomic.Int32
+	run := func(ctx context.Context, o hsync.RunOptions) (hsync.Summary, error) {
+		if started.Add(1) == 1 {
+			panic("boom")
+		}
+		return hsync.Summary{Mode: "incremental"}, nil
+	}
+	_, stop := opsServe(t, cfg, serveDeps{Store: store, Run: run}, serveOptions{Schedule: everySchedule(40 * time.Millisecond)})
+	opsWaitFor(t, 5*time.Second, "3 runs after a panic", func() bool { return started.Load() >= 3 })
+	stop()
+}
+
+// A run blocked by the circuit breaker makes /readyz not ready and sets
+// clvsync_breaker_tripped, until a run writes again.
+func TestServe_BlockedRunIsNotReady(t *testing.T) {
+	cfg := opsConfig(t, "http://127.0.0.1:1")
+	store := opsOpen(t, cfg)
+	var block atomic.Bool
+	block.Store(true)
+	run := func(ctx context.Context, o hsync.RunOptions) (hsync.Summary, error) {
+		r, err := store.BeginRun(state.Run{Mode: "incremental"})
+		if err != nil {
+			return hsync.Summary{}, err
+		}
+		var runErr error
+		if block.Load() {
+			runErr = fmt.Errorf("%w: max_halved: 90 of 100", hsync.ErrBlocked)
+		}
+		r.Outcome = hsync.Outcome(runErr)
+		if runErr != nil {
+			r.Error = runErr.Error()
+		}
+		if err := store.FinishRun(r); err != nil {
+			return hsync.Summary{}, err
+		}
+		return hsync.Summary{RunID: r.ID, Mode: "incremental"}, runErr
+	}
+	reg := prometheus.NewRegistry()
+	addr, stop := opsServe(t, cfg, serveDeps{Store: store, Run: run, Metrics: newMetrics(reg), Gatherer: reg},
+		serveOptions{Schedule: everySchedule(50 * time.Millisecond)})
+	defer stop()
+	opsWaitFor(t, 5*time.Second, "/readyz not ready after a blocked run", func() bool {
+		code, _ := opsGet(t, addr+"/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	if _, body := opsGet(t, addr+"/readyz"); !strings.Contains(body, "circuit breaker") || !strings.Contains(body, "--accept-changes") {
+		t.Errorf("/readyz body: %s", body)
+	}
+	opsWaitFor(t, 5*time.Second, "breaker metric", func() bool {
+		ms := opsScrape(t, addr+"/metrics")
+		return ms["clvsync_breaker_tripped"] == 1 && ms[`clvsync_runs_total{outcome="blocked"}`] >= 1
+	})
+	block.Store(false)
+	opsWaitFor(t, 5*time.Second, "/readyz ready after a run wrote", func() bool {
+		code, _ := opsGet(t, addr+"/readyz")
+		return code == http.StatusOK
+	})
+}

@@ -1,0 +1,164 @@
+package sync_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
+	"github.com/clvsync/clvsync/sync/synctest"
+)
+
+// A panic inside a run is recovered, recorded as failed, and the next run
+// goes ahead (measured failure 4 recorded it as ok).
+func TestRunner_PanicIsRecordedAsFailed(t *testing.T) {
+	e := setup(t, 150, nil)
+	e.runner.Progress = func(phase string, done, total int) {
+		if phase == "compute" {
+			panic("boom")
+		}
+	}
+	_, err := e.runner.Run(context.Background(), hsync.RunOptions{})
+	if !errors.Is(err, hsync.ErrPanic) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("run: %v, want ErrPanic naming the panic", err)
+	}
+	last, ok, err := e.store.LastRun()
+	if err != nil || !ok || last.Outcome != state.OutcomeFailed {
+		t.Fatalf("last run %+v ok=%v err=%v, want outcome failed", last, ok, err)
+	}
+	e.runner.Progress = nil
+	if rep := e.run(t, hsync.RunOptions{}); rep.Written == 0 {
+		t.Errorf("the run after the panic wrote nothing")
+	}
+}
+
+// breakerCase is a change the breaker must refuse: a mapping that is valid
+// but reads the wrong thing.
+type breakerCase struct {
+	name   string
+	mutate func(*config.Config)
+}
+
+var breakerCases = []breakerCase{
+	{"amount mapped to the stage probability", func(c *config.Config) { c.Deals.AmountProperty = "hs_deal_stage_probability" }},
+	{"margin typo 0.04 for 0.4", func(c *config.Config) { c.Model.Margin /= 10 }},
+	{"won stage mapped to closed lost", func(c *config.Config) {
+		c.Deals.WonStages = config.WonStages{Stages: []config.StageRef{{Pipeline: "default", Stage: "closedlost"}}}
+	}},
+}
+
+// The breaker's defaults: 20 ordinary runs a day apart, with the changes a
+// sales team makes between them (new won deals, corrected amounts, deleted
+// deals, a monthly refit), never trip it; each broken mapping always does.
+// The figures are logged (go test -run Breaker -v) and quoted in the
+// README.
+func TestBreaker_OrdinaryRunsNeverTripBrokenMappingsDo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 runs")
+	}
+	e := synctest.New(t, 400, 11, nil)
+	ctx := context.Background()
+	if _, err := e.Runner.Run(ctx, hsync.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	peak := map[string]float64{}
+	for i := range 20 {
+		e.Now = e.Now.Add(24 * time.Hour)
+		ordinaryChanges(t, e, rng)
+		rep, err := e.Runner.Run(ctx, hsync.RunOptions{Refit: i == 9})
+		if err != nil {
+			t.Fatalf("ordinary run %d: %v", i+1, err)
+		}
+		for _, r := range rep.Breaker.Rules {
+			peak[r.Name] = max(peak[r.Name], r.Share)
+		}
+	}
+	t.Logf("ordinary runs, highest share per rule: %s", fmtShares(peak))
+	for _, c := range breakerCases {
+		cfg := e.Config
+		c.mutate(&cfg)
+		r := *e.Runner
+		r.Config = cfg
+		rep, err := r.Run(ctx, hsync.RunOptions{DryRun: true})
+		if err != nil {
+			t.Fatalf("%s: dry run: %v", c.name, err)
+		}
+		got := map[string]float64{}
+		for _, x := range rep.Breaker.Rules {
+			got[x.Name] = x.Share
+		}
+		t.Logf("%s: %s", c.name, fmtShares(got))
+		if len(rep.Breaker.Tripped) == 0 {
+			t.Errorf("%s: the breaker would not trip: %s", c.name, fmtShares(got))
+		}
+	}
+}
+
+func fmtShares(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		parts = append(parts, fmt.Sprintf("%s %.1f%%", k, 100*m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ordinaryChanges makes one day's changes of a sales team: new won deals
+// for 1-3% of customers, a corrected amount, now and then a deleted deal.
+func ordinaryChanges(t *testing.T, e *synctest.Env, rng *rand.Rand) {
+	t.Helper()
+	ctx := context.Background()
+	var ids []string
+	var deals []state.Deal
+	if err := e.Store.ForEachCustomer(func(c state.Contact, ds []state.Deal) error {
+		ids = append(ids, c.ID)
+		for _, d := range ds {
+			if d.Won {
+				deals = append(deals, d)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 1 + rng.IntN(max(1, len(ids)*3/100)) {
+		id := ids[rng.IntN(len(ids))]
+		if _, err := e.Client.Deals.Create(ctx, map[string]string{
+			"dealname": "renewal", "amount": fmt.Sprintf("%d.00", 100+rng.IntN(900)), "dealstage": "closedwon", "pipeline": "default",
+			"closedate": e.Now.Add(-time.Hour).Format(time.RFC3339), "deal_currency_code": "USD",
+		}, []hubspot.AssociationInput{{ToID: id, Types: []hubspot.AssociationSpec{{Category: "HUBSPOT_DEFINED", TypeID: 3}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(deals) == 0 {
+		return
+	}
+	d := deals[rng.IntN(len(deals))]
+	if d.Amount.Valid {
+		amount := d.Amount.Decimal.Mul(decimal.NewFromFloat(0.9 + 0.2*rng.Float64())).StringFixed(2)
+		if _, err := e.Client.Deals.Update(ctx, d.ID, map[string]string{"amount": amount}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rng.IntN(3) == 0 {
+		if err := e.Client.Deals.Archive(ctx, deals[rng.IntN(len(deals))].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
