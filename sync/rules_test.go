@@ -119,6 +119,18 @@ func TestRunner_Diff(t *testing.T) {
 			t.Errorf("tier entered at %v, want %v", u.Since["tier"], now)
 		}
 	})
+	t.Run("the parts of the total are written with it", func(t *testing.T) {
+		// Historical +3% and the total +2% are over the threshold, the
+		// predicted +1% is not: written alone, HubSpot's total would not
+		// be historical + predicted.
+		o := contactOutput{ContactID: "1", Values: map[config.OutputKey]string{config.OutHistorical: "1030", config.OutPredicted: "1010", config.OutTotal: "2040", config.OutTier: "top"},
+			Money: map[config.OutputKey]decimal.Decimal{config.OutHistorical: decimal.NewFromInt(1030), config.OutPredicted: decimal.NewFromInt(1010), config.OutTotal: decimal.NewFromInt(2040)}}
+		p := state.Written{ContactID: "1", Values: map[string]string{"historical": "1000", "predicted": "1000", "total": "2000", "tier": "top"}}
+		u, ok := r.diff(o, p, true, now, nil)
+		if !ok || u.Values[config.OutPredicted] != "1010" || u.Values[config.OutHistorical] != "1030" || u.Values[config.OutTotal] != "2040" {
+			t.Errorf("ok=%v values=%v, want historical, predicted and total together", ok, u.Values)
+		}
+	})
 	t.Run("output switched off is never written", func(t *testing.T) {
 		r2 := &Runner{Config: config.DefaultConfig()}
 		r2.Config.Outputs.Properties[config.OutTotal] = config.Off

@@ -40,6 +40,10 @@ var companionOutputs = map[config.OutputKey]bool{
 	config.OutExplain: true, config.OutUpdatedAt: true, config.OutPreviousTier: true, config.OutTierChangedAt: true, config.OutModel: true,
 }
 
+// totalParts are the outputs written together: the total is historical +
+// predicted.
+var totalParts = []config.OutputKey{config.OutHistorical, config.OutPredicted, config.OutTotal}
+
 // update is one contact's pending write.
 type update struct {
 	ContactID string
@@ -117,6 +121,16 @@ func (r *Runner) diff(o contactOutput, prev state.Written, had bool, now time.Ti
 		for key := range small {
 			u.Values[key] = o.Values[key]
 			u.Old[key] = prev.Values[string(key)]
+		}
+	}
+	// The total and its parts go together, so in HubSpot the total is
+	// always historical + predicted.
+	if slices.ContainsFunc(totalParts, func(k config.OutputKey) bool { _, ok := u.Values[k]; return ok }) {
+		for _, key := range totalParts {
+			if _, ok := u.Values[key]; !ok && small[key] {
+				u.Values[key] = o.Values[key]
+				u.Old[key] = prev.Values[string(key)]
+			}
 		}
 	}
 	prevTier := prev.Values[string(config.OutTier)]

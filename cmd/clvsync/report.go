@@ -123,6 +123,15 @@ func printSummary(w io.Writer, d *report.Data) {
 	}{{"historical", h.Historical}, {"predicted", h.Predicted}, {"total", h.Total}} {
 		fmt.Fprintf(w, "    %-32s %12s %12s %14s\n", r.name, money(r.s.Mean), money(r.s.Median), money(r.s.Sum))
 	}
+	fmt.Fprintln(w, "  (figures are the values in HubSpot, as last written)")
+	if hb := d.HeldBack; hb.Contacts > 0 {
+		fmt.Fprintf(w, "  held back: %d contacts' newest CLV differs from HubSpot's by %s %s in all (changes under write_back.min_change, or refused writes)\n",
+			hb.Contacts, cur, money(hb.Total))
+	}
+	if c := d.LastRun.Counts; c["changed"] > 0 {
+		fmt.Fprintf(w, "  last run changed %d contacts: %d by their own orders, %d by a model refit, %d by time passing, %d repaired\n",
+			c["changed"], c["changed_by_orders"], c["changed_by_refit"], c["changed_by_time"], c["repaired"])
+	}
 	if b := d.Backtest; b != nil {
 		fmt.Fprintf(w, "  fit quality (%d-week backtest)       purchases predicted %s vs actual %s (%+.1f%%), correlation %.2f\n",
 			b.HoldoutWeeks, fixed(b.Result.PredictedPurchases, 0), fixed(b.Result.ActualPurchases, 0), b.Result.AggregateErrorPct, b.Result.Correlation)

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -43,7 +44,10 @@ type Data struct {
 	HorizonMonths int
 	// Customers is the number of contacts with a computed result.
 	Customers int
-	Headline  Headline
+	// Every per-contact figure is the value in HubSpot (the last written);
+	// HeldBack counts the contacts whose newest computed CLV differs from it.
+	HeldBack HeldBack
+	Headline Headline
 	// Acquisition is the maximum acquisition cost section.
 	Acquisition  Acquisition
 	Distribution Distribution
@@ -65,6 +69,15 @@ type Data struct {
 	Companies      []CompanyRow
 	CompaniesTotal int
 	CostToServe    CostToServe
+}
+
+// HeldBack is what the newest computation holds that is not in HubSpot:
+// changes under write_back.min_change, and writes HubSpot refused.
+type HeldBack struct {
+	// Contacts whose computed CLV total differs from the one written.
+	Contacts int
+	// Total is computed minus written, summed over those contacts.
+	Total decimal.Decimal
 }
 
 // Stat is a sum, mean and median over customers.
@@ -303,10 +316,11 @@ func Build(ctx context.Context, store *state.Store, cfg config.Config, now time.
 	} else if ok {
 		d.LastRun = last
 	}
-	custs, err := loadReportCustomers(ctx, store, cfg)
+	custs, held, err := loadReportCustomers(ctx, store, cfg)
 	if err != nil {
 		return nil, err
 	}
+	d.HeldBack = held
 	d.Customers = len(custs)
 	models := map[string]int{}
 	for _, c := range custs {
@@ -359,18 +373,35 @@ func Build(ctx context.Context, store *state.Store, cfg config.Config, now time.
 
 // loadReportCustomers joins the stored results with their contacts and
 // orders. Contacts without a result (never computed) are left out.
-func loadReportCustomers(ctx context.Context, store *state.Store, cfg config.Config) ([]*reportCustomer, error) {
+func loadReportCustomers(ctx context.Context, store *state.Store, cfg config.Config) ([]*reportCustomer, HeldBack, error) {
+	var held HeldBack
 	var custs []*reportCustomer
 	byID := map[string]*reportCustomer{}
-	err := store.ForEachResult(func(r state.Result) error {
+	err := store.ForEachResultWritten(func(r state.Result, w state.Written, written bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		// The figures are the values in HubSpot: what was last written,
+		// where it differs from the newest computation (held back).
+		computedTotal := r.Values[string(config.OutTotal)]
+		if written {
+			vals := maps.Clone(r.Values)
+			for k, v := range w.Values {
+				if cfg.Property(config.OutputKey(k)) != "" {
+					vals[k] = v
+				}
+			}
+			r.Values = vals
 		}
 		c := &reportCustomer{id: r.ContactID, contact: state.Contact{ID: r.ContactID}, res: r, money: map[config.OutputKey]decimal.Decimal{}}
 		for _, k := range reportMoneyKeys {
 			if v, err := decimal.NewFromString(r.Values[string(k)]); err == nil {
 				c.money[k] = v
 			}
+		}
+		if ct, err := decimal.NewFromString(computedTotal); err == nil && written && !ct.Equal(c.money[config.OutTotal]) {
+			held.Contacts++
+			held.Total = held.Total.Add(ct.Sub(c.money[config.OutTotal]))
 		}
 		if _, ok := c.money[config.OutTotal]; !ok {
 			c.money[config.OutTotal] = r.CLV
@@ -380,7 +411,7 @@ func loadReportCustomers(ctx context.Context, store *state.Store, cfg config.Con
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read results: %w", err)
+		return nil, held, fmt.Errorf("read results: %w", err)
 	}
 	// Deals decide orders the way the run did: the stored won flag was set
 	// from the won stages when the deal was pulled.
@@ -399,9 +430,9 @@ func loadReportCustomers(ctx context.Context, store *state.Store, cfg config.Con
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read customers: %w", err)
+		return nil, held, fmt.Errorf("read customers: %w", err)
 	}
-	return custs, nil
+	return custs, held, nil
 }
 
 // readFit returns the stored model the runs predict with and a one-line
