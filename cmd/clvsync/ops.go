@@ -404,6 +404,9 @@ func printRunDetail(w io.Writer, r state.Run, loc *time.Location, now time.Time)
 	fmt.Fprintf(w, "Run %d: %s, %s\n", r.ID, mode, r.Outcome)
 	fmt.Fprintf(w, "  started   %s, %s\n", r.Start.In(loc).Format(timeLayout), runDuration(r, now))
 	fmt.Fprintf(w, "  API calls %d (%d rate-limited)\n", r.APICalls, r.RateLimited)
+	if r.Model != "" {
+		fmt.Fprintf(w, "  model     %s\n", r.Model)
+	}
 	keys := make([]string, 0, len(r.Counts))
 	for k := range r.Counts {
 		keys = append(keys, k)
