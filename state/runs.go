@@ -11,18 +11,21 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// Outcome is how a run ended, as the run log records it.
+type Outcome string
+
 // Run outcomes.
 const (
-	OutcomeRunning     = "running"
-	OutcomeOK          = "ok"
-	OutcomeFailed      = "failed"
-	OutcomeInterrupted = "interrupted"
+	OutcomeRunning     Outcome = "running"
+	OutcomeOK          Outcome = "ok"
+	OutcomeFailed      Outcome = "failed"
+	OutcomeInterrupted Outcome = "interrupted"
 	// OutcomePartial: the run finished but HubSpot refused some writes
 	// (no more than write_back.max_failed_share of them).
-	OutcomePartial = "partial"
+	OutcomePartial Outcome = "partial"
 	// OutcomeBlocked: the circuit breaker stopped the run before it wrote
 	// anything.
-	OutcomeBlocked = "blocked"
+	OutcomeBlocked Outcome = "blocked"
 )
 
 // MaxRunWarnings is how many warnings a run record keeps.
@@ -35,8 +38,7 @@ type Run struct {
 	// Mode is "full" or "incremental".
 	Mode   string
 	DryRun bool
-	// Outcome is one of the Outcome constants.
-	Outcome string
+	Outcome Outcome
 	// Model says which model version the run predicted with, and why it was
 	// fitted when the run fitted it.
 	Model       string
@@ -53,7 +55,7 @@ type runRecord struct {
 	End         time.Time        `json:"end,omitzero"`
 	Mode        string           `json:"mode,omitempty"`
 	DryRun      bool             `json:"dry_run,omitempty"`
-	Outcome     string           `json:"outcome"`
+	Outcome     Outcome          `json:"outcome"`
 	Counts      map[string]int64 `json:"counts,omitempty"`
 	APICalls    int64            `json:"api_calls,omitempty"`
 	RateLimited int64            `json:"rate_limited,omitempty"`

@@ -130,7 +130,7 @@ var (
 )
 
 // Outcome is the run log's outcome for a run that ended with err.
-func Outcome(err error) string {
+func Outcome(err error) state.Outcome {
 	switch {
 	case err == nil:
 		return state.OutcomeOK

@@ -12,15 +12,10 @@ import (
 	hsync "github.com/clvsync/clvsync/sync"
 )
 
-// Run outcomes as exported by clvsync_runs_total. The first three match the
-// outcomes in the store's run log; skipped counts scheduled runs that did not
-// start because another run was still in progress.
-const (
-	outcomeOK          = state.OutcomeOK
-	outcomeFailed      = state.OutcomeFailed
-	outcomeInterrupted = state.OutcomeInterrupted
-	outcomeSkipped     = "skipped"
-)
+// outcomeSkipped is the clvsync_runs_total outcome of scheduled runs that
+// did not start because another run was still in progress; the others are
+// the run log's (state.Outcome*).
+const outcomeSkipped state.Outcome = "skipped"
 
 // metrics holds every series `clvsync serve` exports on /metrics. Build it
 // with newMetrics on a registry of its own; the global registry is never
@@ -128,8 +123,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Expose every outcome from the start, so rate() and alerts work before
 	// the first failure.
-	for _, o := range []string{outcomeOK, state.OutcomePartial, state.OutcomeBlocked, outcomeFailed, outcomeInterrupted, outcomeSkipped} {
-		m.runs.WithLabelValues(o)
+	for _, o := range []state.Outcome{state.OutcomeOK, state.OutcomePartial, state.OutcomeBlocked, state.OutcomeFailed, state.OutcomeInterrupted, outcomeSkipped} {
+		m.runs.WithLabelValues(string(o))
 	}
 	for _, o := range []string{"deals", "contacts"} {
 		m.pulled.WithLabelValues(o)
@@ -152,15 +147,15 @@ func (m *metrics) observeRequest(e hubspot.RequestEvent) {
 }
 
 // observeRun records a finished run.
-func (m *metrics) observeRun(rep hsync.Summary, outcome string, end time.Time) {
-	m.runs.WithLabelValues(outcome).Inc()
+func (m *metrics) observeRun(rep hsync.Summary, outcome state.Outcome, end time.Time) {
+	m.runs.WithLabelValues(string(outcome)).Inc()
 	if rep.Mode != "" {
 		m.runDuration.WithLabelValues(rep.Mode).Observe(rep.Duration.Seconds())
 	}
 	m.lastRun.Set(unixSeconds(end))
 	// A partial run wrote what HubSpot accepted: it counts as a success
 	// here; clvsync_contacts_failed_total shows what it could not write.
-	if outcome == outcomeOK || outcome == state.OutcomePartial {
+	if outcome == state.OutcomeOK || outcome == state.OutcomePartial {
 		m.lastSuccess.Set(unixSeconds(end))
 	}
 	blocked := 0.0

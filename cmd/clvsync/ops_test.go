@@ -298,7 +298,7 @@ func TestRunsAndStatus(t *testing.T) {
 }
 
 func TestConsecutiveFailures(t *testing.T) {
-	r := func(outcome string) state.Run { return state.Run{Outcome: outcome} }
+	r := func(outcome state.Outcome) state.Run { return state.Run{Outcome: outcome} }
 	for _, tt := range []struct {
 		name string
 		runs []state.Run

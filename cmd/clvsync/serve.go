@@ -295,7 +295,7 @@ func (s *server) runJob(full bool) {
 	if !s.gate.TryLock() {
 		s.log.Warn("scheduled run skipped: another run is still in progress", "full_resync", full)
 		if s.d.Metrics != nil {
-			s.d.Metrics.runs.WithLabelValues(outcomeSkipped).Inc()
+			s.d.Metrics.runs.WithLabelValues(string(outcomeSkipped)).Inc()
 		}
 		return
 	}
@@ -341,7 +341,7 @@ func (s *server) runJob(full bool) {
 		}
 	}
 	s.updateFailures()
-	if outcome != outcomeInterrupted {
+	if outcome != state.OutcomeInterrupted {
 		s.readDailyUsage()
 	}
 	next, nextFull := s.nextRuns()
@@ -537,7 +537,7 @@ func (c cronLogger) Info(msg string, kv ...any) {
 	if msg == "skip" {
 		c.l.Warn("scheduled run skipped: the previous run of this schedule is still in progress")
 		if c.m != nil {
-			c.m.runs.WithLabelValues(outcomeSkipped).Inc()
+			c.m.runs.WithLabelValues(string(outcomeSkipped)).Inc()
 		}
 		return
 	}

@@ -180,7 +180,7 @@ func TestServe_NeverOverlaps(t *testing.T) {
 			}
 		}
 	}
-	if ms[outcomeSkipped] == 0 || ms[outcomeOK] != float64(started.Load()) {
+	if ms[string(outcomeSkipped)] == 0 || ms[string(state.OutcomeOK)] != float64(started.Load()) {
 		t.Errorf("runs_total = %v, started %d; want skips counted and every started run ok", ms, started.Load())
 	}
 }
