@@ -36,8 +36,8 @@ type Run struct {
 	ID         uint64
 	Start, End time.Time
 	// Mode is "full" or "incremental".
-	Mode   string
-	DryRun bool
+	Mode    string
+	DryRun  bool
 	Outcome Outcome
 	// Model says which model version the run predicted with, and why it was
 	// fitted when the run fitted it.
