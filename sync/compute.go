@@ -63,9 +63,19 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	}
 	keepOrders := cfg.Model.Type == config.ModelSubscription
 	var custs []*customer
+	contacts, visited := 0, 0
+	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
+		if n, err := c.Counts(); err == nil {
+			contacts = n.Contacts
+		}
+	}
 	err = r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		visited++
+		if visited%256 == 0 {
+			r.progress("compute", visited, contacts)
 		}
 		orders := rules.Orders(c.ID, deals, asOf)
 		w, had := prev[c.ID]
@@ -82,13 +92,13 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 			cu.orders = orders
 		}
 		custs = append(custs, cu)
-		r.progress("compute", len(custs), 0)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	rep.Customers = len(custs)
+	r.progress("compute", visited, contacts)
 
 	hists := make([]clv.HistoricalValue, len(custs))
 	for i, c := range custs {

@@ -30,6 +30,10 @@ type Runner struct {
 	// Progress, when set, is told how far each phase has come (total 0 when
 	// unknown).
 	Progress func(phase string, done, total int)
+
+	// totals are the phase totals known before a phase starts (set at the
+	// start of a run, read-only after).
+	totals map[string]int
 }
 
 // RunOptions changes one run.
@@ -153,8 +157,29 @@ func (r *Runner) now() time.Time {
 
 func (r *Runner) progress(phase string, done, total int) {
 	if r.Progress != nil {
+		if total <= 0 {
+			total = r.totals[phase]
+		}
 		r.Progress(phase, done, total)
 	}
+}
+
+// knownTotals asks, only when progress is shown, for the totals a phase
+// cannot know itself: a full listing's deal count (one search of one
+// result; HubSpot's list endpoint gives no total) and the contacts stored.
+func (r *Runner) knownTotals(ctx context.Context, full bool) map[string]int {
+	totals := map[string]int{}
+	if r.Progress == nil {
+		return totals
+	}
+	if s, ok := r.Client.Deals.(interface {
+		Search(ctx context.Context, req hubspot.SearchRequest) (*hubspot.SearchPage, error)
+	}); ok && full {
+		if page, err := s.Search(ctx, hubspot.SearchRequest{Limit: 1}); err == nil {
+			totals["pull"] = page.Total
+		}
+	}
+	return totals
 }
 
 // Run performs one run and records it in the store's run log (a dry run
@@ -237,6 +262,7 @@ func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uin
 	if plan.Full {
 		log.Info("full sync", "reason", plan.Reason)
 	}
+	r.totals = r.knownTotals(ctx, plan.Full)
 	// Phase times are measured on the real clock: r.Clock may be fixed.
 	t0 := time.Now()
 	if err := r.pull(ctx, plan, rules, rep); err != nil {

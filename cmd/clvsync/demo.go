@@ -61,7 +61,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := writeDemoConfig(filepath.Join(*dir, "clvsync.yaml"), cfg); err != nil {
 		return fail(stderr, err)
 	}
-	logger := newLogger(stderr, config.OperationsConfig{LogFormat: "auto", LogLevel: *logLevel}, demoToken)
+	ui := newRunUI(stderr, config.OperationsConfig{LogFormat: "auto", LogLevel: *logLevel}, demoToken)
+	defer ui.Done()
+	logger := ui.Logger
 	store, err := openStore(cfg)
 	if err != nil {
 		return fail(stderr, err)
@@ -71,8 +73,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, Progress: ui.Progress}
 	rep, err := runner.Run(ctx, hsync.RunOptions{})
+	ui.Done()
 	fmt.Fprintln(stdout)
 	printReport(stdout, rep)
 	if err != nil {

@@ -41,7 +41,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, config.Problems{{Key: "HUBSPOT_TOKEN", Msg: err.Error()}})
 	}
-	logger := newLogger(stderr, cfg.Operations, token)
+	ui := newRunUI(stderr, cfg.Operations, token)
+	defer ui.Done()
+	logger := ui.Logger
 	store, err := openStore(cfg)
 	if err != nil {
 		return fail(stderr, err)
@@ -51,7 +53,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, Progress: newProgress(stderr)}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, Progress: ui.Progress}
 	if runner.Clock, err = clockFromEnv(os.Getenv); err != nil {
 		return fail(stderr, err)
 	}
@@ -59,6 +61,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	rep, err := runner.Run(runCtx, hsync.RunOptions{Full: *full, DryRun: *dry, MaxChanges: *maxChanges,
 		Refit: *refit, Reconcile: *reconcile, AcceptChanges: *accept})
+	ui.Done()
 	if rep.Customers > 0 || rep.Changed > 0 || err == nil {
 		printReport(stdout, rep)
 	}
