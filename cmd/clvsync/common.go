@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,9 +43,10 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 }
 
 // readConfig is the one config reader of every command: it reads the file
-// and parses it strictly (unknown keys are errors). YAML errors come back as
-// Problems keyed by the config key at the line named, so the same mistake
-// reads the same from every command.
+// and parses it strictly (unknown keys are errors). A file that does not
+// parse cleanly comes back as Problems holding every problem at once (YAML,
+// types, ranges), keyed by the config key, so the same mistake reads the
+// same from every command.
 func readConfig(path string) (config.Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -56,9 +56,9 @@ func readConfig(path string) (config.Config, error) {
 		}
 		return config.Config{}, fmt.Errorf("read config %s: %w", path, err)
 	}
-	cfg, err := config.ParseConfig(bytes.NewReader(src))
+	cfg, err := config.ParseAll(src)
 	if err != nil {
-		return cfg, config.ParseProblems(src, err)
+		return cfg, err
 	}
 	// Paths in the file are relative to the file, not to the working
 	// directory: a run started elsewhere must find the same state file.

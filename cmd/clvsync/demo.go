@@ -77,6 +77,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep, err := runner.Run(ctx, hsync.RunOptions{})
 	ui.Done()
 	fmt.Fprintln(stdout)
+	if err != nil {
+		printOutcome(stdout, err)
+	}
 	printReport(stdout, rep)
 	if err != nil {
 		return fail(stderr, err)

@@ -62,6 +62,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep, err := runner.Run(runCtx, hsync.RunOptions{Full: *full, DryRun: *dry, MaxChanges: *maxChanges,
 		Refit: *refit, Reconcile: *reconcile, AcceptChanges: *accept})
 	ui.Done()
+	if err != nil {
+		printOutcome(stdout, err)
+	}
 	if rep.Customers > 0 || rep.Changed > 0 || err == nil {
 		printReport(stdout, rep)
 	}
@@ -70,6 +73,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	return exitOK
+}
+
+// printOutcome heads the summary of a run that did not end ok with its
+// outcome in capitals, so nobody reads a failed run's counts as a success.
+func printOutcome(w io.Writer, err error) {
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(string(hsync.Outcome(err))), first)
 }
 
 // printReport prints a short, readable summary of a run.

@@ -222,6 +222,9 @@ func TestTrust_BreakerRefusesMassZeroing(t *testing.T) {
 	if code != exitBlocked {
 		t.Fatalf("run: exit %d, want %d (blocked by the breaker):\n%s", code, exitBlocked, out)
 	}
+	if !strings.HasPrefix(out, "BLOCKED: ") {
+		t.Errorf("the summary of a blocked run does not start with BLOCKED:\n%s", out)
+	}
 	if !strings.Contains(out, "breaker") || !strings.Contains(out, "--accept-changes") {
 		t.Errorf("output does not say which rule tripped and how to accept:\n%s", out)
 	}
@@ -311,6 +314,9 @@ func TestTrust_WrongTypeOutputLeftOutAndRunFails(t *testing.T) {
 	if code == exitOK {
 		t.Fatalf("run exited 0 with a wrong-type output property:\n%s", out)
 	}
+	if !strings.HasPrefix(out, "FAILED: ") {
+		t.Errorf("the summary of a failed run does not start with FAILED:\n%s", out)
+	}
 	if n := strings.Count(out, e.cfg.Property(config.OutTier)); n == 0 {
 		t.Errorf("output does not name %s:\n%s", e.cfg.Property(config.OutTier), out)
 	}
@@ -356,6 +362,9 @@ func TestTrust_SomeWritesFailedIsPartial(t *testing.T) {
 	code, out := e.clvsync(t, "run", "--reconcile")
 	if code != exitPartial {
 		t.Fatalf("run: exit %d, want %d (partial):\n%s", code, exitPartial, out)
+	}
+	if !strings.HasPrefix(out, "PARTIAL: ") {
+		t.Errorf("the summary of a partial run does not start with PARTIAL:\n%s", out)
 	}
 	if r := e.lastRun(t); r.Outcome != state.OutcomePartial {
 		t.Errorf("outcome %q, want partial", r.Outcome)

@@ -492,6 +492,33 @@ func ParseConfig(r io.Reader) (Config, error) {
 	return cfg, nil
 }
 
+// ParseAll parses src like ParseConfig. When the file does not parse
+// cleanly, the error is Problems holding every problem at once: each YAML
+// problem (syntax, unknown keys, types) by key and line, and every
+// validation problem of what did parse (a value of the wrong type keeps its
+// default, so it is reported once). A file that parses is not validated:
+// call Validate.
+func ParseAll(src []byte) (Config, error) {
+	cfg, err := ParseConfig(bytes.NewReader(src))
+	if err == nil {
+		return cfg, nil
+	}
+	ps := ParseProblems(src, err)
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return cfg, ps // a syntax error: nothing else parsed
+	}
+	var more Problems
+	if errors.As(cfg.Validate(), &more) {
+		for _, p := range more {
+			if !slices.ContainsFunc(ps, func(q Problem) bool { return q.Key == p.Key }) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return cfg, ps
+}
+
 // Problem is one thing wrong with a configuration: the key, what is wrong
 // and how to fix it.
 type Problem struct {

@@ -59,7 +59,7 @@ func TestConfig_Validate(t *testing.T) {
 		"discount_rate":         {keys: []string{"model.annual_discount_rate"}, fixHint: "0.10"},
 		"margin":                {keys: []string{"model.margin"}, fixHint: "fraction"},
 		"cost_per_order":        {keys: []string{"model.cost_per_order"}, fixHint: "12.50"},
-		"wrong_type":            {keys: []string{"model.horizon_months"}, fixHint: "type"},
+		"wrong_type":            {keys: []string{"model.horizon_months"}, fixHint: "digits"},
 		"tier_shares_sum":       {keys: []string{"segments.tiers.shares"}, fixHint: "add up to 1"},
 		"tier_shares_count":     {keys: []string{"segments.tiers.shares"}, fixHint: "one share per tier"},
 		"tier_names_duplicate":  {keys: []string{"segments.tiers.names[1]"}, fixHint: "unique"},
@@ -143,5 +143,45 @@ func TestParseProblems_ReportsEveryUnknownKey(t *testing.T) {
 	}
 	if !strings.Contains(ps[0].Fix, "hubspot.tier") || !strings.Contains(ps[1].Fix, "model.horizon_months") {
 		t.Errorf("fixes do not suggest the right keys: %v", ps)
+	}
+}
+
+// One pass shows every problem of a file: syntax, unknown keys, types and
+// ranges at once, in plain words (measured: three edit-and-rerun rounds for
+// seven problems, and Go type names in the messages).
+func TestParseAll_EveryProblemAtOnceInPlainWords(t *testing.T) {
+	src := []byte(`hubspot:
+  rate_limt_share: 0.8
+model:
+  margin: 35%
+  horizon_months: "twelve"
+  annual_discount_rate: -2
+write_back:
+  min_change: 5
+  batch_size: 1000
+`)
+	_, err := config.ParseAll(src)
+	var ps config.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("ParseAll: %v, want Problems", err)
+	}
+	keys := map[string]config.Problem{}
+	for _, p := range ps {
+		keys[p.Key] = p
+	}
+	for _, k := range []string{"hubspot.rate_limt_share", "model.margin", "model.horizon_months", "model.annual_discount_rate", "write_back.min_change", "write_back.batch_size"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("no problem for %s; got %v", k, ps)
+		}
+	}
+	if p := keys["model.margin"]; !strings.Contains(p.Fix, "0.35") {
+		t.Errorf("model.margin fix %q does not say to write 0.35 for 35%%", p.Fix)
+	}
+	for _, p := range ps {
+		for _, goName := range []string{"float64", "int", "!!str", "unmarshal"} {
+			if strings.Contains(p.Msg+p.Fix, goName) {
+				t.Errorf("%s: %q names a Go or YAML internal %q", p.Key, p.Msg, goName)
+			}
+		}
 	}
 }

@@ -413,6 +413,38 @@ func (rep *LiveReport) checkOutputs(cfg Config, props map[string]hubspot.Propert
 	}
 }
 
+// typeMismatch matches yaml.v3's "cannot unmarshal !!str `35%` into
+// float64".
+var typeMismatch = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+
+// plainTypeProblem says in plain words that value, at line n, is not of
+// the kind goType holds, and how to write it.
+func plainTypeProblem(value, goType string, n int) (msg, fix string) {
+	kind, fix := "a value of another kind", "use a value of the kind the key takes (see the comment above it in `clvsync init`'s starter file)"
+	switch {
+	case strings.HasPrefix(goType, "float"):
+		kind, fix = "a number", "write a plain number such as 0.35"
+		if v, ok := strings.CutSuffix(strings.TrimSpace(value), "%"); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				fix = fmt.Sprintf("write %s for %s (shares are fractions)", strconv.FormatFloat(f/100, 'f', -1, 64), value)
+			}
+		}
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		kind, fix = "a whole number", "write digits only, such as 12"
+	case goType == "bool":
+		kind, fix = "true or false", "write true or false"
+	case goType == "string":
+		kind, fix = "text", "write the value as text; quote it if it contains ': ' or '#'"
+	case strings.HasPrefix(goType, "[]"):
+		kind, fix = "a list", "write a list, one '- item' per line or [a, b]"
+	case strings.HasPrefix(goType, "map["):
+		kind, fix = "a set of keys", "write the keys indented under this one"
+	case strings.HasSuffix(goType, "Duration"):
+		kind, fix = "a duration", `write a duration such as "30d", "6h" or "15m"`
+	}
+	return fmt.Sprintf("%q at line %d is not %s", value, n, kind), fix
+}
+
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 var unknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
 
@@ -447,9 +479,11 @@ func ParseProblems(src []byte, err error) Problems {
 				if s := closestKey(p.Key, um[1]); s != "" {
 					p.Fix = fmt.Sprintf("did you mean %s?", s)
 				}
+			} else if tm := typeMismatch.FindStringSubmatch(sm[2]); tm != nil {
+				p.Msg, p.Fix = plainTypeProblem(tm[2], tm[3], n)
 			} else if strings.HasPrefix(sm[2], "cannot unmarshal") {
-				p.Msg = fmt.Sprintf("wrong type at line %d: %s", n, sm[2])
-				p.Fix = "use a value of the type the key takes (see the comment above it in `clvsync init`'s starter file)"
+				p.Msg = fmt.Sprintf("a value of the wrong kind at line %d", n)
+				p.Fix = "use a value of the kind the key takes (see the comment above it in `clvsync init`'s starter file)"
 			} else if !strings.HasPrefix(m, "yaml: ") {
 				p.Fix = "see docs/admin.md for the values this key takes"
 			}
