@@ -61,9 +61,9 @@ type Company struct {
 // high-water mark in Time, "deals.full" the paging checkpoint After of a full
 // sync in progress.
 type Cursor struct {
-	Name  string
-	Time  time.Time
-	After string
+	Name  string    `json:"name"`
+	Time  time.Time `json:"time,omitzero"`
+	After string    `json:"after,omitempty"`
 }
 
 // dealsFillPercent is the page fill used when writing the deals bucket.

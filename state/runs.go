@@ -33,21 +33,23 @@ const MaxRunWarnings = 200
 
 // Run is one entry of the run log.
 type Run struct {
-	ID         uint64
-	Start, End time.Time
+	ID    uint64    `json:"id"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end,omitzero"`
 	// Mode is "full" or "incremental".
-	Mode    string
-	DryRun  bool
-	Outcome Outcome
+	Mode   string `json:"mode"`
+	DryRun bool   `json:"dry_run,omitempty"`
+	// Outcome is how the run ended.
+	Outcome Outcome `json:"outcome"`
 	// Model says which model version the run predicted with, and why it was
 	// fitted when the run fitted it.
-	Model       string
-	Counts      map[string]int64
-	APICalls    int64
-	RateLimited int64
-	Error       string
+	Model       string           `json:"model,omitempty"`
+	Counts      map[string]int64 `json:"counts,omitempty"`
+	APICalls    int64            `json:"api_calls"`
+	RateLimited int64            `json:"rate_limited"`
+	Error       string           `json:"error,omitempty"`
 	// Warnings are capped at MaxRunWarnings.
-	Warnings []string
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type runRecord struct {
@@ -225,16 +227,20 @@ func (s *Store) SetMeta(key, value string) error {
 
 // Counts is the number of records per kind, for reports and health checks.
 type Counts struct {
-	Deals, Contacts, Companies int
+	Deals     int `json:"deals"`
+	Contacts  int `json:"contacts"`
+	Companies int `json:"companies"`
 	// Customers is the number of contacts with at least one deal.
-	Customers int
+	Customers int `json:"customers"`
 	// Computed, Written and Failures count contacts with such a record.
-	Computed, Written, Failures int
+	Computed int `json:"computed"`
+	Written  int `json:"written"`
+	Failures int `json:"failures"`
 	// HistoryPoints is the total across contacts.
-	HistoryPoints int
-	Runs          int
+	HistoryPoints int `json:"history_points"`
+	Runs          int `json:"runs"`
 	// FileSize is the state file's size in bytes.
-	FileSize int64
+	FileSize int64 `json:"file_size"`
 }
 
 // Counts returns the record counts from one View transaction.

@@ -35,22 +35,40 @@ type recordedUsage struct {
 // statusInfo is what `clvsync status` prints, and what serve's /status
 // endpoint returns as JSON.
 type statusInfo struct {
-	StatePath           string             `json:"state_path"`
-	Source              string             `json:"source"`
-	LastRun             *state.Run         `json:"last_run,omitempty"`
-	LastSuccess         *state.Run         `json:"last_success,omitempty"`
-	ConsecutiveFailures int                `json:"consecutive_failures"`
-	UnreadyAfter        int                `json:"unready_after_failures"`
-	Running             bool               `json:"running"`
-	Schedule            string             `json:"schedule"`
-	FullSchedule        string             `json:"full_resync_schedule,omitempty"`
-	TimeZone            string             `json:"timezone"`
-	NextRun             *time.Time         `json:"next_run,omitempty"`
-	NextFull            *time.Time         `json:"next_full_resync,omitempty"`
-	Cursors             []state.Cursor     `json:"cursors"`
-	Counts              *state.Counts      `json:"counts,omitempty"`
-	DailyUsage          []hubspot.APIUsage `json:"daily_usage,omitempty"`
-	DailyUsageNote      string             `json:"daily_usage_note,omitempty"`
+	StatePath           string         `json:"state_path"`
+	Source              string         `json:"source"`
+	LastRun             *state.Run     `json:"last_run,omitempty"`
+	LastSuccess         *state.Run     `json:"last_success,omitempty"`
+	ConsecutiveFailures int            `json:"consecutive_failures"`
+	UnreadyAfter        int            `json:"unready_after_failures"`
+	Running             bool           `json:"running"`
+	Schedule            string         `json:"schedule"`
+	FullSchedule        string         `json:"full_resync_schedule,omitempty"`
+	TimeZone            string         `json:"timezone"`
+	NextRun             *time.Time     `json:"next_run,omitempty"`
+	NextFull            *time.Time     `json:"next_full_resync,omitempty"`
+	Cursors             []state.Cursor `json:"cursors"`
+	Counts              *state.Counts  `json:"counts,omitempty"`
+	DailyUsage          []apiUsage     `json:"daily_usage,omitempty"`
+	DailyUsageNote      string         `json:"daily_usage_note,omitempty"`
+}
+
+// apiUsage is hubspot.APIUsage with clvsync's snake_case JSON keys.
+type apiUsage struct {
+	Name         string     `json:"name"`
+	UsageLimit   int64      `json:"usage_limit"`
+	CurrentUsage int64      `json:"current_usage"`
+	CollectedAt  time.Time  `json:"collected_at"`
+	ResetsAt     *time.Time `json:"resets_at,omitempty"`
+	FetchStatus  string     `json:"fetch_status"`
+}
+
+func usageJSON(us []hubspot.APIUsage) []apiUsage {
+	out := make([]apiUsage, len(us))
+	for i, u := range us {
+		out[i] = apiUsage(u)
+	}
+	return out
 }
 
 // consecutiveFailures counts failed runs, newest first, until a successful
@@ -114,7 +132,7 @@ func collectStatus(store *state.Store, cfg config.Config, now time.Time) (status
 	if raw, err := store.Meta(metaDailyUsage); err == nil && raw != "" {
 		var ru recordedUsage
 		if json.Unmarshal([]byte(raw), &ru) == nil {
-			st.DailyUsage = ru.Usage
+			st.DailyUsage = usageJSON(ru.Usage)
 			st.DailyUsageNote = "read by clvsync serve at " + ru.At.In(locOr(cfg)).Format(timeLayout)
 		}
 	}
@@ -187,7 +205,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			us, uerr := liveDailyUsage(uctx, cfg, token)
 			cancel()
 			if uerr == nil {
-				st.DailyUsage, st.DailyUsageNote = us, "live"
+				st.DailyUsage, st.DailyUsageNote = usageJSON(us), "live"
 			} else if st.DailyUsageNote == "" {
 				st.DailyUsageNote = "could not read: " + strings.ReplaceAll(uerr.Error(), token, "[REDACTED]")
 			}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,6 +275,7 @@ func TestRunsAndStatus(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &runs); err != nil || len(runs) != 1 || runs[0].ID != 2 {
 		t.Fatalf("runs --json: %v %+v", err, runs)
 	}
+	assertSnakeKeys(t, "runs --json", out.Bytes())
 	out.Reset()
 	if code := run([]string{"status", "--config", cfgPath}, &out, &errs); code != exitOK {
 		t.Fatalf("status: exit %d\n%s", code, errs.String())
@@ -288,6 +290,7 @@ func TestRunsAndStatus(t *testing.T) {
 	if code := run([]string{"status", "--config", cfgPath, "--offline", "--json"}, &out, &errs); code != exitOK {
 		t.Fatalf("status --json: exit %d\n%s", code, errs.String())
 	}
+	assertSnakeKeys(t, "status --json", out.Bytes())
 	var st statusInfo
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		t.Fatal(err)
@@ -326,4 +329,32 @@ func TestServeURL(t *testing.T) {
 			t.Errorf("serveURL(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// assertSnakeKeys checks that every key of a JSON document is snake_case:
+// one key style across clvsync's JSON outputs.
+func assertSnakeKeys(t *testing.T, what string, raw []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				if !snake.MatchString(k) {
+					t.Errorf("%s: key %q at %s is not snake_case", what, k, path)
+				}
+				walk(c, path+"."+k)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c, path+"[]")
+			}
+		}
+	}
+	walk(v, "")
 }
