@@ -127,6 +127,7 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if err := r.segment(custs, asOf); err != nil {
 		return nil, err
 	}
+	rep.Value = r.value(custs, step)
 	if o.DryRun {
 		all := make([]state.Result, len(custs))
 		for i, c := range custs {
@@ -154,6 +155,29 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 		}
 	}
 	return nil, flush()
+}
+
+// value sums the customers' CLV as it is written (rounded parts) and the
+// top tier's share of it.
+func (r *Runner) value(custs []*customer, step decimal.Decimal) Value {
+	v := Value{Currency: r.Config.Deals.HomeCurrency}
+	if names := r.Config.Segments.Tiers.Names; len(names) > 0 {
+		v.TopTier = names[0]
+	}
+	var top decimal.Decimal
+	for _, c := range custs {
+		hp, _ := c.hist.HistoricalCLV()
+		pred := roundTo(c.predProf, step)
+		total := roundTo(hp, step).Add(pred)
+		v.Total, v.Predicted = v.Total.Add(total), v.Predicted.Add(pred)
+		if c.tier == v.TopTier {
+			top = top.Add(total)
+		}
+	}
+	if v.Total.IsPositive() {
+		v.TopTierShare = top.Div(v.Total).InexactFloat64()
+	}
+	return v
 }
 
 // writtenTier is the tier last written to a contact and when it was entered.

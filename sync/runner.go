@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
 	"github.com/clvsync/clvsync/sync/config"
@@ -93,13 +95,16 @@ type Summary struct {
 	Breaker  BreakerDecision
 	// LeftOut lists the output properties HubSpot would reject (wrong type,
 	// read-only): they were left out of every write, and the run fails.
-	LeftOut       config.Problems
-	Written       int // contacts HubSpot accepted
-	Failed        int
-	Skipped       int // contacts whose values did not change (or moved less than the threshold)
-	ChangesByKey  map[string]int
-	Transitions   map[string]int // "top -> middle": n
-	Sample        []ChangeSample
+	LeftOut      config.Problems
+	Written      int // contacts HubSpot accepted
+	Failed       int
+	Skipped      int // contacts whose values did not change (or moved less than the threshold)
+	ChangesByKey map[string]int
+	Transitions  map[string]int // "top -> middle": n
+	Sample       []ChangeSample
+	// Moves are the contacts whose CLV total moves most (at most three).
+	Moves         []ChangeSample
+	Value         Value
 	Warnings      int
 	WarningSample []string
 	APICalls      int64
@@ -107,10 +112,23 @@ type Summary struct {
 	Setup         SetupResult
 }
 
+// Value is what the customers are worth after a run, as computed (money
+// rounded as written): the business headline of a run's summary.
+type Value struct {
+	Currency         string
+	Total, Predicted decimal.Decimal
+	// TopTier is the first tier's name; TopTierShare the share of the total
+	// its customers hold.
+	TopTier      string
+	TopTierShare float64
+}
+
 // ChangeSample is one contact's old and new values, for --dry-run output.
 type ChangeSample struct {
 	ContactID string
-	Old, New  map[config.OutputKey]string
+	// Name is the contact's name or email, when stored.
+	Name     string
+	Old, New map[config.OutputKey]string
 }
 
 // Errors a run returns besides HubSpot's and the store's.

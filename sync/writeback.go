@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -245,6 +246,7 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, in writeInput, rep
 		return err
 	}
 	rep.Skipped = total - rep.Changed
+	r.nameSamples(rep)
 	rep.Breaker = brk.decide(o.AcceptChanges)
 	if len(rep.Breaker.Tripped) > 0 && !rep.Breaker.Accepted {
 		r.Logger.Warn("circuit breaker tripped: nothing written", "rules", rep.Breaker.String(), "dry_run", o.DryRun)
@@ -339,6 +341,33 @@ func (rep *Summary) note(u update) {
 	}
 	if len(rep.Sample) < 10 {
 		rep.Sample = append(rep.Sample, ChangeSample{ContactID: u.ContactID, Old: u.Old, New: u.Values})
+	}
+	if _, ok := u.Values[config.OutTotal]; ok {
+		rep.Moves = append(rep.Moves, ChangeSample{ContactID: u.ContactID, Old: u.Old, New: u.Values})
+		slices.SortStableFunc(rep.Moves, func(a, b ChangeSample) int { return totalMove(b).Cmp(totalMove(a)) })
+		if len(rep.Moves) > 3 {
+			rep.Moves = rep.Moves[:3]
+		}
+	}
+}
+
+// totalMove is how far a change moves the contact's CLV total.
+func totalMove(c ChangeSample) decimal.Decimal {
+	return money(c.New[config.OutTotal]).Sub(money(c.Old[config.OutTotal])).Abs()
+}
+
+// nameSamples fills in the names of the sampled contacts, so a person
+// reading the summary recognises them.
+func (r *Runner) nameSamples(rep *Summary) {
+	for _, list := range [][]ChangeSample{rep.Sample, rep.Moves} {
+		for i := range list {
+			if c, ok, err := r.Store.Contact(list[i].ContactID); err == nil && ok {
+				list[i].Name = c.Name
+				if c.Email != "" {
+					list[i].Name = strings.TrimSpace(c.Name + " <" + c.Email + ">")
+				}
+			}
+		}
 	}
 }
 

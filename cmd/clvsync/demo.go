@@ -80,7 +80,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printOutcome(stdout, err)
 	}
-	printReport(stdout, rep)
+	printReport(stdout, rep, filepath.Join(*dir, "clvsync.yaml"))
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -90,7 +90,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	minCalls := ceilDiv(counts.Deals, 100) + ceilDiv(counts.Contacts, 100) + ceilDiv(rep.Written, 100)
-	fmt.Fprintf(stdout, "\nPortal: %d deals stored, %d contacts stored, %d customers.\n", counts.Deals, counts.Contacts, counts.Customers)
+	fmt.Fprintf(stdout, "\nPortal: %d deals stored, %d contacts stored, %d of them with deals.\n", counts.Deals, counts.Contacts, counts.Customers)
 	fmt.Fprintf(stdout, "Fake HubSpot served %d requests (minimum for this work: %d = deals/100 + contacts/100 + written/100, plus setup), %d rate-limited.\n",
 		st.TotalRequests, minCalls, st.RateLimited)
 	report, err := writeReportHTML(ctx, store, cfg, *dir)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
 )
@@ -66,7 +68,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printOutcome(stdout, err)
 	}
 	if rep.Customers > 0 || rep.Changed > 0 || err == nil {
-		printReport(stdout, rep)
+		printReport(stdout, rep, cf.config)
 	}
 	if err != nil {
 		logger.Error("run ended", "outcome", hsync.Outcome(err), "err", err)
@@ -82,8 +84,9 @@ func printOutcome(w io.Writer, err error) {
 	fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(string(hsync.Outcome(err))), first)
 }
 
-// printReport prints a short, readable summary of a run.
-func printReport(w io.Writer, rep hsync.Summary) {
+// printReport prints a short, readable summary of a run; cfgPath makes the
+// hints it prints work as printed.
+func printReport(w io.Writer, rep hsync.Summary, cfgPath string) {
 	verb := "to write"
 	if rep.DryRun {
 		verb = "would be written"
@@ -93,14 +96,29 @@ func printReport(w io.Writer, rep hsync.Summary) {
 	} else {
 		fmt.Fprintf(w, "Run %d (%s: %s)\n", rep.RunID, rep.Mode, rep.Reason)
 	}
+	if v := rep.Value; rep.Customers > 0 {
+		fmt.Fprintf(w, "  value       %d customers worth %s %s in all (CLV: profit so far + predicted), %s %s of it predicted",
+			rep.Customers, v.Currency, money(v.Total), v.Currency, money(v.Predicted))
+		if v.TopTier != "" {
+			fmt.Fprintf(w, "; the %s tier holds %.0f%%", v.TopTier, 100*v.TopTierShare)
+		}
+		fmt.Fprintln(w)
+	}
+	for i, m := range rep.Moves {
+		label := ""
+		if i == 0 {
+			label = "top moves"
+		}
+		fmt.Fprintf(w, "  %-12s%s: CLV %s -> %s\n", label, contactLabel(m), moneyOrDash(m.Old[config.OutTotal]), moneyOrDash(m.New[config.OutTotal]))
+	}
 	fmt.Fprintf(w, "  pulled      %d deals, %d contacts (%d deleted, %d merged)\n", rep.Pulled.Deals, rep.Pulled.Contacts, rep.Pulled.Deleted, rep.Pulled.Merged)
-	fmt.Fprintf(w, "  customers   %d, model %s v%d", rep.Customers, rep.Model, rep.ModelVersion)
+	fmt.Fprintf(w, "  model       %s v%d", rep.Model, rep.ModelVersion)
 	if rep.Refit != "" {
 		fmt.Fprintf(w, " (fitted this run: %s)", rep.Refit)
 	}
 	fmt.Fprintln(w)
 	if rep.FitNote != "" {
-		fmt.Fprintf(w, "  model       %s\n", rep.FitNote)
+		fmt.Fprintf(w, "              %s\n", rep.FitNote)
 	}
 	fmt.Fprintf(w, "  changed     %d contacts %s, %d unchanged", rep.Changed, verb, rep.Skipped)
 	if !rep.DryRun {
@@ -130,7 +148,7 @@ func printReport(w io.Writer, rep hsync.Summary) {
 		fmt.Fprintf(w, "  PROBLEM     %s\n", p)
 	}
 	if rep.Warnings > 0 {
-		fmt.Fprintf(w, "  warnings    %d data problems in deals (see `clvsync runs --last`)\n", rep.Warnings)
+		fmt.Fprintf(w, "  warnings    %d data problems in deals (see `clvsync runs --last --config %s`)\n", rep.Warnings, cfgPath)
 	}
 	fmt.Fprintf(w, "  API calls   %d (%d rate-limited), time %s\n", rep.APICalls, rep.RateLimited, rep.Duration.Round(time.Millisecond))
 	if rep.DryRun {
@@ -159,20 +177,38 @@ func printChanges(w io.Writer, rep hsync.Summary) {
 	if rep.DryRun && len(rep.Sample) > 0 {
 		fmt.Fprintln(w, "  sample of changes:")
 		for _, s := range rep.Sample {
-			var parts []string
+			fmt.Fprintf(w, "    %s\n", contactLabel(s))
+			line := "      "
 			for _, k := range sortedKeys(s.New) {
 				if k == config.OutExplain || k == config.OutUpdatedAt {
 					continue
 				}
-				old := s.Old[k]
-				if old == "" {
-					old = "-"
+				part := fmt.Sprintf("%s %s -> %s", k, orDash(s.Old[k]), s.New[k])
+				if len(line) > 6 && len(line)+len(part)+2 > 100 {
+					fmt.Fprintln(w, strings.TrimSuffix(line, ", "))
+					line = "      "
 				}
-				parts = append(parts, fmt.Sprintf("%s %s -> %s", k, old, s.New[k]))
+				line += part + ", "
 			}
-			fmt.Fprintf(w, "    contact %s: %s\n", s.ContactID, strings.Join(parts, ", "))
+			fmt.Fprintln(w, strings.TrimSuffix(line, ", "))
 		}
 	}
+}
+
+// contactLabel names a contact the way a person finds it in HubSpot.
+func moneyOrDash(s string) string {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return "-"
+	}
+	return money(d)
+}
+
+func contactLabel(s hsync.ChangeSample) string {
+	if s.Name != "" {
+		return fmt.Sprintf("%s (contact %s)", s.Name, s.ContactID)
+	}
+	return "contact " + s.ContactID
 }
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K { return slices.Sorted(maps.Keys(m)) }

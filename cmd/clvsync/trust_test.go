@@ -457,6 +457,15 @@ func TestTrust_DryRunLeavesNoTrace(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("dry run: exit %d\n%s", code, out)
 	}
+	// The sample names contacts as people find them in HubSpot, on short lines.
+	if !strings.Contains(out, "@example.com> (contact ") {
+		t.Errorf("dry-run sample does not name contacts by name and email:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if len(line) > 160 && !strings.Contains(line, "level=") && !strings.Contains(line, "bgnbd") {
+			t.Errorf("dry-run line of %d characters: %s", len(line), line)
+		}
+	}
 	after := storeDump(t, e)
 	for _, k := range []string{"history", "results", "written", "runs"} {
 		if before[k] != after[k] {
@@ -575,4 +584,26 @@ func orZero(s string) string {
 		return "0"
 	}
 	return s
+}
+
+// The demo's summary speaks to the business first: what the customers are
+// worth and who moved most; its hints work as printed.
+func TestDemo_SummaryBusinessFirst(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"demo", "--dir", dir, "--contacts", "200"}, &out, &errb); code != exitOK {
+		t.Fatalf("demo: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	lines := strings.Split(out.String(), "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "Run 1") })
+	if i < 0 || i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "  value ") || !strings.Contains(lines[i+1], "USD ") ||
+		!strings.Contains(lines[i+1], "top tier holds") {
+		t.Errorf("the line after the run header is not the value:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "top moves") {
+		t.Errorf("no largest moves:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "runs --last") && !strings.Contains(out.String(), "runs --last --config "+filepath.Join(dir, "clvsync.yaml")) {
+		t.Errorf("the runs hint does not work as printed:\n%s", out.String())
+	}
 }
