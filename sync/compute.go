@@ -124,7 +124,10 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if err := r.predict(custs, m, unit, margin, cost, asOf, rep); err != nil {
 		return nil, err
 	}
-	if err := r.segment(custs, asOf); err != nil {
+	if m.Rhythm == 0 {
+		m.Rhythm = baseRhythm(custs) // a model stored before rhythms were
+	}
+	if err := r.segment(custs, asOf, m.Rhythm); err != nil {
 		return nil, err
 	}
 	rep.Value = r.value(custs, step)
@@ -234,7 +237,7 @@ func (r *Runner) model(ctx context.Context, custs []*customer, base clv.SimpleBa
 // simple formulas when the data cannot support it.
 func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time) StoredModel {
 	cfg := r.Config.Model
-	m := StoredModel{Type: cfg.Type, Base: base}
+	m := StoredModel{Type: cfg.Type, Base: base, Rhythm: baseRhythm(custs)}
 	fallback := func(reason string) StoredModel {
 		m.Type, m.Fallback, m.Params, m.Spend = config.ModelSimple, reason, nil, nil
 		return m
@@ -277,6 +280,17 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase
 	m.LogLik, m.SpendLogLik, m.Customers, m.RepeatBuyers = f.LogLik, f.SpendLogLik, f.Customers, f.RepeatBuyers
 	m.SpendFallback, m.AverageSpend = f.SpendFallback, f.AverageSpend
 	return m
+}
+
+// baseRhythm is the customers' typical time between purchases.
+func baseRhythm(custs []*customer) float64 {
+	summaries := make([]clv.Summary, 0, len(custs))
+	for _, c := range custs {
+		if c.hist.Orders > 0 {
+			summaries = append(summaries, c.summary)
+		}
+	}
+	return clv.BuyingRhythm(summaries)
 }
 
 // predict fills each customer's prediction from the model m, whose simple
@@ -371,7 +385,7 @@ func clampMoney(d decimal.Decimal) decimal.Decimal {
 
 // segment assigns tiers (with hysteresis and a minimum time in tier), RFM
 // scores and segments, quadrant cells, churn risk and trends.
-func (r *Runner) segment(custs []*customer, asOf time.Time) error {
+func (r *Runner) segment(custs []*customer, asOf time.Time, rhythm float64) error {
 	sc := r.Config.Segments
 	tierIn := make([]clv.TierInput, len(custs))
 	rfmIn := make([]clv.RFMInput, len(custs))
@@ -423,7 +437,9 @@ func (r *Runner) segment(custs []*customer, asOf time.Time) error {
 	for i, c := range custs {
 		c.rfm = scores[i]
 		c.quadrant = cells[i].Name
-		c.churn = string(churn.Risk(c.pred.PAlive))
+		// P(alive) read with recency against the customer's (or the
+		// base's) buying rhythm: a one-time buyer long gone is never low.
+		c.churn = string(clv.ChurnRiskFor(churn, c.pred.PAlive, c.summary, rhythm))
 	}
 	return r.trends(custs, asOf, tcfg)
 }

@@ -44,6 +44,10 @@ type StoredModel struct {
 	// is not used, and the observed average spend used instead.
 	SpendFallback string  `json:"spend_fallback,omitempty"`
 	AverageSpend  float64 `json:"average_spend,omitempty"`
+	// Rhythm is the base's typical time between purchases in model time
+	// units (clv.BuyingRhythm) at the time of the fit: churn risk reads
+	// recency against it.
+	Rhythm float64 `json:"rhythm,omitempty"`
 	// Base is the base-wide averages behind the simple formulas at the time
 	// of the fit.
 	Base clv.SimpleBase `json:"base"`

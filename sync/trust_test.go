@@ -162,3 +162,29 @@ func ordinaryChanges(t *testing.T, e *synctest.Env, rng *rand.Rand) {
 		}
 	}
 }
+
+// A one-time buyer long gone is never churn risk low (issue 16: with BG/NBD
+// such a customer has P(alive) 1, and 147 of 188 "Lost" contacts were low).
+func TestRunner_OneTimeBuyerLongGoneIsNotLowRisk(t *testing.T) {
+	e := setup(t, 600, nil)
+	e.run(t, hsync.RunOptions{})
+	asOf := e.runner.Clock()
+	n := 0
+	if err := e.store.ForEachWritten(func(w state.Written) error {
+		last, err := time.Parse("2006-01-02", w.Values[string(config.OutLastPurchase)])
+		if err != nil || w.Values[string(config.OutOrders)] != "1" || asOf.Sub(last) < 2*365*24*time.Hour {
+			return nil
+		}
+		n++
+		if risk := w.Values[string(config.OutChurnRisk)]; risk == "low" {
+			t.Errorf("contact %s: one order on %s, churn risk %s", w.ContactID, last.Format("2006-01-02"), risk)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("the portal has no one-time buyer older than two years")
+	}
+	t.Logf("%d one-time buyers older than two years", n)
+}
