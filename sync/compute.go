@@ -61,7 +61,9 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if err != nil {
 		return nil, err
 	}
-	keepOrders := cfg.Model.Type == config.ModelSubscription
+	// The subscription model needs every payment; a tournament splits the
+	// orders into a calibration and a holdout period.
+	keepOrders := cfg.Model.Type == config.ModelSubscription || cfg.Model.Type == config.ModelAuto
 	var custs []*customer
 	contacts, visited := 0, 0
 	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
@@ -269,10 +271,13 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase
 			summaries = append(summaries, c.summary)
 		}
 	}
-	f, err := clv.FitModelsContext(ctx, summaries, clv.FitOptions{Model: cfg.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
+	if cfg.Type == config.ModelAuto {
+		m.Type, m.Tournament = r.tournament(ctx, custs, unit, asOf)
+	}
+	f, err := clv.FitModelsContext(ctx, summaries, clv.FitOptions{Model: m.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
 	if err != nil {
 		if !errors.Is(err, clv.ErrInsufficientData) && !errors.Is(err, clv.ErrDegenerateFit) {
-			r.Logger.Warn("model fit failed", "model", cfg.Type, "err", err)
+			r.Logger.Warn("model fit failed", "model", m.Type, "err", err)
 		}
 		return fallback(err.Error())
 	}
@@ -280,6 +285,71 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase
 	m.LogLik, m.SpendLogLik, m.Customers, m.RepeatBuyers = f.LogLik, f.SpendLogLik, f.Customers, f.RepeatBuyers
 	m.SpendFallback, m.AverageSpend = f.SpendFallback, f.AverageSpend
 	return m
+}
+
+// tournament scores the purchase models on the portal's own history: fitted
+// on the orders up to the calibration end, scored on the holdout after it
+// (the later half of the history, at most a year). It returns the winner,
+// refitted on all data by the caller, and the scorecard; when no
+// tournament is possible it returns BG/NBD and says why.
+func (r *Runner) tournament(ctx context.Context, custs []*customer, unit clv.TimeUnit, asOf time.Time) (string, *Tournament) {
+	log := make(map[string][]clv.Order, len(custs))
+	var first time.Time
+	for _, c := range custs {
+		if c.hist.Orders == 0 {
+			continue
+		}
+		log[c.id] = c.orders
+		if first.IsZero() || c.hist.First.Before(first) {
+			first = c.hist.First
+		}
+	}
+	t := &Tournament{HoldoutEnd: asOf}
+	holdout := min(asOf.Sub(first)/2, 365*24*time.Hour)
+	t.CalibrationEnd = asOf.Add(-holdout)
+	if holdout < 30*24*time.Hour {
+		t.Note = "less than two months of history: no tournament, bgnbd used"
+		return clv.ModelBGNBD, t
+	}
+	cal, hold := clv.SplitLog(log, t.CalibrationEnd, asOf, unit)
+	length := clv.UnitsBetween(t.CalibrationEnd, asOf, unit)
+	budget := time.Duration(r.Config.Model.FitBudget)
+	// One model at a time, each within the fit budget: a slow fit is left
+	// out instead of holding the run.
+	for _, model := range clv.TournamentModels {
+		mctx, cancel := context.WithTimeout(ctx, budget)
+		card, err := clv.Tournament(mctx, cal, hold, length,
+			clv.TournamentOptions{Models: []string{model}, MinCustomers: r.Config.Model.MinCustomers, MinRepeatBuyers: r.Config.Model.MinRepeatBuyers})
+		timedOut := mctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		ts := TournamentScore{Model: model}
+		switch {
+		case timedOut:
+			ts.Error = fmt.Sprintf("its fit took longer than model.fit_budget %s, so it was left out", budget)
+		case err != nil:
+			ts.Error = err.Error()
+		case len(card.Scores) == 1 && card.Scores[0].Err != nil:
+			ts.Error = card.Scores[0].Err.Error()
+		case len(card.Scores) == 1:
+			s := card.Scores[0]
+			ts.MAE, ts.BiasPct, ts.CalibrationError = s.MAE, s.BiasPct, s.CalibrationError
+		}
+		t.Scores = append(t.Scores, ts)
+	}
+	for _, s := range t.Scores {
+		if s.Error != "" {
+			continue
+		}
+		if w, ok := t.score(t.Winner); !ok || s.MAE < w.MAE || (s.MAE == w.MAE && s.CalibrationError < w.CalibrationError) {
+			t.Winner = s.Model
+		}
+	}
+	if t.Winner == "" {
+		t.Note = "no model could be scored (" + t.Scores[0].Error + "): bgnbd used"
+		return clv.ModelBGNBD, t
+	}
+	r.Logger.Info("model tournament", "winner", t.Winner, "scorecard", t.String())
+	return t.Winner, t
 }
 
 // baseRhythm is the customers' typical time between purchases.

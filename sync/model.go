@@ -3,6 +3,7 @@ package sync
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/clvsync/clvsync/clv"
@@ -44,6 +45,8 @@ type StoredModel struct {
 	// is not used, and the observed average spend used instead.
 	SpendFallback string  `json:"spend_fallback,omitempty"`
 	AverageSpend  float64 `json:"average_spend,omitempty"`
+	// Tournament is the scorecard that chose Type under model.type auto.
+	Tournament *Tournament `json:"tournament,omitempty"`
 	// Rhythm is the base's typical time between purchases in model time
 	// units (clv.BuyingRhythm) at the time of the fit: churn risk reads
 	// recency against it.
@@ -51,6 +54,53 @@ type StoredModel struct {
 	// Base is the base-wide averages behind the simple formulas at the time
 	// of the fit.
 	Base clv.SimpleBase `json:"base"`
+}
+
+// Tournament is how the purchase models scored on a holdout of the
+// portal's own history when model.type is auto.
+type Tournament struct {
+	CalibrationEnd time.Time         `json:"calibration_end"`
+	HoldoutEnd     time.Time         `json:"holdout_end"`
+	Scores         []TournamentScore `json:"scores,omitempty"`
+	Winner         string            `json:"winner,omitempty"`
+	// Note says why there was no tournament, when there was none.
+	Note string `json:"note,omitempty"`
+}
+
+// TournamentScore is one model's holdout score: the mean absolute error of
+// holdout purchases per customer, the aggregate bias and the calibration
+// error by frequency bucket (clv.ModelScore).
+type TournamentScore struct {
+	Model            string  `json:"model"`
+	MAE              float64 `json:"mae"`
+	BiasPct          float64 `json:"bias_pct"`
+	CalibrationError float64 `json:"calibration_error"`
+	Error            string  `json:"error,omitempty"`
+}
+
+func (t *Tournament) score(model string) (TournamentScore, bool) {
+	for _, s := range t.Scores {
+		if s.Model == model {
+			return s, true
+		}
+	}
+	return TournamentScore{}, false
+}
+
+func (t *Tournament) String() string {
+	if t.Note != "" {
+		return t.Note
+	}
+	parts := make([]string, len(t.Scores))
+	for i, s := range t.Scores {
+		if s.Error != "" {
+			parts[i] = fmt.Sprintf("%s not fitted (%s)", s.Model, s.Error)
+			continue
+		}
+		parts[i] = fmt.Sprintf("%s MAE %.3f, bias %+.1f%%, calibration %.3f", s.Model, s.MAE, s.BiasPct, s.CalibrationError)
+	}
+	return fmt.Sprintf("holdout %s to %s: %s; winner %s", t.CalibrationEnd.Format("2006-01-02"), t.HoldoutEnd.Format("2006-01-02"),
+		strings.Join(parts, "; "), t.Winner)
 }
 
 // LoadModel reads the stored model; ok is false when none was stored yet.
@@ -134,6 +184,9 @@ func (m StoredModel) Note() string {
 	}
 	if len(m.Params) > 0 {
 		s += ": " + fmtParams(m.Params)
+	}
+	if m.Tournament != nil {
+		s += "; tournament " + m.Tournament.String()
 	}
 	if m.Type != config.ModelSubscription {
 		s += fmt.Sprintf("; spend model on %d repeat buyers", m.RepeatBuyers)

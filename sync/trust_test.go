@@ -188,3 +188,37 @@ func TestRunner_OneTimeBuyerLongGoneIsNotLowRisk(t *testing.T) {
 	}
 	t.Logf("%d one-time buyers older than two years", n)
 }
+
+// model.type auto scores the purchase models on a holdout of the portal's
+// own history and predicts with the winner, refitted on all data; the
+// scorecard is kept with the model and clv_model names the winner.
+func TestRunner_AutoModelRunsATournament(t *testing.T) {
+	e := setup(t, 400, func(c *config.Config) {
+		c.Model.Type = config.ModelAuto
+		c.Model.FitBudget = config.Duration(5 * time.Second)
+	})
+	rep := e.run(t, hsync.RunOptions{})
+	m, ok, err := hsync.LoadModel(e.store)
+	if err != nil || !ok {
+		t.Fatalf("stored model: ok=%v err=%v", ok, err)
+	}
+	if m.Tournament == nil || len(m.Tournament.Scores) != 3 || m.Tournament.Winner == "" {
+		t.Fatalf("tournament %+v", m.Tournament)
+	}
+	if m.Type != m.Tournament.Winner || rep.Model != m.Type {
+		t.Errorf("model %s, summary %s, winner %s", m.Type, rep.Model, m.Tournament.Winner)
+	}
+	for _, s := range m.Tournament.Scores {
+		if s.Error == "" && !(s.MAE > 0) {
+			t.Errorf("%s: MAE %v", s.Model, s.MAE)
+		}
+	}
+	if !strings.Contains(rep.FitNote, "winner "+m.Type) {
+		t.Errorf("the summary does not show the scorecard: %s", rep.FitNote)
+	}
+	id, _ := soleCustomer(t, e.store)
+	if got := written(t, e.store, id)[string(config.OutModel)]; got != m.Type {
+		t.Errorf("clv_model %q, want the winner %q", got, m.Type)
+	}
+	t.Logf("%s", m.Tournament)
+}

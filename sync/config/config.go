@@ -145,13 +145,22 @@ const (
 	ModelSubscription = "subscription"
 	// ModelSimple is the simple formulas, also the fallback of every model.
 	ModelSimple = "simple"
+	// ModelAuto runs a tournament of the purchase models at each refit
+	// and predicts with the winner.
+	ModelAuto = "auto"
 )
 
-// ModelTypes returns every value model.type takes, default first: clv's
-// purchase models, then subscription and simple. It is also the option list
-// of the model output.
-func ModelTypes() []string {
+// ModelNames returns every model a run can predict with: clv's purchase
+// models, then subscription and simple. It is the option list of the model
+// output.
+func ModelNames() []string {
 	return append(clv.PurchaseModels(), ModelSubscription, ModelSimple)
+}
+
+// ModelTypes returns every value model.type takes, default first: the
+// models of ModelNames, then auto.
+func ModelTypes() []string {
+	return append(ModelNames(), ModelAuto)
 }
 
 // quotedList writes "a", "b" or "c".
@@ -188,6 +197,9 @@ type ModelConfig struct {
 	// contact's values change only when its own orders change or time
 	// passes. 0 refits on every run.
 	Refit Duration `yaml:"refit"`
+	// FitBudget bounds each model's fit in a tournament (model.type auto):
+	// a model that takes longer is left out, and the scorecard says so.
+	FitBudget Duration `yaml:"fit_budget"`
 }
 
 // SegmentsConfig configures tiers, RFM, quadrant, churn risk and trend.
@@ -446,7 +458,7 @@ func DefaultConfig() Config {
 		Model: ModelConfig{
 			Type: clv.ModelBGNBD, HorizonMonths: 12, AnnualDiscountRate: 0.10, Margin: 1, CostPerOrder: "0",
 			TimeUnit: "week", MinCustomers: 100, MinRepeatBuyers: 20, SimplePeriodMonths: 36,
-			Refit: Duration(30 * 24 * time.Hour),
+			Refit: Duration(30 * 24 * time.Hour), FitBudget: Duration(time.Minute),
 		},
 		Segments: SegmentsConfig{
 			Tiers:    TiersConfig{Basis: clv.TierBasisTotal, Names: []string{"top", "middle", "bottom"}, Shares: []float64{0.2, 0.6, 0.2}, Hysteresis: 0.02},
@@ -695,6 +707,9 @@ func (c Config) Validate() error {
 	}
 	if c.WriteBack.Breaker.MinContacts < 0 {
 		add("write_back.breaker.min_contacts", "use a count >= 0, e.g. 20", "%d is negative", c.WriteBack.Breaker.MinContacts)
+	}
+	if c.Model.FitBudget <= 0 {
+		add("model.fit_budget", "use a duration such as 1m", "must be positive")
 	}
 	if c.Model.Refit < 0 {
 		add("model.refit", "use a duration such as 30d, or 0 to refit on every run", "must not be negative")

@@ -25,7 +25,7 @@ func (c Config) SegmentOptions() map[OutputKey][]string {
 		OutQuadrant:     {q[0], q[1], q[2], q[3]},
 		OutChurnRisk:    {string(clv.RiskLow), string(clv.RiskMedium), string(clv.RiskHigh)},
 		OutTrend:        {string(clv.TrendRising), string(clv.TrendStable), string(clv.TrendFalling), string(clv.TrendNew)},
-		OutModel:        ModelTypes(),
+		OutModel:        ModelNames(),
 	}
 }
 

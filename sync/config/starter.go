@@ -58,7 +58,7 @@ var keyComments = map[string]string{
 	"companies": "Also compute company-level values (sum over the company's contacts). true or false.",
 
 	"model":                      "The CLV model.",
-	"model.type":                 "Purchase model: bgnbd (default), mbgnbd, paretonbd, subscription or simple (the average-purchase formula).",
+	"model.type":                 "Purchase model: bgnbd (default), mbgnbd, paretonbd, subscription, simple (the average-purchase formula) or auto (a tournament of the purchase models on a holdout of your own history at each refit; the winner predicts).",
 	"model.horizon_months":       "Predicted CLV covers this many months ahead (1 to 120).",
 	"model.annual_discount_rate": "Yearly discount rate for future revenue, as a fraction: 0.10 = 10%.",
 	"model.margin":               "Gross margin as a fraction in (0, 1]: 1 means CLV is revenue, 0.35 means 35% of revenue is profit.",
@@ -67,6 +67,7 @@ var keyComments = map[string]string{
 	"model.min_customers":        "Below this many customers the model falls back to the simple formula.",
 	"model.min_repeat_buyers":    "Below this many customers with a repeat purchase the model falls back to the simple formula.",
 	"model.simple_period_months": "Period of the simple formula (average order value x purchases per period x margin).",
+	"model.fit_budget":           "With type auto: the most time one model's fit may take in the tournament (1m); a slower model is left out and the scorecard says so.",
 	"model.refit":                "How often the model is fitted again (30d). Between refits runs predict with the stored fit, so values move only when a customer's orders change or time passes. `clvsync run --refit` refits now; 0 refits every run.",
 
 	"segments":                        "Segments written to contacts as dropdown (enumeration) properties, for workflow triggers.",
