@@ -577,6 +577,9 @@ func (r *Runner) outputs(c *customer, model string, step decimal.Decimal, asOf t
 		config.OutPAlive:            decimal.NewFromFloat(round(c.pred.PAlive, 3)),
 		config.OutTrendChange:       c.trend.ChangePct.Round(1),
 	}
+	if c.hist.Orders > 0 {
+		money[config.OutAvgOrderValue] = clampMoney(c.hist.Revenue).Div(decimal.NewFromInt(int64(c.hist.Orders)))
+	}
 	// The total is the sum of the two parts as written, so what a workflow
 	// or a report adds up agrees to the cent.
 	money[config.OutTotal] = roundTo(hp, step).Add(roundTo(c.predProf, step))
@@ -592,6 +595,16 @@ func (r *Runner) outputs(c *customer, model string, step decimal.Decimal, asOf t
 	if !c.hist.First.IsZero() {
 		v[config.OutFirstPurchase] = c.hist.First.UTC().Format("2006-01-02")
 		v[config.OutLastPurchase] = c.hist.Last.UTC().Format("2006-01-02")
+	}
+	// A repeat buyer's rhythm: the mean gap between first and last order,
+	// and the next order expected one gap after the last.
+	v[config.OutAvgDaysBetween], v[config.OutNextOrder] = "", "" // cleared when the customer has no rhythm (any more)
+	if c.hist.Orders >= 2 && c.hist.Last.After(c.hist.First) {
+		gap := c.hist.Last.Sub(c.hist.First) / time.Duration(c.hist.Orders-1)
+		days := decimal.NewFromFloat(gap.Hours() / 24).Round(1)
+		money[config.OutAvgDaysBetween] = days
+		v[config.OutAvgDaysBetween] = days.StringFixed(1)
+		v[config.OutNextOrder] = c.hist.Last.Add(gap).UTC().Format("2006-01-02")
 	}
 	v[config.OutTier] = c.tier
 	v[config.OutRFMScore] = fmt.Sprintf("%d%d%d", c.rfm.R, c.rfm.F, c.rfm.M)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -221,4 +222,30 @@ func TestRunner_AutoModelRunsATournament(t *testing.T) {
 		t.Errorf("clv_model %q, want the winner %q", got, m.Type)
 	}
 	t.Logf("%s", m.Tournament)
+}
+
+// What Klaviyo users expect on a profile: average order value, average days
+// between orders and the expected date of the next order.
+func TestRunner_ProfileOutputs(t *testing.T) {
+	e := setup(t, 300, nil)
+	e.run(t, hsync.RunOptions{})
+	id, _ := soleCustomer(t, e.store)
+	w := written(t, e.store, id)
+	orders, _ := decimal.NewFromString(w[string(config.OutOrders)])
+	rev, _ := decimal.NewFromString(w[string(config.OutHistoricalRevenue)])
+	aov, err := decimal.NewFromString(w[string(config.OutAvgOrderValue)])
+	if err != nil || orders.IsZero() || aov.Sub(rev.Div(orders)).Abs().GreaterThan(decimal.NewFromInt(1)) {
+		t.Errorf("avg order value %q, revenue %s over %s orders", w[string(config.OutAvgOrderValue)], rev, orders)
+	}
+	first, _ := time.Parse("2006-01-02", w[string(config.OutFirstPurchase)])
+	last, _ := time.Parse("2006-01-02", w[string(config.OutLastPurchase)])
+	gap := last.Sub(first).Hours() / 24 / (orders.InexactFloat64() - 1)
+	days, err := decimal.NewFromString(w[string(config.OutAvgDaysBetween)])
+	if err != nil || math.Abs(days.InexactFloat64()-gap) > 1 {
+		t.Errorf("avg days between orders %q, want about %.1f", w[string(config.OutAvgDaysBetween)], gap)
+	}
+	next, err := time.Parse("2006-01-02", w[string(config.OutNextOrder)])
+	if want := last.Add(time.Duration(gap * 24 * float64(time.Hour))); err != nil || math.Abs(next.Sub(want).Hours()) > 48 {
+		t.Errorf("expected next order %q, want about %s", w[string(config.OutNextOrder)], want.Format("2006-01-02"))
+	}
 }

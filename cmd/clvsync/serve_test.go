@@ -194,7 +194,9 @@ func TestServe_Metrics(t *testing.T) {
 	var ms map[string]float64
 	opsWaitFor(t, 20*time.Second, "a finished run and the daily usage", func() bool {
 		ms = opsScrape(t, addr+"/metrics")
-		return ms[`clvsync_runs_total{outcome="ok"}`] == 1 && ms[`clvsync_api_daily_usage{name="private-apps-api-calls-daily"}`] > 0
+		// run_in_progress drops last, when the job returns.
+		return ms[`clvsync_runs_total{outcome="ok"}`] == 1 && ms[`clvsync_api_daily_usage{name="private-apps-api-calls-daily"}`] > 0 &&
+			ms[`clvsync_run_in_progress`] == 0
 	})
 	last, ok, err := d.Store.LastRun()
 	if err != nil || !ok {

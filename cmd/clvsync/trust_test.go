@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"gopkg.in/yaml.v3"
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/hubspot/fakehub"
@@ -510,9 +511,14 @@ func storeDump(t *testing.T, e *trustEnv) map[string]string {
 func TestTrust_PathsResolveAgainstConfigFolder(t *testing.T) {
 	e := newTrustEnv(t, 100, nil)
 	cfgDir := filepath.Dir(e.path)
-	e.rewrite(t, func(c *config.Config) { c.State.Path = "./clvsync.db" })
-	// opsWriteConfig writes beside the old state path, which is cfgDir.
-	e.path = filepath.Join(cfgDir, "clvsync.yaml")
+	e.cfg.State.Path = "./clvsync.db"
+	b, err := yaml.Marshal(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Chdir(t.TempDir())
 	e.mustRun(t)
 	if _, err := os.Stat(filepath.Join(cfgDir, "clvsync.db")); err != nil {

@@ -362,6 +362,9 @@ const (
 	OutOrders            OutputKey = "orders"
 	OutFirstPurchase     OutputKey = "first_purchase"
 	OutLastPurchase      OutputKey = "last_purchase"
+	OutAvgOrderValue     OutputKey = "avg_order_value"
+	OutAvgDaysBetween    OutputKey = "avg_days_between_orders"
+	OutNextOrder         OutputKey = "expected_next_order"
 	OutTier              OutputKey = "tier"
 	OutPreviousTier      OutputKey = "previous_tier"
 	OutTierChangedAt     OutputKey = "tier_changed_at"
@@ -390,6 +393,9 @@ var outputDefs = []OutputDef{
 	{Key: OutOrders, Default: "clv_orders", Label: "CLV: won deals", Kind: KindNumber},
 	{Key: OutFirstPurchase, Default: "clv_first_purchase", Label: "CLV: first purchase", Kind: KindDate},
 	{Key: OutLastPurchase, Default: "clv_last_purchase", Label: "CLV: last purchase", Kind: KindDate},
+	{Key: OutAvgOrderValue, Default: "clv_avg_order_value", Label: "CLV: average order value", Kind: KindMoney},
+	{Key: OutAvgDaysBetween, Default: "clv_avg_days_between_orders", Label: "CLV: average days between orders", Kind: KindNumber},
+	{Key: OutNextOrder, Default: "clv_expected_next_order", Label: "CLV: expected date of next order", Kind: KindDate},
 	{Key: OutTier, Default: "clv_tier", Label: "CLV tier", Kind: KindSegment},
 	{Key: OutPreviousTier, Default: "clv_previous_tier", Label: "CLV tier before the last change", Kind: KindSegment},
 	{Key: OutTierChangedAt, Default: "clv_tier_changed_at", Label: "CLV tier changed at", Kind: KindDate},
