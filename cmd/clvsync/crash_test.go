@@ -105,6 +105,12 @@ func portalValues(t *testing.T, baseURL string) map[string]map[string]string {
 		t.Fatal(err)
 	}
 	props := []string{"clv_historical", "clv_historical_revenue", "clv_predicted", "clv_total", "clv_orders", "clv_tier", "clv_rfm_segment", "clv_p_alive", "clv_quadrant"}
+	return contactValues(t, c, props)
+}
+
+// contactValues reads props of every contact that has one of them set.
+func contactValues(t *testing.T, c *hubspot.Client, props []string) map[string]map[string]string {
+	t.Helper()
 	out := map[string]map[string]string{}
 	for o, err := range c.Contacts.All(context.Background(), hubspot.ListOptions{Limit: 100, Properties: props}) {
 		if err != nil {

@@ -89,22 +89,7 @@ func (e *trustEnv) portal(t *testing.T) map[string]map[string]string {
 			props = append(props, p)
 		}
 	}
-	out := map[string]map[string]string{}
-	for o, err := range e.client.Objects("contacts").All(context.Background(), hubspot.ListOptions{Properties: props}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals := map[string]string{}
-		for _, p := range props {
-			if v := o.Properties[p]; v != "" {
-				vals[p] = v
-			}
-		}
-		if len(vals) > 0 {
-			out[o.ID] = vals
-		}
-	}
-	return out
+	return contactValues(t, e.client, props)
 }
 
 // written is the number of contact records HubSpot has had written.
