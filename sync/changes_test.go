@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
+	"github.com/clvsync/clvsync/sync/synctest"
 )
 
 // customers returns stored customers with their won deals, in id order.
@@ -113,33 +116,75 @@ func TestRunner_ArchivedDealIsRemoved(t *testing.T) {
 }
 
 func TestRunner_MergedContactIsFoldedIntoSurvivor(t *testing.T) {
-	e := setup(t, 400, nil)
-	e.run(t, hsync.RunOptions{})
-	a, _ := soleCustomer(t, e.store)
-	b, _ := soleCustomer(t, e.store, a)
-	dealsA, _ := e.store.DealsOfContact(a)
-	dealsB, _ := e.store.DealsOfContact(b)
-	if _, err := e.client.Contacts.Merge(context.Background(), a, b); err != nil {
-		t.Fatal(err)
-	}
-	rep := e.run(t, hsync.RunOptions{})
-	if rep.Pulled.Merged != 1 {
-		t.Errorf("merged = %d, want 1", rep.Pulled.Merged)
-	}
-	if _, ok, _ := e.store.Contact(b); ok {
-		t.Errorf("merged-away contact %s still stored", b)
-	}
-	if _, ok, _ := e.store.Written(b); ok {
-		t.Errorf("merged-away contact %s still has written values", b)
-	}
-	got, _ := e.store.DealsOfContact(a)
-	if len(got) != len(dealsA)+len(dealsB) {
-		t.Errorf("survivor has %d deals, want %d + %d", len(got), len(dealsA), len(dealsB))
-	}
-	// Nothing was ever written to the merged-away id after the merge.
-	rep2 := e.run(t, hsync.RunOptions{})
-	if rep2.Failed != 0 {
-		t.Errorf("a run after the merge had %d failed writes", rep2.Failed)
+	for _, tt := range []struct {
+		name      string
+		keepsID   bool // fakehub's old merge: the primary keeps its id
+		wantMerge int
+	}{
+		{"merge makes a new id", false, 2},
+		{"primary keeps its id", true, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := synctest.NewHub(t, fakehub.Config{Contacts: 400, Seed: 7, MergeKeepsPrimaryID: tt.keepsID}, lowMinimums(nil))
+			e := &env{hub: s.Hub, client: s.Client, store: s.Store, cfg: s.Config, url: s.URL, runner: s.Runner}
+			e.run(t, hsync.RunOptions{})
+			a, _ := soleCustomer(t, e.store)
+			b, _ := soleCustomer(t, e.store, a)
+			dealsA, _ := e.store.DealsOfContact(a)
+			dealsB, _ := e.store.DealsOfContact(b)
+			orders := len(customers(t, e.store)[a]) + len(customers(t, e.store)[b])
+			histA, _ := e.store.History(a)
+			histB, _ := e.store.History(b)
+			merged, err := e.client.Contacts.Merge(context.Background(), a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			survivor := merged.ID
+			if tt.keepsID != (survivor == a) {
+				t.Fatalf("fakehub merge made %s from %s and %s (keeps id: %v)", survivor, a, b, tt.keepsID)
+			}
+			rec := &recordWrites{Objects: e.runner.Client.Contacts}
+			e.runner.Client.Contacts = rec
+			rep := e.run(t, hsync.RunOptions{})
+			if rep.Pulled.Merged != tt.wantMerge {
+				t.Errorf("merged = %d, want %d", rep.Pulled.Merged, tt.wantMerge)
+			}
+			for _, old := range []string{a, b} {
+				if old == survivor {
+					continue
+				}
+				if _, ok, _ := e.store.Contact(old); ok {
+					t.Errorf("merged-away contact %s still stored", old)
+				}
+				if _, ok, _ := e.store.Written(old); ok {
+					t.Errorf("merged-away contact %s still has written values", old)
+				}
+			}
+			got, _ := e.store.DealsOfContact(survivor)
+			if len(got) != len(dealsA)+len(dealsB) {
+				t.Errorf("survivor %s has %d deals, want %d + %d", survivor, len(got), len(dealsA), len(dealsB))
+			}
+			hist, _ := e.store.History(survivor)
+			if len(hist) < max(len(histA), len(histB))+1 {
+				t.Errorf("survivor %s has %d history points, want the merged ones (%d, %d) and this run's", survivor, len(hist), len(histA), len(histB))
+			}
+			w := written(t, e.store, survivor)
+			if w["orders"] != strconv.Itoa(orders) {
+				t.Errorf("survivor %s written orders %s, want %d", survivor, w["orders"], orders)
+			}
+			for _, old := range []string{a, b} {
+				if old != survivor && rec.ids[old] {
+					t.Errorf("a value was written to merged-away id %s", old)
+				}
+			}
+			if !rec.ids[survivor] {
+				t.Errorf("nothing written to survivor %s", survivor)
+			}
+			rep2 := e.run(t, hsync.RunOptions{})
+			if rep2.Failed != 0 {
+				t.Errorf("a run after the merge had %d failed writes", rep2.Failed)
+			}
+		})
 	}
 }
 
@@ -216,6 +261,34 @@ func TestRunner_SetupIsIdempotent(t *testing.T) {
 	for k, n := range e.hub.Stats().Requests {
 		if k[:4] != "GET " && n > 0 {
 			t.Errorf("second setup sent %d %s", n, k)
+		}
+	}
+}
+
+// recordWrites remembers the ids of every batch update sent through it.
+type recordWrites struct {
+	hsync.Objects
+	ids map[string]bool
+}
+
+func (w *recordWrites) BatchUpdate(ctx context.Context, in []hubspot.UpdateInput) (*hubspot.BatchUpdateResult, error) {
+	if w.ids == nil {
+		w.ids = map[string]bool{}
+	}
+	for _, u := range in {
+		w.ids[u.ID] = true
+	}
+	return w.Objects.BatchUpdate(ctx, in)
+}
+
+// lowMinimums is setup's config edit (the model's minimums lowered for
+// small portals) followed by mutate.
+func lowMinimums(mutate func(*config.Config)) func(*config.Config) {
+	return func(cfg *config.Config) {
+		cfg.Model.MinCustomers = 30
+		cfg.Model.MinRepeatBuyers = 10
+		if mutate != nil {
+			mutate(cfg)
 		}
 	}
 }

@@ -39,7 +39,24 @@ type Env struct {
 // starts an hour after Anchor. Everything is closed when the test ends.
 func New(tb testing.TB, contacts int, seed int64, mutate func(*config.Config)) *Env {
 	tb.Helper()
-	hub, err := fakehub.New(fakehub.Config{Token: Token, Contacts: contacts, Seed: seed, Anchor: Anchor, LimitScale: 50})
+	return NewHub(tb, fakehub.Config{Contacts: contacts, Seed: seed}, mutate)
+}
+
+// NewHub is New with the fakehub settings of hc (merges, search lag,
+// webhooks, faults). Token, Anchor and LimitScale default to Token, Anchor
+// and 50.
+func NewHub(tb testing.TB, hc fakehub.Config, mutate func(*config.Config)) *Env {
+	tb.Helper()
+	if hc.Token == "" {
+		hc.Token = Token
+	}
+	if hc.Anchor.IsZero() {
+		hc.Anchor = Anchor
+	}
+	if hc.LimitScale == 0 {
+		hc.LimitScale = 50
+	}
+	hub, err := fakehub.New(hc)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -49,7 +66,7 @@ func New(tb testing.TB, contacts int, seed int64, mutate func(*config.Config)) *
 		stop()
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { stop(); <-done })
+	tb.Cleanup(func() { stop(); <-done; _ = hub.Close() })
 	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL, cfg.State.Path = url, filepath.Join(tb.TempDir(), "clvsync.db")
 	if mutate != nil {
