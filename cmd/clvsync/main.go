@@ -19,15 +19,16 @@ import (
 
 // Exit codes, documented in the README.
 const (
-	exitOK          = 0
-	exitFailed      = 1 // the run failed
-	exitUsage       = 2 // bad config or usage
-	exitLocked      = 3 // another instance holds the state file
-	exitAuth        = 4 // HubSpot refused the token or its scopes
-	exitDailyLimit  = 5 // HubSpot's daily API limit is reached
-	exitBlocked     = 7 // the circuit breaker refused to write; nothing was written
-	exitPartial     = 8 // the run finished but HubSpot refused some writes
-	exitWrongPortal = 9 // the state file belongs to another HubSpot portal
+	exitOK           = 0
+	exitFailed       = 1 // the run failed
+	exitUsage        = 2 // bad config or usage
+	exitLocked       = 3 // another instance holds the state file
+	exitAuth         = 4 // HubSpot refused the token or its scopes
+	exitDailyLimit   = 5 // HubSpot's daily API limit is reached
+	exitCorruptState = 6 // the state file is damaged: restore a backup or resync into a new file
+	exitBlocked      = 7 // the circuit breaker refused to write; nothing was written
+	exitPartial      = 8 // the run finished but HubSpot refused some writes
+	exitWrongPortal  = 9 // the state file belongs to another HubSpot portal
 )
 
 const usage = `clvsync computes customer lifetime value (CLV) from HubSpot deals and writes it
@@ -54,6 +55,7 @@ Configure:
 Analyse:
   fit         fit the CLV models to a transactions or summary CSV
   report      terminal summary and HTML report from the state file
+  backup      write a consistent copy of the state file (also while serve runs)
 
 Run 'clvsync <command> -h' for a command's flags. The HubSpot token is read from
 HUBSPOT_TOKEN (or hubspot.token_file), never from flags or the config file.
@@ -94,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runStatus(ctx, rest, stdout, stderr)
 	case "report":
 		return runReport(ctx, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -112,6 +116,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, state.ErrLocked):
 		return exitLocked
+	case errors.Is(err, state.ErrCorrupt):
+		return exitCorruptState
 	case errors.Is(err, hubspot.ErrUnauthorized), errors.Is(err, hubspot.ErrMissingScopes):
 		return exitAuth
 	case errors.Is(err, hubspot.ErrDailyLimit):
