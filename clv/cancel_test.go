@@ -47,3 +47,18 @@ func TestFitModelsContext_Canceled(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkFitParetoNBD_NoChurn5k is the set on which Pareto/NBD fitted for
+// more than 120 s before the likelihood integral switched away from the
+// slowly converging series (issue 16; lifetimes: 1.4 s).
+func BenchmarkFitParetoNBD_NoChurn5k(b *testing.B) {
+	ss := slowParetoSet()
+	b.ResetTimer()
+	for range b.N {
+		// Without churn β runs off to infinity: the fit ends with
+		// ErrDegenerateFit ("no interior maximum"), which is the right answer.
+		if _, _, err := FitParetoNBD(ss); err != nil && !errors.Is(err, ErrDegenerateFit) {
+			b.Fatal(err)
+		}
+	}
+}

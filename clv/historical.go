@@ -101,7 +101,7 @@ func calendarMonths(start, end time.Time) decimal.Decimal {
 		anchor = addMonthsClamped(s, k)
 	}
 	next := addMonthsClamped(s, k+1)
-	frac := decimal.NewFromInt(int64(e.Sub(anchor) / time.Second)).
+	frac := decimal.NewFromInt(int64(e.Sub(anchor)/time.Second)).
 		DivRound(decimal.NewFromInt(int64(next.Sub(anchor)/time.Second)), 12)
 	return decimal.NewFromInt(int64(k)).Add(frac)
 }

@@ -42,9 +42,7 @@ func TestParetoNBD_Methods(t *testing.T) {
 			if !isFinite(ll) || !(p > 0 && p <= 1) {
 				t.Errorf("gap %v: LL=%v P=%v", gap, ll, p)
 			}
-			q := logQuad(func(y float64) float64 {
-				return -(cdnowPareto.R+5)*math.Log(cdnowPareto.Alpha+y) - (cdnowPareto.S+1)*math.Log(cdnowPareto.Beta+y)
-			}, 30-gap, 30)
+			q := logQuad(cdnowPareto.Alpha, cdnowPareto.R+5, cdnowPareto.Beta, cdnowPareto.S+1, 30-gap, 30)
 			h := paretoLogIntegral(cdnowPareto.R, cdnowPareto.Alpha, cdnowPareto.S, cdnowPareto.Beta, 5, 30-gap, 30)
 			if math.Abs(q-h) > 1e-9 {
 				t.Errorf("gap %v: ln I quadrature %v, hypergeometric %v", gap, q, h)
@@ -54,7 +52,7 @@ func TestParetoNBD_Methods(t *testing.T) {
 	t.Run("alpha above beta branch", func(t *testing.T) {
 		m := ParetoNBD{R: .5, Alpha: 20, S: .7, Beta: 5}
 		s := Summary{X: 3, Tx: 10, T: 30}
-		q := logQuad(func(y float64) float64 { return -(m.R+3)*math.Log(m.Alpha+y) - (m.S+1)*math.Log(m.Beta+y) }, 10, 30)
+		q := logQuad(m.Alpha, m.R+3, m.Beta, m.S+1, 10, 30)
 		if h := paretoLogIntegral(m.R, m.Alpha, m.S, m.Beta, 3, 10, 30); math.Abs(q-h) > 1e-9 {
 			t.Errorf("ln I quadrature %v, hypergeometric %v", q, h)
 		}
@@ -77,4 +75,81 @@ func TestParetoNBD_Methods(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestParetoLogIntegral_quadratureNearZ1: beyond paretoMaxZ the integral is
+// computed by quadrature instead of the slowly converging series; check it
+// against the series (summed to convergence, up to 200,000 terms) where the
+// two tail terms do not cancel.
+func TestParetoLogIntegral_quadratureNearZ1(t *testing.T) {
+	worst := 0.0
+	for _, c := range []struct{ r, alpha, s, beta, x, tx, T float64 }{
+		{0.5, 1000, 0.6, 1, 0, 0, 39},
+		{0.5, 1000, 0.6, 1, 3, 5, 39},
+		{0.2, 1, 0.8, 500, 1, 2, 78},
+		{2, 1e4, 0.3, 0.5, 20, 30, 300},
+		{0.8, 0.01, 1.5, 100, 7, 1, 50},
+		{0.5, 50, 0.6, 0.1, 2, 0.5, 20},
+	} {
+		M, m, b2 := c.alpha, c.beta, c.s+1
+		if c.alpha < c.beta {
+			M, m, b2 = c.beta, c.alpha, c.r+c.x
+		}
+		a2 := c.r + c.s + c.x
+		tail := func(y float64) float64 {
+			f, ok := hyp2f1(a2, b2, a2+1, (M-m)/(M+y))
+			if !ok {
+				t.Fatalf("%+v: reference series did not converge", c)
+			}
+			return -a2*math.Log(M+y) + math.Log(f) - math.Log(a2)
+		}
+		jx, jT := tail(c.tx), tail(c.T)
+		want := jx + math.Log1p(-math.Exp(jT-jx))
+		got := paretoLogIntegral(c.r, c.alpha, c.s, c.beta, c.x, c.tx, c.T)
+		if d := math.Abs(got - want); d > 1e-10 {
+			t.Errorf("%+v: ln I = %.15g, series %.15g (diff %.2g)", c, got, want, d)
+		} else {
+			worst = max(worst, d)
+		}
+	}
+	t.Logf("largest difference from the series: %.2g", worst)
+}
+
+// A factor that barely varies over the interval (β run off to 4e8 with a
+// huge s, as in a no-churn portal's fit) is integrated with few panels and
+// stays exact: checked against a brute-force Simpson sum.
+func TestLogQuad_HugeSlowFactor(t *testing.T) {
+	for _, tc := range []struct{ c1, p1, c2, p2, lo, hi float64 }{
+		{8, 1.5, 3.87e8, 3.3e6, 14.4, 155},
+		{0.5, 4, 2e7, 5e5, 0, 78},
+		{12, 0.7, 30, 1.2, 3, 60},
+	} {
+		lf := func(y float64) float64 { return -tc.p1*math.Log(tc.c1+y) - tc.p2*math.Log(tc.c2+y) }
+		const n = 200000
+		h := (tc.hi - tc.lo) / n
+		top := lf(tc.lo)
+		sum := 0.0
+		for i := 0; i <= n; i++ {
+			w := 2.0
+			if i == 0 || i == n {
+				w = 1
+			} else if i%2 == 1 {
+				w = 4
+			}
+			sum += w * math.Exp(lf(tc.lo+float64(i)*h)-top)
+		}
+		want := top + math.Log(sum*h/3)
+		if got := logQuad(tc.c1, tc.p1, tc.c2, tc.p2, tc.lo, tc.hi); math.Abs(got-want) > 1e-8*math.Max(1, math.Abs(want)) {
+			t.Errorf("%+v: logQuad %.12g, Simpson %.12g", tc, got, want)
+		}
+	}
+}
+
+// BenchmarkLogQuad_HugeSlowFactor: before the panel width followed the
+// integrand's slope, this case took about 10^6 panels and a Pareto/NBD fit
+// on a 215-customer no-churn calibration set over 120 s; now 0.7 s.
+func BenchmarkLogQuad_HugeSlowFactor(b *testing.B) {
+	for b.Loop() {
+		logQuad(8, 1.5, 3.87e8, 3.3e6, 14.4, 155)
+	}
 }
