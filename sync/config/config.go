@@ -157,10 +157,10 @@ func ModelNames() []string {
 	return append(clv.PurchaseModels(), ModelSubscription, ModelSimple)
 }
 
-// ModelTypes returns every value model.type takes, default first: the
-// models of ModelNames, then auto.
+// ModelTypes returns every value model.type takes, default first: auto,
+// then the models of ModelNames.
 func ModelTypes() []string {
-	return append(ModelNames(), ModelAuto)
+	return append([]string{ModelAuto}, ModelNames()...)
 }
 
 // quotedList writes "a", "b" or "c".
@@ -462,7 +462,7 @@ func DefaultConfig() Config {
 		},
 		Attribution: AttributionAll,
 		Model: ModelConfig{
-			Type: clv.ModelBGNBD, HorizonMonths: 12, AnnualDiscountRate: 0.10, Margin: 1, CostPerOrder: "0",
+			Type: ModelAuto, HorizonMonths: 12, AnnualDiscountRate: 0.10, Margin: 1, CostPerOrder: "0",
 			TimeUnit: "week", MinCustomers: 100, MinRepeatBuyers: 20, SimplePeriodMonths: 36,
 			Refit: Duration(30 * 24 * time.Hour), FitBudget: Duration(time.Minute),
 		},

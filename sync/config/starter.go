@@ -58,7 +58,7 @@ var keyComments = map[string]string{
 	"companies": "Also compute company-level values (sum over the company's contacts). true or false.",
 
 	"model":                      "The CLV model.",
-	"model.type":                 "Purchase model: bgnbd (default), mbgnbd, paretonbd, subscription, simple (the average-purchase formula) or auto (a tournament of the purchase models on a holdout of your own history at each refit; the winner predicts).",
+	"model.type":                 "auto (default): at each refit BG/NBD, MBG/NBD and Pareto/NBD are scored on a holdout of your own history and the winner predicts; or one of bgnbd, mbgnbd, paretonbd, subscription, simple (the average-purchase formula).",
 	"model.horizon_months":       "Predicted CLV covers this many months ahead (1 to 120).",
 	"model.annual_discount_rate": "Yearly discount rate for future revenue, as a fraction: 0.10 = 10%.",
 	"model.margin":               "Gross margin as a fraction in (0, 1]: 1 means CLV is revenue, 0.35 means 35% of revenue is profit.",

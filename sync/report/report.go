@@ -361,7 +361,7 @@ func Build(ctx context.Context, store *state.Store, cfg config.Config, now time.
 	if d.Movement, err = movement(ctx, store, custs, cfg); err != nil {
 		return nil, err
 	}
-	d.Backtest, d.BacktestNote = backtest(ctx, custs, cfg, d.AsOf)
+	d.Backtest, d.BacktestNote = backtest(ctx, custs, cfg, d.AsOf, d.Fit)
 	if cfg.Companies {
 		if d.Companies, d.CompaniesTotal, err = companies(store, custs); err != nil {
 			return nil, err
@@ -822,8 +822,11 @@ func contactName(c state.Contact) string {
 // backtestHoldout before asOf and compares its predictions for the holdout
 // with what customers bought. It returns a note instead when the data or
 // the model do not allow one.
-func backtest(ctx context.Context, custs []*reportCustomer, cfg config.Config, asOf time.Time) (*BacktestReport, string) {
+func backtest(ctx context.Context, custs []*reportCustomer, cfg config.Config, asOf time.Time, stored *hsync.StoredModel) (*BacktestReport, string) {
 	model := cfg.Model.Type
+	if model == config.ModelAuto && stored != nil {
+		model = stored.Type // the tournament's winner
+	}
 	if !slices.Contains(clv.PurchaseModels(), model) {
 		return nil, fmt.Sprintf("model.type %s has no purchase model to backtest", model)
 	}
