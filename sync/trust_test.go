@@ -249,3 +249,33 @@ func TestRunner_ProfileOutputs(t *testing.T) {
 		t.Errorf("expected next order %q, want about %s", w[string(config.OutNextOrder)], want.Format("2006-01-02"))
 	}
 }
+
+// Every customer predicted by a purchase model gets an 80% interval around
+// its predicted CLV and a confidence band workflows can gate on.
+func TestRunner_PredictionIntervals(t *testing.T) {
+	e := setup(t, 300, nil)
+	e.run(t, hsync.RunOptions{})
+	n, bands := 0, map[string]int{}
+	if err := e.store.ForEachWritten(func(w state.Written) error {
+		pred, err1 := decimal.NewFromString(w.Values[string(config.OutPredicted)])
+		lo, err2 := decimal.NewFromString(w.Values[string(config.OutPredictedLow)])
+		hi, err3 := decimal.NewFromString(w.Values[string(config.OutPredictedHigh)])
+		if err1 != nil || err2 != nil || err3 != nil {
+			t.Errorf("contact %s: predicted %q low %q high %q", w.ContactID, w.Values["predicted"], w.Values["predicted_low"], w.Values["predicted_high"])
+			return nil
+		}
+		// Written values are rounded to whole units.
+		if lo.GreaterThan(pred.Add(decimal.NewFromInt(1))) || (hi.Add(decimal.NewFromInt(1)).LessThan(pred) && !hi.IsZero()) {
+			t.Errorf("contact %s: interval [%s, %s] does not hold the prediction %s", w.ContactID, lo, hi, pred)
+		}
+		bands[w.Values[string(config.OutConfidence)]]++
+		n++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || bands[""] > 0 || len(bands) < 2 {
+		t.Errorf("confidence bands over %d contacts: %v", n, bands)
+	}
+	t.Logf("confidence over %d contacts: %v", n, bands)
+}

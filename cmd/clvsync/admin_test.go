@@ -223,11 +223,11 @@ func TestRunSetup_Idempotent(t *testing.T) {
 	path := initFromPortal(t, url)
 
 	code, out, errs := runCmd(t, runSetup, "--config", path, "--dry-run")
-	if code != exitOK || !strings.Contains(out, "Properties to create (26)") || writes(hub) != 0 {
+	if code != exitOK || !strings.Contains(out, "Properties to create (29)") || writes(hub) != 0 {
 		t.Fatalf("dry run: exit %d, %d writes\n%s%s", code, writes(hub), out, errs)
 	}
 	code, out, errs = runCmd(t, runSetup, "--config", path)
-	if code != exitOK || !strings.Contains(out, "Properties created (26)") {
+	if code != exitOK || !strings.Contains(out, "Properties created (29)") {
 		t.Fatalf("first setup: exit %d\n%s%s", code, out, errs)
 	}
 	before := writes(hub)

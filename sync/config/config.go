@@ -354,6 +354,9 @@ const (
 	OutHistoricalRevenue OutputKey = "historical_revenue"
 	OutHistorical        OutputKey = "historical"
 	OutPredicted         OutputKey = "predicted"
+	OutPredictedLow      OutputKey = "predicted_low"
+	OutPredictedHigh     OutputKey = "predicted_high"
+	OutConfidence        OutputKey = "confidence"
 	OutPredictedRevenue  OutputKey = "predicted_revenue"
 	OutTotal             OutputKey = "total"
 	OutSimple            OutputKey = "simple"
@@ -385,6 +388,9 @@ var outputDefs = []OutputDef{
 	{Key: OutHistoricalRevenue, Default: "clv_historical_revenue", Label: "CLV: revenue to date", Kind: KindMoney},
 	{Key: OutHistorical, Default: "clv_historical", Label: "CLV: historical (profit to date)", Kind: KindMoney},
 	{Key: OutPredicted, Default: "clv_predicted", Label: "CLV: predicted over horizon (profit)", Kind: KindMoney},
+	{Key: OutPredictedLow, Default: "clv_predicted_low", Label: "CLV: predicted, low end (10th percentile)", Kind: KindMoney},
+	{Key: OutPredictedHigh, Default: "clv_predicted_high", Label: "CLV: predicted, high end (90th percentile)", Kind: KindMoney},
+	{Key: OutConfidence, Default: "clv_confidence", Label: "CLV: confidence in the prediction", Kind: KindSegment},
 	{Key: OutPredictedRevenue, Default: "clv_predicted_revenue", Label: "CLV: predicted revenue over horizon", Kind: KindMoney},
 	{Key: OutTotal, Default: "clv_total", Label: "CLV: total (historical + predicted)", Kind: KindMoney},
 	{Key: OutSimple, Default: "clv_simple", Label: "CLV: simple formula", Kind: KindMoney},

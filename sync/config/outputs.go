@@ -26,6 +26,7 @@ func (c Config) SegmentOptions() map[OutputKey][]string {
 		OutChurnRisk:    {string(clv.RiskLow), string(clv.RiskMedium), string(clv.RiskHigh)},
 		OutTrend:        {string(clv.TrendRising), string(clv.TrendStable), string(clv.TrendFalling), string(clv.TrendNew)},
 		OutModel:        ModelNames(),
+		OutConfidence:   confidences(),
 	}
 }
 
@@ -93,4 +94,12 @@ func (c Config) CLVQuadrant() (clv.QuadrantConfig, error) {
 		out.MonthsThreshold = &v
 	}
 	return out, nil
+}
+
+func confidences() []string {
+	var out []string
+	for _, c := range clv.Confidences() {
+		out = append(out, string(c))
+	}
+	return out
 }
