@@ -65,8 +65,8 @@
 //
 // # Guardrails
 //
-// No CLV that clv emits is NaN, infinite or negative: ClampNonNegative and
-// CLVFromFloat enforce it, and the affected values carry Flags saying what
-// happened. When the data cannot support a probabilistic fit, callers use
+// No CLV that clv emits is NaN, infinite or negative: model outputs pass
+// through finiteNonNeg (Prediction) and DecimalCLV, money through
+// ClampNonNegative, and clamped values carry Flags saying what happened. When the data cannot support a probabilistic fit, callers use
 // the simple formulas and attach FallbackToSimple(reason).
 package clv

@@ -57,14 +57,13 @@ type PurchaseModel interface {
 // weights, plus index arrays into the unique values of x, t_x and T so that
 // per-evaluation logs and gamma functions are computed once per value.
 type patterns struct {
-	x, tx, t, w   []float64
-	xi, txi, ti   []int32
-	ux, utx, ut   []float64
-	wx            []float64 // total weight per unique x
-	total         float64
-	repeatBuyers  float64
-	maxT          float64
-	sumWX, sumWXT float64
+	x, tx, t, w  []float64
+	xi, txi, ti  []int32
+	ux, utx, ut  []float64
+	wx           []float64 // total weight per unique x
+	total        float64
+	repeatBuyers float64
+	maxT         float64
 }
 
 // validSummary reports whether s can enter a likelihood.

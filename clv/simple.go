@@ -93,16 +93,6 @@ func DecimalFromFloat(f float64) (d decimal.Decimal, ok bool) {
 	return decimal.NewFromFloat(f), true
 }
 
-// CLVFromFloat turns a float model output into an emit-safe CLV: NaN and ±Inf
-// become zero (FlagNonFinite) and negatives become zero (FlagClamped).
-func CLVFromFloat(f float64) (decimal.Decimal, Flags) {
-	d, ok := DecimalFromFloat(f)
-	if !ok {
-		return decimal.Zero, Flags{{Kind: FlagNonFinite, Reason: fmt.Sprintf("model returned %v", f)}}
-	}
-	return clampFlagged(d, nil)
-}
-
 // clampFlagged clamps d at zero and appends FlagClamped to fs when it did.
 func clampFlagged(d decimal.Decimal, fs Flags) (decimal.Decimal, Flags) {
 	v, clamped := ClampNonNegative(d)

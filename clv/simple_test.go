@@ -267,30 +267,6 @@ func TestSimpleBase_Customer(t *testing.T) {
 	})
 }
 
-func TestCLVFromFloat(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		in   float64
-		want string
-		flag clv.FlagKind
-	}{
-		{"finite", 12.5, "12.5", ""},
-		{"NaN", math.NaN(), "0", clv.FlagNonFinite},
-		{"+Inf", math.Inf(1), "0", clv.FlagNonFinite},
-		{"negative", -3, "0", clv.FlagClamped},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got, flags := clv.CLVFromFloat(tt.in)
-			if !got.Equal(clvDec(t, tt.want)) {
-				t.Errorf("value = %s, want %s", got, tt.want)
-			}
-			if (tt.flag == "") != (len(flags) == 0) || (tt.flag != "" && !flags.Has(tt.flag)) {
-				t.Errorf("flags = %q, want %q", flags, tt.flag)
-			}
-		})
-	}
-}
-
 func TestFallbackToSimple(t *testing.T) {
 	fs := clv.Flags{clv.FallbackToSimple("only 12 repeat buyers, need 50"), {Kind: clv.FlagClamped}}
 	if got, want := fs.String(), "fallback: simple formulas (only 12 repeat buyers, need 50); clamped"; got != want {

@@ -25,7 +25,9 @@
 //
 //	meta/           schema_version          -> "2" (decimal ASCII)
 //	                value_keys              -> interned map key names, one per line
-//	                <name>                  -> free-form string (e.g. mapping_hash)
+//	                hubspot_portal_id       -> the portal the file belongs to (CheckPortal)
+//	                <name>                  -> free-form string (e.g. mapping_hash;
+//	                                           model: the sync package's stored model)
 //	deals/          <dealID>                -> dealRecord: amount, currency,
 //	                                           home_amount, close_date, created_at,
 //	                                           stage, pipeline, won, contacts,
