@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,7 +109,7 @@ func parseFitFlags(args []string, stderr io.Writer) (fitConfig, error) {
 	fs.StringVar(&calEnd, "calibration-end", "", "last day of the calibration period, YYYY-MM-DD (default: last transaction date)")
 	fs.StringVar(&holdEnd, "holdout-end", "", "last day of the holdout period, YYYY-MM-DD; prints a backtest")
 	fs.StringVar(&unit, "time-unit", "week", "model time unit: day, week or month")
-	fs.StringVar(&cfg.model, "model", clv.ModelBGNBD, "purchase model: bgnbd, mbgnbd, paretonbd, or auto (tournament)")
+	fs.StringVar(&cfg.model, "model", clv.ModelBGNBD, "purchase model: "+strings.Join(clv.PurchaseModels(), ", ")+", or auto (tournament)")
 	fs.Float64Var(&cfg.unitsPerMonth, "units-per-month", 0, "model time units per month of the CLV horizon (default lifetimes': 4.345 weeks, 30 days, 1 month)")
 	fs.BoolVar(&cfg.simple, "simple", false, "print the simple formulas from --transactions instead of fitting a model")
 	fs.StringVar(&margin, "margin", "1", "--simple: gross margin as a fraction (0.3 = 30 %)")
@@ -135,10 +136,8 @@ func parseFitFlags(args []string, stderr io.Writer) (fitConfig, error) {
 		return cfg, fmt.Errorf("--time-unit %q: want day, week or month", unit)
 	}
 	cfg.unit = u
-	switch cfg.model {
-	case clv.ModelBGNBD, clv.ModelMBGNBD, clv.ModelParetoNBD, modelAuto:
-	default:
-		return cfg, fmt.Errorf("--model %q: want bgnbd, mbgnbd, paretonbd or auto", cfg.model)
+	if cfg.model != modelAuto && !slices.Contains(clv.PurchaseModels(), cfg.model) {
+		return cfg, fmt.Errorf("--model %q: want %s or auto", cfg.model, strings.Join(clv.PurchaseModels(), ", "))
 	}
 	if cfg.model == modelAuto && cfg.summary != "" {
 		return cfg, errors.New("--model auto needs --transactions (it scores the models on a holdout period)")
