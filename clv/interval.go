@@ -201,3 +201,48 @@ func ConfidenceOf(pred, low, high float64) Confidence {
 	}
 	return ConfidenceLow
 }
+
+// Variance returns the variance of the customer's value over the horizon
+// under the same distribution as Interval. Summed over many customers it
+// gives an interval on a total (by the central limit theorem), which the
+// sum of per-customer percentiles does not.
+func (f *Fitted) Variance(s Summary, horizonMonths int, unitsPerMonth float64, p Prediction) float64 {
+	if unitsPerMonth <= 0 || !isFinite(unitsPerMonth) {
+		unitsPerMonth = 1
+	}
+	tail := purchaseTail(f.Purchase, s, float64(max(horizonMonths, 0))*unitsPerMonth)
+	if len(tail) == 0 || !(p.CLV > 0) {
+		return 0
+	}
+	scale := 1.0
+	if d := p.ExpectedPurchases * p.ExpectedSpend; d > 0 {
+		scale = p.CLV / d
+	}
+	// E[S_n²]: with spend ν ~ Gamma(A, B) and S_n | ν ~ Gamma(n·p, ν),
+	// E[S_n²] = n·p·(n·p+1)·B²/((A−1)(A−2)); with a fixed spend e, (n·e)².
+	g := f.Spend
+	x, mx := s.X, s.MeanSpend
+	if x <= 0 || mx <= 0 {
+		x, mx = 0, 0
+	}
+	A, B := g.P*x+g.Q, g.Gamma+x*mx
+	fixed := f.SpendFallback != "" || !(g.P > 0 && A > 2)
+	var m1, m2 float64
+	for n := range tail {
+		pn := tail[n]
+		if n+1 < len(tail) {
+			pn -= tail[n+1]
+		}
+		k := float64(n + 1)
+		var es, es2 float64
+		if fixed {
+			es, es2 = k*p.ExpectedSpend, k*k*p.ExpectedSpend*p.ExpectedSpend
+		} else {
+			es = k * g.P * B / (A - 1)
+			es2 = k * g.P * (k*g.P + 1) * B * B / ((A - 1) * (A - 2))
+		}
+		m1 += pn * es
+		m2 += pn * es2
+	}
+	return finiteNonNeg((m2 - m1*m1) * scale * scale)
+}

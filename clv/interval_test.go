@@ -105,3 +105,40 @@ func BenchmarkInterval(b *testing.B) {
 		f.Interval(s, 12, WeeksPerMonth, p, 0.1, 0.9)
 	}
 }
+
+// The variance of simulated customers' holdout values matches the model's,
+// summed over the base: an interval on a total built from it covers the
+// realised total.
+func TestVariance_MatchesSimulation(t *testing.T) {
+	bg := BGNBD{R: 0.6, Alpha: 8, A: 0.7, B: 3}
+	gg := GammaGamma{P: 6, Q: 4, Gamma: 15}
+	f := &Fitted{Purchase: bg, Spend: gg}
+	s := Summary{X: 3, Tx: 50, T: 70, MeanSpend: 40}
+	pred := f.Predict(s, 1, 0, 39)
+	want := f.Variance(s, 1, 39, pred)
+	// Simulate the customer's next 39 weeks from the posterior.
+	rng := rand.New(rand.NewPCG(1, 2))
+	alive := bg.PAlive(s)
+	var sum, sum2 float64
+	const n = 200000
+	for range n {
+		v := 0.0
+		if rng.Float64() < alive {
+			lambda := gammaRand(rng, bg.R+s.X) / (bg.Alpha + s.T)
+			p := betaRand(rng, bg.A, bg.B+s.X)
+			nu := gammaRand(rng, gg.P*s.X+gg.Q) / (gg.Gamma + s.X*s.MeanSpend)
+			for tm := rng.ExpFloat64() / lambda; tm <= 39; tm += rng.ExpFloat64() / lambda {
+				v += gammaRand(rng, gg.P) / nu
+				if rng.Float64() < p {
+					break
+				}
+			}
+		}
+		sum, sum2 = sum+v, sum2+v*v
+	}
+	mean := sum / n
+	got := sum2/n - mean*mean
+	if math.Abs(mean-pred.CLV) > 0.02*pred.CLV || math.Abs(got-want) > 0.05*want {
+		t.Errorf("simulated mean %.2f var %.1f; model mean %.2f var %.1f", mean, got, pred.CLV, want)
+	}
+}

@@ -37,6 +37,7 @@ type customer struct {
 	// interval).
 	predLow, predHigh decimal.Decimal
 	confidence        string
+	predVar           float64         // variance of the predicted profit
 	total             decimal.Decimal // historical profit + predicted profit
 	flags             clv.Flags
 	prevTier          string
@@ -436,6 +437,10 @@ func (r *Runner) predict(custs []*customer, m StoredModel, unit clv.TimeUnit, ma
 				k := c.predProf.Div(c.predRev)
 				c.predLow, c.predHigh = clampMoney(clv.DecimalCLV(lo).Mul(k)), clampMoney(clv.DecimalCLV(hi).Mul(k))
 			}
+			if c.predRev.IsPositive() {
+				k := c.predProf.Div(c.predRev).InexactFloat64()
+				c.predVar = fit.Variance(c.summary, cfg.HorizonMonths, upm, c.pred) * k * k
+			}
 			c.confidence = string(clv.ConfidenceOf(c.predProf.InexactFloat64(), c.predLow.InexactFloat64(), c.predHigh.InexactFloat64()))
 		})
 	}
@@ -656,8 +661,18 @@ func (r *Runner) outputs(c *customer, model string, step decimal.Decimal, asOf t
 	v[config.OutModel] = model
 	v[config.OutExplain] = explain(c, asOf)
 	v[config.OutUpdatedAt] = asOf.UTC().Format(updatedAtLayout)
+	if c.predVar > 0 {
+		// Stored with the result, never written: the report sums it into
+		// intervals on totals.
+		v[ResultPredictedSD] = strconv.FormatFloat(math.Sqrt(c.predVar), 'f', 2, 64)
+	}
 	return contactOutput{ContactID: c.id, Values: v, Money: money}
 }
+
+// ResultPredictedSD is the key, in a stored result's values, of the
+// standard deviation of the customer's predicted profit. It is not an
+// output: nothing writes it to HubSpot.
+const ResultPredictedSD = "predicted_sd"
 
 // updatedAtLayout is the time layout of the updated_at output.
 const updatedAtLayout = "2006-01-02T15:04:05.000Z"

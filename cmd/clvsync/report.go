@@ -116,6 +116,9 @@ func printSummary(w io.Writer, d *report.Data) {
 	fmt.Fprintf(w, "  %-34s %s %s (%s orders)\n", "historical revenue", cur, money(h.HistoricalRevenue.Sum), thousands(int64(h.Orders)))
 	fmt.Fprintf(w, "  %-34s %s %s\n", "historical profit", cur, money(h.Historical.Sum))
 	fmt.Fprintf(w, "  %-34s %s %s (profit %s)\n", fmt.Sprintf("predicted revenue, next %d months", d.HorizonMonths), cur, money(h.PredictedRevenue.Sum), money(h.Predicted.Sum))
+	if h.PredictedHigh.GreaterThan(h.PredictedLow) {
+		fmt.Fprintf(w, "  %-34s %s %s - %s (80%% range of the total)\n", "predicted profit, 80% range", cur, money(h.PredictedLow), money(h.PredictedHigh))
+	}
 	fmt.Fprintf(w, "  %-34s %12s %12s %14s\n", "CLV per customer (profit)", "average", "median", "sum")
 	for _, r := range []struct {
 		name string
@@ -151,9 +154,10 @@ func printSummary(w io.Writer, d *report.Data) {
 	}
 
 	section(w, fmt.Sprintf("Tiers (by %s CLV)", d.Distribution.Basis))
-	fmt.Fprintf(w, "  %-14s %9s %8s %14s %8s %s\n", "tier", "customers", "share", "value", "share", "range")
+	fmt.Fprintf(w, "  %-14s %9s %8s %14s %23s %8s %s\n", "tier", "customers", "share", "value", "80% range of value", "share", "per customer")
 	for _, t := range d.Tiers {
-		fmt.Fprintf(w, "  %-14s %9d %8s %14s %8s %s - %s\n", clip(t.Name, 14), t.Customers, pct(t.CustomerShare), money(t.Value), pct(t.ValueShare), money(t.Min), money(t.Max))
+		fmt.Fprintf(w, "  %-14s %9d %8s %14s %23s %8s %s - %s\n", clip(t.Name, 14), t.Customers, pct(t.CustomerShare), money(t.Value),
+			money(t.ValueLow)+" - "+money(t.ValueHigh), pct(t.ValueShare), money(t.Min), money(t.Max))
 	}
 	fmt.Fprintf(w, "  the top 20%% of customers hold %s of the value\n", pct(d.TopFifthShare))
 

@@ -92,6 +92,19 @@ type Headline struct {
 	HistoricalRevenue, PredictedRevenue Stat
 	Historical, Predicted, Total        Stat
 	Orders                              int
+	// PredictedLow and PredictedHigh bound the predicted profit's sum with
+	// 80% probability: the sum ∓ 1.2816 standard deviations, the variances
+	// of the customers' values added (they are independent).
+	PredictedLow, PredictedHigh decimal.Decimal
+}
+
+// z80 is the standard normal quantile of a central 80% interval.
+const z80 = 1.2816
+
+// interval80 is sum ∓ z80·√variance, the low end at least 0.
+func interval80(sum decimal.Decimal, variance float64) (lo, hi decimal.Decimal) {
+	d := decimal.NewFromFloat(z80 * math.Sqrt(math.Max(variance, 0))).Round(2)
+	return decimal.Max(decimal.Zero, sum.Sub(d)), sum.Add(d)
 }
 
 // Acquisition is the maximum acquisition cost: what a new customer is worth,
@@ -152,6 +165,10 @@ type TierRow struct {
 	Value      decimal.Decimal
 	ValueShare float64
 	Min, Max   decimal.Decimal
+	// ValueLow and ValueHigh bound Value with 80% probability (only its
+	// predicted part is uncertain).
+	ValueLow, ValueHigh decimal.Decimal
+	variance            float64
 }
 
 // RFMGrid is customers by recency score (rows) and frequency score
@@ -495,10 +512,23 @@ func headline(custs []*reportCustomer) Headline {
 		Predicted:         stat(column(custs, config.OutPredicted)),
 		Total:             stat(column(custs, config.OutTotal)),
 	}
+	variance := 0.0
 	for _, c := range custs {
 		h.Orders += int(c.m(config.OutOrders).IntPart())
+		variance += c.variance()
 	}
+	h.PredictedLow, h.PredictedHigh = interval80(h.Predicted.Sum, variance)
 	return h
+}
+
+// variance is the variance of the customer's predicted profit (0 when the
+// run stored none).
+func (c *reportCustomer) variance() float64 {
+	sd, err := strconv.ParseFloat(c.res.Values[hsync.ResultPredictedSD], 64)
+	if err != nil || !(sd > 0) {
+		return 0
+	}
+	return sd * sd
 }
 
 func acquisition(custs []*reportCustomer, cfg config.Config, asOf time.Time) Acquisition {
@@ -588,8 +618,10 @@ func tiers(custs []*reportCustomer, cfg config.Config) (Distribution, []TierRow,
 		}
 		r.Customers++
 		r.Value = r.Value.Add(v)
+		r.variance += c.variance()
 	}
 	for i := range rows {
+		rows[i].ValueLow, rows[i].ValueHigh = interval80(rows[i].Value, rows[i].variance)
 		rows[i].CustomerShare = share(rows[i].Customers, len(custs))
 		rows[i].ValueShare = decShare(rows[i].Value, total)
 	}

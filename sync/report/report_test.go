@@ -229,3 +229,22 @@ func TestBuildReport_EmptyStore(t *testing.T) {
 		t.Errorf("empty store: %d customers, backtest %v, note %q", d.Customers, d.Backtest, d.BacktestNote)
 	}
 }
+
+// The report puts an 80% range on the predicted total and on each tier's
+// value, from the customers' variances (not the sum of their percentiles).
+func TestBuildReport_Intervals(t *testing.T) {
+	store, cfg, _ := reportState(t, 300)
+	d, err := report.Build(context.Background(), store, cfg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := d.Headline
+	if !(h.PredictedLow.LessThan(h.Predicted.Sum) && h.Predicted.Sum.LessThan(h.PredictedHigh)) {
+		t.Errorf("predicted %s, 80%% range %s - %s", h.Predicted.Sum, h.PredictedLow, h.PredictedHigh)
+	}
+	for _, r := range d.Tiers {
+		if r.Customers > 0 && !(r.ValueLow.LessThanOrEqual(r.Value) && r.Value.LessThanOrEqual(r.ValueHigh) && r.ValueHigh.GreaterThan(r.ValueLow)) {
+			t.Errorf("tier %s: value %s, range %s - %s", r.Name, r.Value, r.ValueLow, r.ValueHigh)
+		}
+	}
+}
