@@ -70,8 +70,13 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 		return nil, err
 	}
 	// The subscription model needs every payment; a tournament splits the
-	// orders into a calibration and a holdout period.
-	keepOrders := cfg.Model.Type == config.ModelSubscription || cfg.Model.Type == config.ModelAuto
+	// orders into a calibration and a holdout period. Other runs keep only
+	// each customer's summary.
+	keepOrders := cfg.Model.Type == config.ModelSubscription
+	if cfg.Model.Type == config.ModelAuto {
+		_, due := r.modelDue(asOf, o)
+		keepOrders = due != "" // only a refit's tournament needs them
+	}
 	var custs []*customer
 	contacts, visited := 0, 0
 	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
@@ -214,16 +219,22 @@ func (r *Runner) writtenTiers() (map[string]writtenTier, error) {
 // monthlyRate converts an annual discount rate to the equivalent monthly one.
 func monthlyRate(annual float64) float64 { return math.Pow(1+annual, 1.0/12) - 1 }
 
-// model returns the model this run predicts with: the stored one, or a new
-// fit when refitReason says one is due. A new fit is saved unless the run is
-// a dry run; rep records the version and why it was fitted.
-func (r *Runner) model(ctx context.Context, custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time, o RunOptions, rep *Summary) (StoredModel, error) {
+// modelDue returns the stored model and why it must be fitted again now
+// ("" when it serves).
+func (r *Runner) modelDue(asOf time.Time, o RunOptions) (StoredModel, string) {
 	old, ok, err := LoadModel(r.Store)
 	if err != nil {
 		r.Logger.Warn("stored model unreadable; fitting a new one", "err", err)
 		ok = false
 	}
-	reason := refitReason(old, ok, r.Config, asOf, o.Refit)
+	return old, refitReason(old, ok, r.Config, asOf, o.Refit)
+}
+
+// model returns the model this run predicts with: the stored one, or a new
+// fit when refitReason says one is due. A new fit is saved unless the run is
+// a dry run; rep records the version and why it was fitted.
+func (r *Runner) model(ctx context.Context, custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time, o RunOptions, rep *Summary) (StoredModel, error) {
+	old, reason := r.modelDue(asOf, o)
 	if reason == "" {
 		rep.ModelVersion = old.Version
 		return old, nil
