@@ -102,10 +102,11 @@ var (
 	bucketHistory      = []byte("history")
 	bucketFailures     = []byte("failures")
 	bucketRuns         = []byte("runs")
+	bucketEvents       = []byte("events")
 
 	allBuckets = [][]byte{bucketMeta, bucketDeals, bucketContacts, bucketCompanies,
 		bucketContactDeals, bucketCompanyDeals, bucketCursors, bucketComputed,
-		bucketWritten, bucketHistory, bucketFailures, bucketRuns}
+		bucketWritten, bucketHistory, bucketFailures, bucketRuns, bucketEvents}
 
 	keySchemaVersion = []byte("schema_version")
 )

@@ -56,6 +56,9 @@ type RunOptions struct {
 	// contact whose values differ from what clvsync last wrote (`run
 	// --reconcile`; full resyncs always do).
 	Reconcile bool
+	// Deals and Contacts are re-read by id before the incremental pull:
+	// the records webhook events named (serve's real-time path).
+	Deals, Contacts []string
 }
 
 // Summary says what a run did. It is the run's own account, printed by
@@ -283,6 +286,11 @@ func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uin
 	r.totals = r.knownTotals(ctx, plan.Full)
 	// Phase times are measured on the real clock: r.Clock may be fixed.
 	t0 := time.Now()
+	if !plan.Full && len(o.Deals)+len(o.Contacts) > 0 {
+		if err := r.pullIDs(ctx, o.Deals, o.Contacts, rules, rep); err != nil {
+			return err
+		}
+	}
 	if err := r.pull(ctx, plan, rules, rep); err != nil {
 		return err
 	}

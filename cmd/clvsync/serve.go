@@ -103,8 +103,15 @@ func newServeDeps(cfg config.Config, token string, logger *slog.Logger) (serveDe
 		return serveDeps{}, err
 	}
 	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger}
-	return serveDeps{Store: store, Run: runner.Run, DailyUsage: client.Account.DailyUsage,
-		Logger: logger, Metrics: m, Gatherer: reg}, nil
+	d := serveDeps{Store: store, Run: runner.Run, DailyUsage: client.Account.DailyUsage,
+		Logger: logger, Metrics: m, Gatherer: reg}
+	if cfg.Webhooks.Enabled {
+		if d.WebhookSecret, err = cfg.WebhookSecret(os.Getenv); err != nil {
+			store.Close()
+			return serveDeps{}, config.Problems{{Key: "webhooks.enabled", Msg: err.Error(), Fix: "set HUBSPOT_CLIENT_SECRET or webhooks.client_secret_file"}}
+		}
+	}
+	return d, nil
 }
 
 // serveDeps are the dependencies of serve, built by runServe or a test.
@@ -122,6 +129,10 @@ type serveDeps struct {
 	Metrics *metrics
 	// Gatherer, when set, is served on /metrics.
 	Gatherer prometheus.Gatherer
+	// WebhookSecret is the HubSpot app's client secret (webhooks.enabled);
+	// Now is the clock signatures are checked on (nil: time.Now).
+	WebhookSecret string
+	Now           func() time.Time
 }
 
 // serveOptions changes how serve runs. The zero value schedules from the
@@ -157,6 +168,7 @@ type server struct {
 
 	cron          *cron.Cron
 	incID, fullID cron.EntryID
+	hooks         *webhooks // nil unless webhooks.enabled
 }
 
 // serve runs the job on the schedule until ctx is done, then stops taking
@@ -184,6 +196,12 @@ func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) 
 	base, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelRuns(nil)
 	s := &server{cfg: cfg, d: d, log: log, base: base}
+	if cfg.Webhooks.Enabled {
+		if d.WebhookSecret == "" {
+			return config.Problems{{Key: "webhooks.enabled", Msg: "no client secret", Fix: "set HUBSPOT_CLIENT_SECRET or webhooks.client_secret_file"}}
+		}
+		s.hooks = newWebhooks(s, d.WebhookSecret, d.Now)
+	}
 	cl := cronLogger{l: log, m: d.Metrics}
 	s.cron = cron.New(cron.WithLocation(loc), cron.WithLogger(cl),
 		// Recover innermost: a panic must not skip SkipIfStillRunning's
@@ -214,6 +232,11 @@ func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) 
 	}
 
 	s.cron.Start()
+	stopHooks := make(chan struct{})
+	if s.hooks != nil {
+		s.hooks.done.Add(1)
+		go s.hooks.run(stopHooks)
+	}
 	next, nextFull := s.nextRuns()
 	log.Info("serve started", "schedule", cfg.Schedule.Cron, "full_resync", cfg.Schedule.FullResync,
 		"timezone", loc.String(), "next_run", next, "next_full_resync", nextFull, "run_now", o.RunNow,
@@ -231,6 +254,7 @@ func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) 
 	if o.OnShutdown != nil {
 		o.OnShutdown()
 	}
+	close(stopHooks)
 	err = s.shutdown(cancelRuns)
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -300,20 +324,25 @@ func (s *server) runJob(full bool) {
 		return
 	}
 	defer s.gate.Unlock()
+	s.execute(hsync.RunOptions{Full: s.fullPending.Swap(false)})
+}
+
+// execute performs one run with the gate held, and updates the metrics, the
+// failure count and the daily usage after it.
+func (s *server) execute(o hsync.RunOptions) error {
 	s.running.Store(true)
 	defer s.running.Store(false)
 	if m := s.d.Metrics; m != nil {
 		m.running.Set(1)
 		defer m.running.Set(0)
 	}
-	full = s.fullPending.Swap(false)
 	timeout := time.Duration(s.cfg.Schedule.RunTimeout)
 	if timeout <= 0 {
 		timeout = time.Hour
 	}
 	ctx, cancel := context.WithTimeout(s.base, timeout)
 	defer cancel()
-	rep, err := s.d.Run(ctx, hsync.RunOptions{Full: full})
+	rep, err := s.d.Run(ctx, o)
 	// The run's own end time (the runner's clock, as in the run log), so
 	// the metrics and the run log agree exactly.
 	end := rep.Ended
@@ -346,6 +375,7 @@ func (s *server) runJob(full bool) {
 	}
 	next, nextFull := s.nextRuns()
 	s.log.Debug("next runs", "next_run", next, "next_full_resync", nextFull)
+	return err
 }
 
 // readDailyUsage reads HubSpot's daily usage (best effort) into the metrics
@@ -446,6 +476,9 @@ func (s *server) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /backup", backupHandler(s.d.Store))
+	if s.hooks != nil {
+		mux.HandleFunc("POST "+s.cfg.Webhooks.Path, s.hooks.handle)
+	}
 	if s.d.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
 	}

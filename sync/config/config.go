@@ -42,6 +42,7 @@ type Config struct {
 	Outputs     OutputsConfig    `yaml:"outputs"`
 	Reports     ReportsConfig    `yaml:"reports"`
 	Operations  OperationsConfig `yaml:"operations"`
+	Webhooks    WebhooksConfig   `yaml:"webhooks"` // serve's real-time path (webhooks.go)
 }
 
 // Attribution rules: who a deal with several contacts counts for.
@@ -484,6 +485,7 @@ func DefaultConfig() Config {
 		Outputs:    OutputsConfig{Group: "clv", GroupLabel: "Customer lifetime value", Properties: props},
 		Reports:    ReportsConfig{SourceProperty: "hs_analytics_source", TargetCLVToCAC: 3, NewCustomerDays: 365},
 		Operations: OperationsConfig{Listen: "127.0.0.1:9090", LogFormat: "auto", LogLevel: "info", UnreadyFailures: 3},
+		Webhooks:   DefaultWebhooks(),
 	}
 }
 
@@ -749,6 +751,7 @@ func (c Config) Validate() error {
 	// A number that is not finite passes range checks written as
 	// comparisons (NaN compares false): reject every one by its key.
 	ps = append(nonFinite(reflect.ValueOf(c), ""), ps...)
+	ps = append(ps, c.webhookProblems()...)
 	if len(ps) == 0 {
 		return nil
 	}
@@ -1012,7 +1015,7 @@ func (c Config) ModelHash() string {
 // folder, so a run started from another working directory uses the same
 // files.
 func (c *Config) ResolvePaths(dir string) {
-	for _, p := range []*string{&c.State.Path, &c.HubSpot.TokenFile} {
+	for _, p := range []*string{&c.State.Path, &c.HubSpot.TokenFile, &c.Webhooks.ClientSecretFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
