@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/hubspot/fakehub"
+	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
 )
@@ -19,11 +23,12 @@ import (
 const demoToken = "demo-token"
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("demo", stderr, "demo [--dir DIR] [--contacts N] [--seed S]")
+	fs := newFlags("demo", stderr, "demo [--dir DIR] [--contacts N] [--seed S] [--live]")
 	dir := fs.String("dir", "", "folder for the state file, config and report (default: a new temporary folder)")
 	contacts := fs.Int("contacts", 5000, "contacts in the generated portal")
 	seed := fs.Int64("seed", 1, "seed of the generated portal")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
+	live := fs.Bool("live", false, "then run serve with HubSpot webhooks on, close a deal in the fake HubSpot, and show it reach the contact within seconds")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -97,6 +102,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	if *live {
+		if err := demoLive(ctx, stdout, hub, baseURL, cfg, store, runner.Run, logger); err != nil {
+			return fail(stderr, fmt.Errorf("demo --live: %w", err))
+		}
+	}
 	fmt.Fprintf(stdout, "Done in %s. State, config and report are in %s\n", time.Since(started).Round(time.Millisecond), *dir)
 	fmt.Fprintf(stdout, "HTML report: %s\n", report)
 	fmt.Fprintf(stdout, "Next: go run ./cmd/clvsync report --config %s\n", filepath.Join(*dir, "clvsync.yaml"))
@@ -114,4 +124,72 @@ func writeDemoConfig(path string, cfg config.Config) error {
 	}
 	header := "# Written by `clvsync demo`. The fake HubSpot it points at is gone once the demo ends.\n"
 	return os.WriteFile(path, append([]byte(header), b...), 0o600)
+}
+
+// demoLive shows the real-time path: serve with webhooks on, the fake
+// HubSpot sending signed webhooks to it, and a deal closed for a customer
+// reaching the customer's clv_* properties.
+func demoLive(ctx context.Context, stdout io.Writer, hub *fakehub.Hub, baseURL string, cfg config.Config, store *state.Store,
+	run func(context.Context, hsync.RunOptions) (hsync.Summary, error), logger *slog.Logger) error {
+	const secret = "demo-app-client-secret"
+	cfg.Webhooks.Enabled = true
+	cfg.Webhooks.Quiet, cfg.Webhooks.MaxDelay = config.Duration(300*time.Millisecond), config.Duration(2*time.Second)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	addrc, errc := make(chan string, 1), make(chan error, 1)
+	go func() {
+		errc <- serve(sctx, cfg, serveDeps{Store: store, Run: run, Logger: logger, WebhookSecret: secret},
+			serveOptions{Listen: "127.0.0.1:0", Schedule: cron.Every(24 * time.Hour), OnListen: func(a string) { addrc <- a }})
+	}()
+	var addr string
+	select {
+	case a := <-addrc:
+		addr = "http://" + a
+	case err := <-errc:
+		return err
+	}
+	defer func() { stop(); <-errc }()
+	if err := hub.SetWebhooks(fakehub.WebhookSettings{URL: addr + cfg.Webhooks.Path, Secret: secret}); err != nil {
+		return err
+	}
+	var who state.Written
+	if err := store.ForEachWritten(func(w state.Written) error {
+		if who.ContactID == "" && w.Values[string(config.OutOrders)] != "" {
+			who = w
+		}
+		return nil
+	}); err != nil || who.ContactID == "" {
+		return fmt.Errorf("no customer to close a deal for (%v)", err)
+	}
+	name := "contact " + who.ContactID
+	if c, ok, _ := store.Contact(who.ContactID); ok && c.Name != "" {
+		name = c.Name
+	}
+	client, err := hubspot.New(hubspot.Options{BaseURL: baseURL, Token: demoToken})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nLive: serve listens for HubSpot webhooks at %s%s. Closing a 2,500 %s deal for %s...\n", addr, cfg.Webhooks.Path, cfg.Deals.HomeCurrency, name)
+	start := time.Now()
+	if _, err := client.Deals.Create(ctx, map[string]string{
+		"dealname": "demo --live", "amount": "2500.00", "dealstage": "closedwon", "pipeline": "default",
+		"closedate": start.UTC().Format(time.RFC3339), "deal_currency_code": cfg.Deals.HomeCurrency,
+	}, []hubspot.AssociationInput{{ToID: who.ContactID, Types: []hubspot.AssociationSpec{{Category: "HUBSPOT_DEFINED", TypeID: 3}}}}); err != nil {
+		return err
+	}
+	props := []string{cfg.Property(config.OutOrders), cfg.Property(config.OutTotal)}
+	for time.Since(start) < 30*time.Second {
+		c, err := client.Contacts.Get(ctx, who.ContactID, hubspot.GetOptions{Properties: props})
+		if err == nil && c.Properties[props[0]] != who.Values[string(config.OutOrders)] {
+			fmt.Fprintf(stdout, "  %.1f s later HubSpot shows %s: %s %s -> %s, %s %s -> %s\n", time.Since(start).Seconds(), name,
+				props[0], who.Values[string(config.OutOrders)], c.Properties[props[0]], props[1], moneyOrDash(who.Values[string(config.OutTotal)]), moneyOrDash(c.Properties[props[1]]))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the deal did not reach %s within 30 s", name)
 }

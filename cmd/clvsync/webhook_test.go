@@ -181,3 +181,18 @@ func TestFakehub_WebhookNeedsASecret(t *testing.T) {
 		t.Errorf("stderr does not name the flag: %s", errb.String())
 	}
 }
+
+// demo --live shows a deal closed in the fake HubSpot reaching the contact
+// through webhooks into serve.
+func TestDemo_Live(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo")
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"demo", "--dir", t.TempDir(), "--contacts", "200", "--live"}, &out, &errb); code != exitOK {
+		t.Fatalf("demo --live: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !bytes.Contains(out.Bytes(), []byte("later HubSpot shows")) {
+		t.Errorf("no live change shown:\n%s", out.String())
+	}
+}
