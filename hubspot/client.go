@@ -316,7 +316,11 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			return ctx.Err()
 		}
 		wait, retry := c.retryWait(cl, attempt, status, err)
-		if !retry || attempt > c.opts.MaxRetries {
+		limit := c.opts.MaxRetries
+		if limit > 0 && transportFault(err) {
+			limit = max(limit, transportRetries)
+		}
+		if !retry || attempt > limit {
 			return err
 		}
 		if status == http.StatusTooManyRequests {
@@ -371,6 +375,17 @@ func (c *Client) retryWait(cl call, attempt, status int, err error) (time.Durati
 		return c.backoffFor(attempt), !cl.unsafe
 	}
 	return 0, false
+}
+
+// transportRetries is how often an idempotent call is retried after the
+// network failed it (a connection reset or closed, a cut or garbled body):
+// such faults come in runs on a bad link and say nothing about the request,
+// so they get a larger budget than HubSpot's own errors (Options.MaxRetries).
+const transportRetries = 10
+
+// transportFault reports a failure of the network rather than of HubSpot.
+func transportFault(err error) bool {
+	return errors.As(err, new(*BodyError)) || retryableNetErr(err)
 }
 
 // BodyError reports a 2xx answer whose body could not be decoded, e.g. a

@@ -152,6 +152,17 @@ func TestClient_RetryPolicy(t *testing.T) {
 			t.Fatalf("get = %+v, %v after %d calls", o, err, calls.Load())
 		}
 	})
+	t.Run("a run of network faults longer than MaxRetries is outlasted", func(t *testing.T) {
+		// At 30% cut bodies and 20% resets, six failures in a row (the
+		// 5 retries of HubSpot errors) happen to one call in 64.
+		var calls atomic.Int64
+		c, mux := setup(t)
+		mux.HandleFunc("GET /crm/objects/2026-09/deals/7", truncated(&calls, `{"id":"7","properties":{"amount":"10"}}`, 9))
+		o, err := c.Deals.Get(context.Background(), "7", GetOptions{})
+		if err != nil || o.ID != "7" || calls.Load() != 10 {
+			t.Fatalf("get = %+v, %v after %d calls", o, err, calls.Load())
+		}
+	})
 	t.Run("truncated batch update body is retried", func(t *testing.T) {
 		var calls atomic.Int64
 		c, mux := setup(t)

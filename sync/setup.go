@@ -2,7 +2,9 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 
 	"github.com/clvsync/clvsync/hubspot"
@@ -30,7 +32,7 @@ func Setup(ctx context.Context, props Properties, cfg config.Config, checkOnly b
 	}
 	if !slices.ContainsFunc(groups, func(g hubspot.PropertyGroup) bool { return g.Name == cfg.Outputs.Group }) {
 		if !checkOnly {
-			if _, err := props.CreateGroup(ctx, "contacts", hubspot.PropertyGroupCreate{Name: cfg.Outputs.Group, Label: cfg.Outputs.GroupLabel}); err != nil {
+			if _, err := props.CreateGroup(ctx, "contacts", hubspot.PropertyGroupCreate{Name: cfg.Outputs.Group, Label: cfg.Outputs.GroupLabel}); err != nil && !alreadyExists(err) {
 				return rep, fmt.Errorf("create property group %s: %w", cfg.Outputs.Group, err)
 			}
 		}
@@ -89,9 +91,33 @@ func Setup(ctx context.Context, props Properties, cfg config.Config, checkOnly b
 	if len(create) > 0 && !checkOnly {
 		// One batch request creates every missing property.
 		if _, err := props.BatchCreate(ctx, "contacts", create); err != nil {
-			return rep, fmt.Errorf("create properties %v: %w", rep.Created, err)
+			// A create whose answer was lost is retried by the client and
+			// then meets its own properties: check they are all there.
+			if !alreadyExists(err) || !allExist(ctx, props, create) {
+				return rep, fmt.Errorf("create properties %v: %w", rep.Created, err)
+			}
 		}
 	}
 	rep.AlreadyComplete = !rep.GroupCreated && len(rep.Created) == 0 && len(rep.OptionsAdded) == 0
 	return rep, nil
+}
+
+// alreadyExists reports HubSpot's 409 for a property or group that exists.
+func alreadyExists(err error) bool {
+	var apiErr *hubspot.APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict
+}
+
+// allExist reports whether every property of create exists now.
+func allExist(ctx context.Context, props Properties, create []hubspot.PropertyCreate) bool {
+	existing, err := props.List(ctx, "contacts", false)
+	if err != nil {
+		return false
+	}
+	for _, c := range create {
+		if !slices.ContainsFunc(existing, func(p hubspot.Property) bool { return p.Name == c.Name }) {
+			return false
+		}
+	}
+	return true
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
@@ -278,4 +279,21 @@ func TestRunner_PredictionIntervals(t *testing.T) {
 		t.Errorf("confidence bands over %d contacts: %v", n, bands)
 	}
 	t.Logf("confidence over %d contacts: %v", n, bands)
+}
+
+// A whole run completes with 30% of 2xx bodies cut and 20% of connections
+// reset (measured before the client retried them: 40 of 40 runs failed),
+// and writes what a clean run writes.
+func TestRunner_CompletesThroughTruncationsAndResets(t *testing.T) {
+	clean := synctest.NewHub(t, fakehub.Config{Contacts: 300, Seed: 5}, lowMinimums(nil))
+	want := clean.RunMonthly(t, 1)
+	faulty := synctest.NewHub(t, fakehub.Config{Contacts: 300, Seed: 5, Faults: fakehub.Faults{Truncate: 0.3, Reset: 0.2, Seed: 1}}, lowMinimums(nil))
+	got, err := faulty.Runner.Run(context.Background(), hsync.RunOptions{})
+	if err != nil {
+		t.Fatalf("run with 30%% truncated bodies and 20%% resets: %v", err)
+	}
+	if got.Written != want.Written || got.Customers != want.Customers {
+		t.Errorf("faulty run wrote %d of %d customers; clean run %d of %d", got.Written, got.Customers, want.Written, want.Customers)
+	}
+	t.Logf("faulty run: %d API calls (clean: %d), %d written", got.APICalls, want.APICalls, got.Written)
 }
