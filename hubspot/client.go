@@ -50,9 +50,14 @@ type Options struct {
 	// Share is the share of the tier's burst limit this client may use, in
 	// (0, 1]; default 0.8. Other integrations of the same app use the rest.
 	Share float64
-	// MaxRetries is how often one call is retried; default 5. Negative
-	// disables retries.
+	// MaxRetries is how often one call is retried after a 5xx, 423 or
+	// 429; default 5. Negative disables retries.
 	MaxRetries int
+	// NetworkRetries is how often an idempotent call is retried after the
+	// network failed it (a connection reset or closed, a cut or garbled
+	// body); default 10. Such faults come in runs on a bad link and say
+	// nothing about the request. Negative means never.
+	NetworkRetries int
 	// MinBackoff and MaxBackoff bound the exponential backoff between
 	// retries of 5xx, 423 and network errors; defaults 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
@@ -172,6 +177,11 @@ func New(o Options) (*Client, error) {
 		o.MaxRetries = 5
 	} else if o.MaxRetries < 0 {
 		o.MaxRetries = 0
+	}
+	if o.NetworkRetries == 0 {
+		o.NetworkRetries = 10
+	} else if o.NetworkRetries < 0 {
+		o.NetworkRetries = 0
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 500 * time.Millisecond
@@ -317,8 +327,8 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		}
 		wait, retry := c.retryWait(cl, attempt, status, err)
 		limit := c.opts.MaxRetries
-		if limit > 0 && transportFault(err) {
-			limit = max(limit, transportRetries)
+		if transportFault(err) {
+			limit = c.opts.NetworkRetries
 		}
 		if !retry || attempt > limit {
 			return err
@@ -376,12 +386,6 @@ func (c *Client) retryWait(cl call, attempt, status int, err error) (time.Durati
 	}
 	return 0, false
 }
-
-// transportRetries is how often an idempotent call is retried after the
-// network failed it (a connection reset or closed, a cut or garbled body):
-// such faults come in runs on a bad link and say nothing about the request,
-// so they get a larger budget than HubSpot's own errors (Options.MaxRetries).
-const transportRetries = 10
 
 // transportFault reports a failure of the network rather than of HubSpot.
 func transportFault(err error) bool {

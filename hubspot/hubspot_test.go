@@ -1082,7 +1082,7 @@ func TestClient_TokenRedaction(t *testing.T) {
 	var events []RequestEvent
 	c, mux := setup(t, func(o *Options) {
 		o.Logger = logger
-		o.MaxRetries = 1
+		o.MaxRetries, o.NetworkRetries = 1, 1
 		o.Observer = func(e RequestEvent) { mu.Lock(); events = append(events, e); mu.Unlock() }
 	})
 	mux.HandleFunc("GET /crm/objects/2026-09/deals/1", func(w http.ResponseWriter, r *http.Request) {
