@@ -146,3 +146,18 @@ func (s *AssociationsService) CreateDefault(ctx context.Context, fromType, fromI
 	}
 	return nil
 }
+
+// Delete removes every association between two records (all types, v4
+// semantics), e.g. ("deals", dealID, "contacts", contactID).
+//
+// HubSpot API docs: https://developers.hubspot.com/docs/api/crm/associations
+func (s *AssociationsService) Delete(ctx context.Context, fromType, fromID, toType, toID string) error {
+	if fromID == "" || toID == "" {
+		return fmt.Errorf("remove association of %s %q with %s %q: empty id", fromType, fromID, toType, toID)
+	}
+	if err := s.c.do(ctx, call{endpoint: "associations.delete", method: http.MethodDelete,
+		path: s.c.paths.association(fromType, fromID, toType, toID)}); err != nil {
+		return fmt.Errorf("remove association of %s %s with %s %s: %w", fromType, fromID, toType, toID, err)
+	}
+	return nil
+}

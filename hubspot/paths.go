@@ -50,6 +50,16 @@ func (p paths) associationDefault(from, fromID, to, toID string) string {
 	return join(prefix, from, fromID) + "/associations/default" + join("", to, toID)
 }
 
+// association: /crm/objects/2026-09/{from}/{fromId}/associations/{to}/{toId}
+// or /crm/v4/objects/... .
+func (p paths) association(from, fromID, to, toID string) string {
+	prefix := "/crm/objects/" + p.version
+	if p.legacy() {
+		prefix = "/crm/v4/objects"
+	}
+	return join(prefix, from, fromID) + "/associations" + join("", to, toID)
+}
+
 // properties: /crm/properties/2026-09/{type}[/...] or /crm/v3/properties/{type}[/...].
 func (p paths) properties(objectType string, rest ...string) string {
 	prefix := "/crm/properties/" + p.version

@@ -709,3 +709,14 @@ func (s *Store) MissingContacts(limit int) ([]string, error) {
 	}
 	return out, nil
 }
+
+// ForEachDeal calls fn for every stored deal in deal id order, chunked like
+// ForEachResult. An error from fn stops the iteration and is returned
+// unwrapped.
+func (s *Store) ForEachDeal(fn func(Deal) error) error {
+	return forEachRecord(s, bucketDeals, func(_ *bolt.Tx, k, v []byte) (Deal, error) {
+		var rec dealRecord
+		err := decodeRecord(k, v, &rec, nil)
+		return rec.deal(string(k)), err
+	}, fn)
+}

@@ -101,6 +101,7 @@ type Records interface {
 	PutDeals(deals []state.Deal, cursors ...state.Cursor) error
 	DeleteDeals(ids []string, cursors ...state.Cursor) error
 	DealsOfContact(contactID string) ([]state.Deal, error)
+	ForEachDeal(fn func(state.Deal) error) error
 	Contact(id string) (state.Contact, bool, error)
 	PutContacts(cs []state.Contact, cursors ...state.Cursor) error
 	DeleteContacts(ids []string, cursors ...state.Cursor) error

@@ -77,6 +77,13 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		if err := r.incrementalDeals(ctx, rules, rep); err != nil {
 			return err
 		}
+		if due, err := r.refreshDue(); err != nil {
+			return err
+		} else if due {
+			if err := r.refreshAssociations(ctx, rep); err != nil {
+				return fmt.Errorf("refresh deal associations: %w", err)
+			}
+		}
 		if err := r.incrementalContacts(ctx, rep); err != nil {
 			return err
 		}

@@ -81,6 +81,9 @@ type ScheduleConfig struct {
 	RunTimeout  Duration `yaml:"run_timeout"`
 	GracePeriod Duration `yaml:"grace_period"`
 	OverlapSkew Duration `yaml:"incremental_overlap"` // how far back incremental searches reach before the cursor
+	// AssociationRefreshEvery re-reads won deals' associations every Nth
+	// incremental run (0: only full resyncs).
+	AssociationRefreshEvery int `yaml:"association_refresh_every"`
 }
 
 // DealsConfig maps deal properties to CLV inputs.
@@ -461,6 +464,7 @@ func DefaultConfig() Config {
 		Schedule: ScheduleConfig{
 			Cron: "0 */6 * * *", TimeZone: "UTC", RunTimeout: Duration(time.Hour),
 			GracePeriod: Duration(30 * time.Second), OverlapSkew: Duration(5 * time.Minute),
+			AssociationRefreshEvery: 1,
 		},
 		Deals: DealsConfig{
 			AmountProperty: "amount_in_home_currency", CurrencyProperty: "deal_currency_code",

@@ -37,6 +37,9 @@ func DefaultWebhooks() WebhooksConfig {
 
 func init() {
 	maps.Copy(keyComments, map[string]string{
+		"schedule.association_refresh_every": "Re-read the contact (and company) associations of every won deal on every Nth\n" +
+			"incremental run (1,000 deals per call): moving a deal to another contact does not\n" +
+			"change the deal's modified date. 1 = every run, 0 = only on full resyncs.",
 		"webhooks": "The real-time path of `clvsync serve` (off unless enabled): HubSpot webhooks for\n" +
 			"deal and contact changes, applied within seconds. Needs a HubSpot project app; the\n" +
 			"app's client secret comes from HUBSPOT_CLIENT_SECRET or webhooks.client_secret_file.",
@@ -53,6 +56,9 @@ func (c Config) webhookProblems() Problems {
 	var ps Problems
 	add := func(key, fix, format string, args ...any) {
 		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...), Fix: fix})
+	}
+	if c.Schedule.AssociationRefreshEvery < 0 {
+		add("schedule.association_refresh_every", "use 1 (every run), N (every Nth run) or 0 (only full resyncs)", "%d is negative", c.Schedule.AssociationRefreshEvery)
 	}
 	w := c.Webhooks
 	if !w.Enabled {
