@@ -292,3 +292,27 @@ func lowMinimums(mutate func(*config.Config)) func(*config.Config) {
 		}
 	}
 }
+
+// A contact's own change (its email here; acquisition source likewise)
+// reaches the store in the next incremental run, without a full resync;
+// contacts whose only change was clvsync's write are not stored again.
+func TestRunner_ContactChangeIsPulledIncrementally(t *testing.T) {
+	e := setup(t, 300, nil)
+	e.run(t, hsync.RunOptions{})
+	id, _ := soleCustomer(t, e.store)
+	if _, err := e.client.Contacts.Update(context.Background(), id, map[string]string{"email": "changed.address@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.run(t, hsync.RunOptions{})
+	if rep.Mode != "incremental" {
+		t.Fatalf("mode %s", rep.Mode)
+	}
+	c, _, _ := e.store.Contact(id)
+	if c.Email != "changed.address@example.com" {
+		t.Errorf("stored email %q after an incremental run", c.Email)
+	}
+	if rep.Pulled.Contacts > 5 {
+		t.Errorf("%d contacts stored again: clvsync's own writes should be skipped", rep.Pulled.Contacts)
+	}
+	t.Logf("contacts stored: %d", rep.Pulled.Contacts)
+}

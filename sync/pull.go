@@ -342,26 +342,34 @@ func (r *Runner) incrementalDeals(ctx context.Context, rules DealRules, rep *Sum
 	return searchModified(ctx, r, cursorDeals, "deals", search, keep, put)
 }
 
-// incrementalContacts folds merges: a survivor's hs_merged_object_ids names
-// the contacts merged into it. Only contacts carrying merged ids are searched:
-// clvsync's own write-back touches the last-modified date of every contact
-// it writes, so searching all modified contacts would cost as much as the
-// write-back itself on every run. Other contact changes (acquisition source,
-// create date) are picked up by full resyncs (schedule.full_resync).
+// incrementalContacts searches contacts modified since the cursor: their
+// own changes (email, name, acquisition source, company) are stored, and a
+// merge survivor's hs_merged_object_ids folds the contacts merged into it.
+// clvsync's own write-back touches every contact it writes too: a contact
+// whose stored fields are unchanged is skipped without a store write, so
+// the work stays proportional to real changes (the search pages are not:
+// the run after a write-back reads back the contacts it wrote, 200 a page).
 func (r *Runner) incrementalContacts(ctx context.Context, rep *Summary) error {
-	hasMerged := hubspot.Filter{PropertyName: "hs_merged_object_ids", Operator: hubspot.OpHasProperty}
 	search := func(since time.Time) iter.Seq2[hubspot.Object, error] {
-		return r.Client.Contacts.ModifiedSinceWhere(ctx, since, contactProperties(r.Config), hasMerged)
+		return r.Client.Contacts.ModifiedSinceWhere(ctx, since, contactProperties(r.Config))
 	}
 	keep := func(o hubspot.Object, flush func() error) (state.Contact, time.Time, bool, error) {
 		c := normalizeContact(r.Config, o)
-		known, err := r.tracked(c.ID)
+		stored, known, err := r.Store.Contact(c.ID)
 		if err != nil {
 			return c, c.ModifiedAt, false, err
 		}
 		merged, err := mergedInto(c, r.tracked)
-		if err != nil || len(merged) == 0 {
-			return c, c.ModifiedAt, known, err
+		if err != nil {
+			return c, c.ModifiedAt, false, err
+		}
+		if len(merged) == 0 {
+			if !known {
+				// Not a customer (nor referenced by a deal): nothing to keep.
+				ref, err := r.tracked(c.ID)
+				return c, c.ModifiedAt, ref, err
+			}
+			return c, c.ModifiedAt, contactChanged(stored, c), nil
 		}
 		if err := flush(); err != nil {
 			return c, c.ModifiedAt, false, err
@@ -377,6 +385,13 @@ func (r *Runner) incrementalContacts(ctx context.Context, rep *Summary) error {
 		return r.Store.PutContacts(batch, c)
 	}
 	return searchModified(ctx, r, cursorContacts, "contacts", search, keep, put)
+}
+
+// contactChanged reports whether HubSpot's contact differs from the stored
+// one in anything clvsync keeps (not its modification date).
+func contactChanged(stored, c state.Contact) bool {
+	return stored.Email != c.Email || stored.Name != c.Name || stored.Source != c.Source ||
+		stored.CompanyID != c.CompanyID || !stored.CreatedAt.Equal(c.CreatedAt) || !slices.Equal(stored.MergedIDs, c.MergedIDs)
 }
 
 // mergedInto returns the ids merged into survivor c (its
