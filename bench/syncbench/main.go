@@ -66,7 +66,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	hub := exec.Command(bin, "fakehub", "--addr", addr, "--token", "bench", "--contacts", strconv.Itoa(contacts),
+	hub := exec.Command(bin, "fakehub", "--listen", addr, "--token", "bench", "--contacts", strconv.Itoa(contacts),
 		"--seed", "1", "--tier", tier, "--limit-scale", strconv.FormatFloat(scale, 'f', -1, 64), "--anchor", "2026-11-01")
 	out, _ := hub.StdoutPipe()
 	hub.Stderr = os.Stderr

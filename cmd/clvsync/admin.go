@@ -84,8 +84,8 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	force := fs.Bool("force", false, "overwrite an existing file")
 	offline := fs.Bool("offline", false, "do not read the portal even when HUBSPOT_TOKEN is set")
 	baseURL := fs.String("base-url", "", "HubSpot API base URL to read from and write into the file (e.g. http://127.0.0.1:8089 for fakehub)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "init takes no arguments (got %q)\n", fs.Args())
@@ -178,8 +178,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	cf.register(fs)
 	offline := fs.Bool("offline", false, "check the file only, not the portal")
 	baseURL := fs.String("base-url", "", "override hubspot.base_url (e.g. for fakehub)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	cfg, err := cf.read()
 	var ps config.Problems
@@ -262,8 +262,8 @@ func runProperties(ctx context.Context, args []string, stdout, stderr io.Writer)
 	hidden := fs.Bool("hidden", false, "include hidden properties")
 	pipelines := fs.Bool("pipelines", false, "list deal pipelines and stages instead (with the ids deals.won_stages takes)")
 	baseURL := fs.String("base-url", "", "override hubspot.base_url (e.g. for fakehub)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	var objects []string
 	switch *object {
@@ -364,8 +364,8 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cf.register(fs)
 	dry := fs.Bool("dry-run", false, "only say what would be created")
 	baseURL := fs.String("base-url", "", "override hubspot.base_url (e.g. for fakehub)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	cfg, err := cf.read()
 	if err == nil {

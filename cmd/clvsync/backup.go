@@ -21,8 +21,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var cf commonFlags
 	fs := newFlags("backup", stderr, "backup --config FILE PATH")
 	cf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "error: backup needs one PATH: the file to write the copy to")

@@ -23,10 +23,48 @@ func newFlags(name string, stderr io.Writer, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: clvsync %s\n\n", help)
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "Usage: clvsync %s\n\n", help)
+		printFlags(fs)
 	}
 	return fs
+}
+
+// printFlags lists a command's flags the way its usage line writes them,
+// --name, under "Flags:".
+func printFlags(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintln(w, "Flags:")
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		fmt.Fprintf(w, "%s\n      %s", line, strings.ReplaceAll(usage, "\n", "\n      "))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// parseArgs parses a command's flags. -h and --help print the command's
+// help on stdout and exit 0; a bad flag prints it on stderr and exits 2.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, ok bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "--help" || a == "-help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK, false
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage, false
+	}
+	return exitOK, true
 }
 
 // commonFlags are shared by the commands that read a config.

@@ -29,8 +29,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Int64("seed", 1, "seed of the generated portal")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
 	live := fs.Bool("live", false, "then run serve with HubSpot webhooks on, close a deal in the fake HubSpot, and show it reach the contact within seconds")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	if *contacts < 1 || *contacts > 1_000_000 {
 		return fail(stderr, config.Problems{{Key: "--contacts", Msg: fmt.Sprintf("%d is out of range", *contacts), Fix: "use 1 to 1000000"}})

@@ -12,8 +12,9 @@ import (
 )
 
 func runFakehub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("fakehub", stderr, "fakehub [--addr 127.0.0.1:8089] [--token T] [--contacts N] [--seed S] [--tier professional] [--limit-scale 1] [--faults SPEC]")
-	addr := fs.String("addr", "127.0.0.1:8089", "address to listen on")
+	fs := newFlags("fakehub", stderr, "fakehub [--listen 127.0.0.1:8089] [--token T] [--contacts N] [--seed S] [--tier professional] [--limit-scale 1] [--faults SPEC]")
+	addr := fs.String("listen", "127.0.0.1:8089", "address to listen on (as serve's --listen)")
+	fs.StringVar(addr, "addr", "127.0.0.1:8089", "deprecated spelling of --listen")
 	token := fs.String("token", demoToken, "the token clients must send (Authorization: Bearer TOKEN)")
 	contacts := fs.Int("contacts", 5000, "contacts in the generated portal")
 	seed := fs.Int64("seed", 1, "seed of the generated portal")
@@ -25,8 +26,8 @@ func runFakehub(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	webhookSecret := fs.String("webhook-secret", "", "the app client secret that signs the webhooks (serve needs the same in HUBSPOT_CLIENT_SECRET); default: $HUBSPOT_CLIENT_SECRET")
 	webhookScale := fs.Float64("webhook-time-scale", 1, "multiply HubSpot's webhook retry waits (0.01 turns a minute into 0.6 s)")
 	searchLag := fs.Duration("search-lag", 0, "how long a change takes to show in search, as HubSpot's index lag (e.g. 5s)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	cfg := fakehub.Config{Token: *token, Contacts: *contacts, Seed: *seed, Tier: *tier, LimitScale: *scale,
 		Anchor: time.Now().UTC().Truncate(24 * time.Hour), SearchLag: *searchLag,

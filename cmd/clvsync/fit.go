@@ -21,7 +21,7 @@ import (
 )
 
 // fitUsage is printed by `clvsync fit -h`.
-const fitUsage = `usage: clvsync fit --transactions FILE.csv [flags]
+const fitUsage = `Usage: clvsync fit --transactions FILE.csv [flags]
        clvsync fit --summary FILE.csv [flags]
 
 Fits a purchase model (BG/NBD by default) and the Gamma-Gamma spend model and
@@ -40,7 +40,6 @@ SIGINT or SIGTERM stops a running fit.
 Exit codes: 0 success, 1 the data cannot support a fit (or the fit was
 stopped), 2 bad flags or input.
 
-Flags:
 `
 
 // fitInputError marks bad input, which exits with code 2.
@@ -76,9 +75,9 @@ const modelAuto = "auto"
 
 // runFit implements `clvsync fit`. It returns the process exit code.
 func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseFitFlags(args, stderr)
+	cfg, err := parseFitFlags(args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
@@ -95,13 +94,13 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func parseFitFlags(args []string, stderr io.Writer) (fitConfig, error) {
+func parseFitFlags(args []string, stdout, stderr io.Writer) (fitConfig, error) {
 	var cfg fitConfig
 	fs := flag.NewFlagSet("fit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, fitUsage)
-		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), fitUsage)
+		printFlags(fs)
 	}
 	var calEnd, holdEnd, unit, margin, cost string
 	fs.StringVar(&cfg.transactions, "transactions", "", "transactions CSV (customer_id, date, amount)")
@@ -119,8 +118,11 @@ func parseFitFlags(args []string, stderr io.Writer) (fitConfig, error) {
 	fs.Float64Var(&cfg.monthlyDiscount, "monthly-discount", 0.01, "monthly discount rate")
 	fs.StringVar(&cfg.predictions, "predictions", "", "write per-customer predictions to this CSV")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object instead of a table")
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
+	if _, ok := parseArgs(fs, args, stdout); !ok {
+		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+			return cfg, flag.ErrHelp
+		}
+		return cfg, errors.New("bad flags (see clvsync fit --help)")
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -57,7 +57,8 @@ Analyse:
   report      terminal summary and HTML report from the state file
   backup      write a consistent copy of the state file (also while serve runs)
 
-Run 'clvsync <command> -h' for a command's flags. The HubSpot token is read from
+Run 'clvsync help <command>' (or 'clvsync <command> --help') for a command's flags,
+'clvsync version' for the version. The HubSpot token is read from
 HUBSPOT_TOKEN (or hubspot.token_file), never from flags or the config file.
 `
 
@@ -99,7 +100,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "backup":
 		return runBackup(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
+		if cmd == "help" && len(rest) > 0 {
+			return run([]string{rest[0], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)

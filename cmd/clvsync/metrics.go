@@ -117,6 +117,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "clvsync_api_daily_usage_collected_timestamp_seconds", Help: "Unix time at which HubSpot collected the daily usage figure.",
 		}, []string{"name"}),
 	}
+	b := readBuildInfo()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "clvsync_build_info", Help: "1, labelled with the running binary's version, VCS revision and Go version.",
+	}, []string{"version", "revision", "goversion"})
+	build.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
+	reg.MustRegister(build)
 	reg.MustRegister(m.runs, m.runDuration, m.lastSuccess, m.breakerTripped, m.lastRun, m.running, m.nextRun, m.consecutiveFailures,
 		m.pulled, m.changed, m.written, m.failed, m.contactsByTier, m.contactsBySegment,
 		m.apiRequests, m.apiDuration, m.apiWaits, m.apiWaitSeconds, m.dailyUsage, m.dailyLimit, m.dailyCollectedAt,

@@ -175,8 +175,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cf.register(fs)
 	offline := fs.Bool("offline", false, "do not ask HubSpot for the daily API usage (show the last recorded figure)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	cfg, err := cf.loadConfig()
 	if err != nil {
@@ -346,8 +346,8 @@ func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	limit := fs.Int("limit", 20, "how many recent runs to list")
 	last := fs.Bool("last", false, "show the newest run in full, with its warnings")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	if *limit < 1 {
 		return fail(stderr, config.Problems{{Key: "--limit", Msg: fmt.Sprintf("%d is too small", *limit), Fix: "use 1 or more"}})

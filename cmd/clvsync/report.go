@@ -23,8 +23,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := newFlags("report", stderr, "report --config FILE [--html OUT.html]")
 	cf.register(fs)
 	htmlOut := fs.String("html", "", "also write the HTML report to this file (self-contained: open it offline or email it)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	cfg, err := cf.loadConfig()
 	if err != nil {

@@ -27,8 +27,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	refit := fs.Bool("refit", false, "fit the model again now instead of predicting with the stored one (it is refitted every model.refit anyway)")
 	reconcile := fs.Bool("reconcile", false, "read the values back from HubSpot and rewrite every contact whose values differ from what clvsync wrote (full resyncs always do)")
 	accept := fs.Bool("accept-changes", false, "write this once even when the circuit breaker would refuse (after checking the change is intended)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	cfg, err := cf.loadConfig()
 	if err != nil {

@@ -43,8 +43,8 @@ func runServe(ctx context.Context, stop context.CancelFunc, args []string, stdou
 	runNow := fs.Bool("run-now", false, "start one run at boot, then follow the schedule")
 	listen := fs.String("listen", "", `address for /healthz, /readyz and /metrics (default: operations.listen; "off" disables)`)
 	noHTTP := fs.Bool("no-http", false, "serve no HTTP endpoint")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "serve takes no arguments (got %q)\n", fs.Args())

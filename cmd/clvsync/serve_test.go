@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,15 +217,16 @@ func TestServe_Metrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]float64{
-		`clvsync_runs_total{outcome="failed"}`:                         0,
-		`clvsync_run_duration_seconds_count{mode="full"}`:              1,
-		`clvsync_values_written_total`:                                 float64(last.Counts["written"]),
-		`clvsync_values_changed_total`:                                 float64(last.Counts["changed"]),
-		`clvsync_values_failed_total`:                                  0,
-		`clvsync_pulled_total{object="deals"}`:                         float64(last.Counts["deals_pulled"]),
-		`clvsync_pulled_total{object="contacts"}`:                      float64(last.Counts["contacts_pulled"]),
-		`clvsync_consecutive_failed_runs`:                              0,
-		`clvsync_run_in_progress`:                                      0,
+		`clvsync_runs_total{outcome="failed"}`:            0,
+		`clvsync_run_duration_seconds_count{mode="full"}`: 1,
+		`clvsync_values_written_total`:                    float64(last.Counts["written"]),
+		`clvsync_values_changed_total`:                    float64(last.Counts["changed"]),
+		`clvsync_values_failed_total`:                     0,
+		`clvsync_pulled_total{object="deals"}`:            float64(last.Counts["deals_pulled"]),
+		`clvsync_pulled_total{object="contacts"}`:         float64(last.Counts["contacts_pulled"]),
+		`clvsync_consecutive_failed_runs`:                 0,
+		`clvsync_run_in_progress`:                         0,
+		`clvsync_build_info{goversion="` + runtime.Version() + `",revision="` + readBuildInfo().Revision + `",version="` + readBuildInfo().Version + `"}`: 1,
 		`clvsync_last_success_timestamp_seconds`:                       unixSeconds(last.End),
 		`clvsync_api_daily_limit{name="private-apps-api-calls-daily"}`: 0, // checked below
 	} {

@@ -174,7 +174,7 @@ func TestServe_WebhookEventsSurviveARestart(t *testing.T) {
 func TestFakehub_WebhookNeedsASecret(t *testing.T) {
 	t.Setenv("HUBSPOT_CLIENT_SECRET", "")
 	var out, errb bytes.Buffer
-	if code := run([]string{"fakehub", "--webhook-url", "http://127.0.0.1:1/webhooks/hubspot", "--addr", "127.0.0.1:0"}, &out, &errb); code != exitUsage {
+	if code := run([]string{"fakehub", "--webhook-url", "http://127.0.0.1:1/webhooks/hubspot", "--listen", "127.0.0.1:0"}, &out, &errb); code != exitUsage {
 		t.Fatalf("exit %d, want %d: %s", code, exitUsage, errb.String())
 	}
 	if !bytes.Contains(errb.Bytes(), []byte("--webhook-secret")) {

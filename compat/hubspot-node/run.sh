@@ -48,7 +48,7 @@ echo "== compat/hubspot-node: @hubspot/api-client $(cd "$here" && node -p 'requi
 
 token="compat-token-$RANDOM$RANDOM"
 # Port 0: the kernel picks a free port; fakehub prints the one it got.
-"$tmp/clvsync" fakehub --addr 127.0.0.1:0 --contacts 300 --seed 7 --anchor 2026-11-01 \
+"$tmp/clvsync" fakehub --listen 127.0.0.1:0 --contacts 300 --seed 7 --anchor 2026-11-01 \
   --token "$token" >"$tmp/fakehub.log" 2>&1 &
 fake_pid=$!
 

@@ -3,7 +3,7 @@
 // APIs, for the calls clvsync relies on. run.sh starts the fake; to run by
 // hand:
 //
-//   clvsync fakehub --addr 127.0.0.1:8089 --contacts 300 --seed 7 --token T &
+//   clvsync fakehub --listen 127.0.0.1:8089 --contacts 300 --seed 7 --token T &
 //   FAKEHUB_URL=http://127.0.0.1:8089 FAKEHUB_TOKEN=T node --test test.mjs
 //
 // The portal must be a fresh seeded one (a few tests create properties and
