@@ -484,28 +484,41 @@ func serveURL(listen string) (string, bool) {
 
 // fetchFromServe GETs a JSON document from the running `clvsync serve`.
 func fetchFromServe(ctx context.Context, cfg config.Config, path string, v any) error {
-	base, ok := serveURL(cfg.Operations.Listen)
-	if !ok {
-		return errors.New("operations.listen is off, so the running clvsync cannot be asked")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	body, err := fetchRawFromServe(ctx, cfg, path, 5*time.Second)
 	if err != nil {
 		return err
 	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode answer of clvsync serve at %s: %w", path, err)
+	}
+	return nil
+}
+
+// fetchRawFromServe GETs a document from the running `clvsync serve`.
+func fetchRawFromServe(ctx context.Context, cfg config.Config, path string, timeout time.Duration) ([]byte, error) {
+	base, ok := serveURL(cfg.Operations.Listen)
+	if !ok {
+		return nil, errors.New("operations.listen is off, so the running clvsync cannot be asked")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("ask clvsync serve at %s: %w", base, err)
+		return nil, fmt.Errorf("ask clvsync serve at %s: %w", base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ask clvsync serve at %s%s: %s", base, path, resp.Status)
+		return nil, fmt.Errorf("ask clvsync serve at %s%s: %s", base, path, resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("decode answer of clvsync serve at %s%s: %w", base, path, err)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read answer of clvsync serve at %s%s: %w", base, path, err)
 	}
-	return nil
+	return body, nil
 }
 
 // lockedHint keeps ErrLocked (exit 3) and says why the fallback failed.

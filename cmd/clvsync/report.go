@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +34,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(stderr, err)
 	}
 	data, err := loadReport(ctx, cfg)
+	if errors.Is(err, state.ErrLocked) {
+		// `clvsync serve` holds the file: ask it for the same report.
+		if herr := reportFromServe(ctx, cfg, stdout, *htmlOut); herr != nil {
+			return fail(stderr, lockedHint(err, herr))
+		}
+		return exitOK
+	}
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -336,4 +346,53 @@ func pct(share float64) string {
 // ratio formats a CLV:CAC ratio without needless decimals.
 func ratio(r float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", r), "0"), ".")
+}
+
+// reportFromServe prints the report the running serve renders (GET
+// /report.txt) and, with htmlOut, writes its HTML report (GET /report).
+func reportFromServe(ctx context.Context, cfg config.Config, stdout io.Writer, htmlOut string) error {
+	text, err := fetchRawFromServe(ctx, cfg, "/report.txt", 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	stdout.Write(text)
+	if htmlOut == "" {
+		return nil
+	}
+	page, err := fetchRawFromServe(ctx, cfg, "/report", 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	if _, err := state.WriteFileAtomic(htmlOut, func(w io.Writer) (int64, error) {
+		n, err := w.Write(page)
+		return int64(n), err
+	}); err != nil {
+		return fmt.Errorf("write %s: %w", htmlOut, err)
+	}
+	fmt.Fprintf(stdout, "\nHTML report written to %s\n", htmlOut)
+	return nil
+}
+
+// reportHandler serves the report of serve's state file: GET /report (the
+// HTML report) and GET /report.txt (the terminal summary).
+func reportHandler(store *state.Store, cfg config.Config, html bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, err := report.Build(r.Context(), store, cfg, time.Now())
+		if err != nil {
+			http.Error(w, "build report: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if html {
+			var buf bytes.Buffer
+			if err := renderHTML(&buf, d); err != nil {
+				http.Error(w, "render report: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(buf.Bytes())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		printSummary(w, d)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"github.com/shopspring/decimal"
 	"gopkg.in/yaml.v3"
 
+	"github.com/clvsync/clvsync/hubspot/fakehub"
+	"github.com/clvsync/clvsync/state"
 	"github.com/clvsync/clvsync/sync/config"
 	"github.com/clvsync/clvsync/sync/synctest"
 )
@@ -294,5 +298,40 @@ func TestReportHTML_Chromium(t *testing.T) {
 	}
 	if len(v.Errors) > 0 || v.Broken > 0 {
 		t.Errorf("page errors %q, %d broken images", v.Errors, v.Broken)
+	}
+}
+
+// The report from a running deployment: serve answers GET /report and
+// /report.txt, and `clvsync report` works while serve holds the state file.
+func TestReport_WhileServeHoldsTheFile(t *testing.T) {
+	_, url := opsFakehub(t, fakehub.Config{})
+	cfg := opsConfig(t, url)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Operations.Listen = l.Addr().String()
+	l.Close()
+	t.Setenv("HUBSPOT_TOKEN", opsToken)
+	d := opsDeps(t, cfg, nil)
+	addr, _ := opsServe(t, cfg, d, serveOptions{RunNow: true, Listen: cfg.Operations.Listen, Schedule: everySchedule(time.Hour)})
+	opsWaitFor(t, 30*time.Second, "the first run", func() bool {
+		r, ok, _ := d.Store.LastRun()
+		return ok && r.Outcome == state.OutcomeOK
+	})
+	if code, body := opsGet(t, addr+"/report"); code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Fatalf("/report: %d %.200s", code, body)
+	}
+	cfgPath := opsWriteConfig(t, cfg)
+	htmlPath := filepath.Join(t.TempDir(), "r.html")
+	var out, errb bytes.Buffer
+	if code := run([]string{"report", "--config", cfgPath, "--html", htmlPath}, &out, &errb); code != exitOK {
+		t.Fatalf("report while serve runs: exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "CLV report as of") || !strings.Contains(out.String(), "Headline") {
+		t.Errorf("report output:\n%s", out.String())
+	}
+	if b, err := os.ReadFile(htmlPath); err != nil || !bytes.Contains(b, []byte("<html")) {
+		t.Errorf("HTML report not written: %v", err)
 	}
 }

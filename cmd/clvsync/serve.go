@@ -225,7 +225,7 @@ func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) 
 				log.Error("http endpoint stopped", "err", err)
 			}
 		}()
-		log.Info("http endpoint listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /status /runs")
+		log.Info("http endpoint listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /status /runs /report /report.txt /backup")
 		if o.OnListen != nil {
 			o.OnListen(ln.Addr().String())
 		}
@@ -476,6 +476,8 @@ func (s *server) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /backup", backupHandler(s.d.Store))
+	mux.HandleFunc("GET /report", reportHandler(s.d.Store, s.cfg, true))
+	mux.HandleFunc("GET /report.txt", reportHandler(s.d.Store, s.cfg, false))
 	if s.hooks != nil {
 		mux.HandleFunc("POST "+s.cfg.Webhooks.Path, s.hooks.handle)
 	}
