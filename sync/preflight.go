@@ -32,20 +32,20 @@ func (r *Runner) preflight(ctx context.Context, o RunOptions, rep *Summary) (pip
 			// Account details need no scope today; if a portal asks for
 			// one, the mapping checks below still run.
 		default:
-			return nil, nil, fmt.Errorf("read the HubSpot account: %w", err)
+			return nil, nil, fmt.Errorf("check the portal: %w", err)
 		}
 	}
 	if p.DealProps, err = r.Client.Properties.List(ctx, "deals", false); err != nil {
-		return nil, nil, fmt.Errorf("read deal properties to check the mapping: %w", err)
+		return nil, nil, fmt.Errorf("check the mapping: %w", err)
 	}
 	if p.ContactProps, err = r.Client.Properties.List(ctx, "contacts", false); err != nil {
-		return nil, nil, fmt.Errorf("read contact properties to check the mapping: %w", err)
+		return nil, nil, fmt.Errorf("check the mapping: %w", err)
 	}
 	if p.Groups, err = r.Client.Properties.ListGroups(ctx, "contacts"); err != nil {
-		return nil, nil, fmt.Errorf("read contact property groups to check the outputs: %w", err)
+		return nil, nil, fmt.Errorf("check the outputs: %w", err)
 	}
 	if p.Pipelines, err = r.Client.Pipelines.List(ctx, "deals"); err != nil {
-		return nil, nil, fmt.Errorf("read deal pipelines to check the won stages: %w", err)
+		return nil, nil, fmt.Errorf("check the won stages: %w", err)
 	}
 	live := config.CheckPortal(r.Config, config.Portal{Account: p.Account, DealProps: orEmpty(p.DealProps),
 		ContactProps: orEmpty(p.ContactProps), Groups: orEmpty(p.Groups), Pipelines: orEmpty(p.Pipelines)})

@@ -28,7 +28,7 @@ func Setup(ctx context.Context, props Properties, cfg config.Config, checkOnly b
 	rep := SetupResult{OptionsAdded: map[string][]string{}}
 	groups, err := props.ListGroups(ctx, "contacts")
 	if err != nil {
-		return rep, fmt.Errorf("list contact property groups: %w", err)
+		return rep, err // the client's error names the call
 	}
 	if !slices.ContainsFunc(groups, func(g hubspot.PropertyGroup) bool { return g.Name == cfg.Outputs.Group }) {
 		if !checkOnly {
@@ -40,7 +40,7 @@ func Setup(ctx context.Context, props Properties, cfg config.Config, checkOnly b
 	}
 	existing, err := props.List(ctx, "contacts", false)
 	if err != nil {
-		return rep, fmt.Errorf("list contact properties: %w", err)
+		return rep, err
 	}
 	byName := map[string]hubspot.Property{}
 	for _, p := range existing {
