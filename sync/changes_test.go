@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -315,4 +316,38 @@ func TestRunner_ContactChangeIsPulledIncrementally(t *testing.T) {
 		t.Errorf("%d contacts stored again: clvsync's own writes should be skipped", rep.Pulled.Contacts)
 	}
 	t.Logf("contacts stored: %d", rep.Pulled.Contacts)
+}
+
+// failingContacts fails every contact batch read, as a run that breaks
+// after its deal listing.
+type failingContacts struct{ hsync.Objects }
+
+func (failingContacts) BatchRead(context.Context, []string, []string) ([]hubspot.Object, error) {
+	return nil, errors.New("injected: contacts unreachable")
+}
+
+// A full sync that failed after listing every deal resumes without listing
+// them again.
+func TestRunner_FullSyncResumesAfterTheListing(t *testing.T) {
+	e := setup(t, 300, nil)
+	contacts := e.runner.Client.Contacts
+	e.runner.Client.Contacts = failingContacts{contacts}
+	if _, err := e.runner.Run(context.Background(), hsync.RunOptions{}); err == nil {
+		t.Fatal("the run with contacts unreachable succeeded")
+	}
+	e.runner.Client.Contacts = contacts
+	before := e.client.Stats().ByEndpoint["objects.list"]
+	rep := e.run(t, hsync.RunOptions{})
+	if rep.Mode != "full" || !strings.Contains(rep.Reason, "continuing") {
+		t.Errorf("second run: %s (%s), want a continued full sync", rep.Mode, rep.Reason)
+	}
+	if lists := e.client.Stats().ByEndpoint["objects.list"] - before; lists != 0 {
+		t.Errorf("the deals were listed again: %d list calls", lists)
+	}
+	if rep.Written == 0 {
+		t.Errorf("the continued sync wrote nothing")
+	}
+	if rep3 := e.run(t, hsync.RunOptions{}); rep3.Mode != "incremental" {
+		t.Errorf("third run: %s (%s)", rep3.Mode, rep3.Reason)
+	}
 }

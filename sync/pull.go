@@ -60,6 +60,10 @@ func (r *Runner) plan(force bool) (pullPlan, error) {
 		return pullPlan{Full: true, Reason: "the deal or contact mapping changed since the data was stored"}, nil
 	case full.After != "" && full.After != fullDone:
 		return pullPlan{Full: true, Resume: true, Reason: "continuing an interrupted full sync"}, nil
+	case full.After == fullDone && inc.Time.IsZero():
+		// Every deal page was stored, but the run failed before the
+		// contacts and cursors: finish those without listing again.
+		return pullPlan{Full: true, Resume: true, Reason: "continuing an interrupted full sync (deals already listed)"}, nil
 	case inc.Time.IsZero():
 		return pullPlan{Full: true, Reason: "first run"}, nil
 	}
@@ -124,6 +128,10 @@ func (r *Runner) fullDeals(ctx context.Context, p pullPlan, rules DealRules, sta
 			return err
 		}
 		opts.After, start = cur.After, cur.Time
+		if cur.After == fullDone {
+			r.Logger.Info("resuming full sync after its deal listing")
+			return nil // pull goes on with the contacts the stored deals name
+		}
 		r.Logger.Info("resuming full sync", "after", cur.After)
 	} else {
 		if err := r.Store.ResetData(); err != nil {
