@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/clvsync/clvsync/state"
 	"github.com/clvsync/clvsync/sync/config"
 )
@@ -37,20 +35,7 @@ func backupSetup(t *testing.T) (string, config.Config) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return backupWriteConfig(t, cfg), cfg
-}
-
-func backupWriteConfig(t *testing.T, cfg config.Config) string {
-	t.Helper()
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(filepath.Dir(cfg.State.Path), "clvsync.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return opsWriteConfig(t, cfg), cfg
 }
 
 // backupCheckCopy opens a backup and checks it holds the test data.
@@ -97,7 +82,7 @@ func TestBackup_WhileServeHoldsTheFile(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	cfg.Operations.Listen = strings.TrimPrefix(srv.URL, "http://")
-	cfgPath = backupWriteConfig(t, cfg)
+	cfgPath = opsWriteConfig(t, cfg)
 
 	dst := filepath.Join(t.TempDir(), "backup.db")
 	var stdout, stderr bytes.Buffer
@@ -116,7 +101,7 @@ func TestBackup_WhileServeHoldsTheFile(t *testing.T) {
 		}
 		cfg.Operations.Listen = l.Addr().String()
 		l.Close()
-		cfgPath := backupWriteConfig(t, cfg)
+		cfgPath := opsWriteConfig(t, cfg)
 		stderr.Reset()
 		if code := run([]string{"backup", "--config", cfgPath, dst + "2"}, &stdout, &stderr); code != exitLocked {
 			t.Fatalf("exit %d, want %d: %s", code, exitLocked, stderr.String())
