@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -194,5 +197,86 @@ func TestDemo_Live(t *testing.T) {
 	}
 	if !bytes.Contains(out.Bytes(), []byte("later HubSpot shows")) {
 		t.Errorf("no live change shown:\n%s", out.String())
+	}
+}
+
+// Events accepted by the real binary (204) survive a kill -9 of serve and are
+// applied after the restart.
+func TestServe_WebhookEventsSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the binary")
+	}
+	bin := buildBinary(t)
+	_, url := opsFakehub(t, fakehub.Config{})
+	cfg := opsConfig(t, url)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Operations.Listen = l.Addr().String()
+	l.Close()
+	cfg.Schedule.Cron = "0 0 1 1 *" // only webhooks run
+	cfg.Webhooks.Enabled = true
+	// First life: the worker would wait an hour before applying.
+	cfg.Webhooks.Quiet, cfg.Webhooks.MaxDelay = config.Duration(time.Hour), config.Duration(time.Hour)
+	cfgPath := opsWriteConfig(t, cfg)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "serve", "--config", cfgPath)
+		cmd.Env = append(os.Environ(), "HUBSPOT_TOKEN="+opsToken, "HUBSPOT_CLIENT_SECRET="+opsClientSecret)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		base := "http://" + cfg.Operations.Listen
+		opsWaitFor(t, 20*time.Second, "serve to listen", func() bool {
+			resp, err := http.Get(base + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil && resp.StatusCode == http.StatusOK
+		})
+		return cmd
+	}
+	serve := start()
+	hookURL := "http://" + cfg.Operations.Listen + cfg.Webhooks.Path
+	body := []byte(`[{"eventId":7,"subscriptionId":8,"portalId":62515,"occurredAt":` + strconv.FormatInt(time.Now().UnixMilli(), 10) +
+		`,"subscriptionType":"contact.propertyChange","objectId":1,"propertyName":"email","propertyValue":"x@example.com"}]`)
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	req, _ := http.NewRequest("POST", hookURL, bytes.NewReader(body))
+	req.Header.Set(hubspot.HeaderRequestTimestamp, ts)
+	req.Header.Set(hubspot.HeaderSignatureV3, fakehub.SignWebhookV3(opsClientSecret, "POST", hookURL, body, ts))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delivery: %d", resp.StatusCode)
+	}
+	serve.Process.Kill() // kill -9 right after the 204
+	serve.Wait()
+	s := opsOpen(t, cfg)
+	pend, err := s.PendingEvents(0)
+	s.Close()
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("after kill -9: %d events pending (%v), want the accepted one", len(pend), err)
+	}
+	// Second life: applied at start.
+	cfg.Webhooks.Quiet, cfg.Webhooks.MaxDelay = config.Duration(100*time.Millisecond), config.Duration(time.Second)
+	cfgPath = opsWriteConfig(t, cfg)
+	serve = start()
+	var runs []state.Run
+	opsWaitFor(t, 60*time.Second, "a run applying the event", func() bool {
+		return fetchFromServe(context.Background(), cfg, "/runs?limit=5", &runs) == nil && len(runs) > 0 && runs[0].Outcome != state.OutcomeRunning
+	})
+	serve.Process.Signal(os.Interrupt)
+	serve.Wait()
+	s = opsOpen(t, cfg)
+	defer s.Close()
+	if pend, _ := s.PendingEvents(0); len(pend) != 0 {
+		t.Errorf("%d events still pending after the restart", len(pend))
+	}
+	if runs[0].Outcome != state.OutcomeOK {
+		t.Errorf("the run after the restart: %s %s", runs[0].Outcome, runs[0].Error)
 	}
 }
