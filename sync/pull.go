@@ -24,6 +24,7 @@ const (
 	assocChunk        = 1000         // HubSpot's association batch limit
 	readChunk         = 100          // HubSpot's object batch limit
 	incrementalChunk  = 500          // deals per store transaction in incremental pulls
+	listingGroup      = 5            // deal pages per store transaction in a full listing
 	prefetchDepth     = 2            // answers fetched ahead of the store
 )
 
@@ -161,6 +162,21 @@ func (r *Runner) fullDeals(ctx context.Context, p pullPlan, rules DealRules, sta
 // hands their contacts to the contact reader.
 func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules DealRules, start time.Time, contacts *contactReader, rep *Summary) error {
 	pages := func(ctx context.Context) iter.Seq2[*hubspot.Page, error] { return r.Client.Deals.Pages(ctx, opts) }
+	// Several pages go into one transaction with the checkpoint of the
+	// last: one disk flush per group instead of per page, and a killed run
+	// re-reads at most the pages of one group.
+	var group []state.Deal
+	pagesInGroup := 0
+	flush := func(after string) error {
+		if err := r.Store.PutDeals(group, state.Cursor{Name: cursorDealsFull, Time: start, After: after}); err != nil {
+			return err
+		}
+		contacts.add(group)
+		rep.Pulled.Deals += len(group)
+		r.progress("pull", rep.Pulled.Deals, 0)
+		group, pagesInGroup = nil, 0
+		return nil
+	}
 	for page, err := range prefetch(ctx, prefetchDepth, pages) {
 		if err != nil {
 			return fmt.Errorf("list deals: %w", err)
@@ -186,12 +202,13 @@ func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules 
 			next = fullDone
 		}
 		r.noteWarnings(deals, rep)
-		if err := r.Store.PutDeals(deals, state.Cursor{Name: cursorDealsFull, Time: start, After: next}); err != nil {
-			return err
+		group = append(group, deals...)
+		pagesInGroup++
+		if pagesInGroup == listingGroup || next == fullDone {
+			if err := flush(next); err != nil {
+				return err
+			}
 		}
-		contacts.add(deals)
-		rep.Pulled.Deals += len(deals)
-		r.progress("pull", rep.Pulled.Deals, 0)
 	}
 	return nil
 }
