@@ -234,8 +234,13 @@ func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) 
 	s.cron.Start()
 	stopHooks := make(chan struct{})
 	if s.hooks != nil {
-		s.hooks.done.Add(1)
-		go s.hooks.run(stopHooks)
+		// Counted with the runs: shutdown waits for a webhook run and
+		// the removal of the events it applied.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.hooks.run(stopHooks)
+		}()
 	}
 	next, nextFull := s.nextRuns()
 	log.Info("serve started", "schedule", cfg.Schedule.Cron, "full_resync", cfg.Schedule.FullResync,

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/clvsync/clvsync/hubspot"
@@ -30,7 +29,6 @@ type webhooks struct {
 	secret string
 	now    func() time.Time
 	wake   chan struct{}
-	done   sync.WaitGroup
 	// outputs are the contact properties clvsync writes.
 	outputs map[string]bool
 }
@@ -109,7 +107,6 @@ func (wh *webhooks) poke() {
 // records they name in one run. Events stored before a restart are applied
 // at start.
 func (wh *webhooks) run(stop <-chan struct{}) {
-	defer wh.done.Done()
 	quiet, maxDelay := time.Duration(wh.s.cfg.Webhooks.Quiet), time.Duration(wh.s.cfg.Webhooks.MaxDelay)
 	wh.poke()
 	for {

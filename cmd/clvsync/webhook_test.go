@@ -14,6 +14,7 @@ import (
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
 )
 
@@ -278,5 +279,40 @@ func TestServe_WebhookEventsSurviveKill9(t *testing.T) {
 	}
 	if runs[0].Outcome != state.OutcomeOK {
 		t.Errorf("the run after the restart: %s %s", runs[0].Outcome, runs[0].Error)
+	}
+}
+
+// A shutdown that starts as the webhook run finishes waits for the run's
+// events to be removed: serve returns only when the store agrees with the
+// run log (CI once saw an applied event still pending after a restart).
+func TestServe_ShutdownWaitsForTheWebhookRun(t *testing.T) {
+	_, url := opsFakehub(t, fakehub.Config{})
+	cfg := opsConfig(t, url)
+	cfg.Webhooks.Enabled = true
+	cfg.Webhooks.Quiet = config.Duration(50 * time.Millisecond)
+	t.Setenv("HUBSPOT_CLIENT_SECRET", opsClientSecret)
+	d := opsDeps(t, cfg, nil)
+	if _, err := d.Store.PutEvents([]state.PendingEvent{{Key: "00000000001764000000000·1·2·3",
+		Body: []byte(`{"eventId":1,"subscriptionId":2,"occurredAt":1764000000000,"subscriptionType":"contact.propertyChange","objectId":3}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan struct{})
+	inner := d.Run
+	d.Run = func(ctx context.Context, o hsync.RunOptions) (hsync.Summary, error) {
+		sum, err := inner(ctx, o)
+		close(ran) // the run is recorded; SIGINT arrives now
+		return sum, err
+	}
+	_, stop := opsServe(t, cfg, d, serveOptions{Schedule: everySchedule(time.Hour)})
+	select {
+	case <-ran:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the stored event was never applied")
+	}
+	if err, _ := stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if pend, _ := d.Store.PendingEvents(0); len(pend) != 0 {
+		t.Errorf("serve returned with %d applied events still pending", len(pend))
 	}
 }
