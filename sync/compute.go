@@ -37,7 +37,8 @@ type customer struct {
 	// interval).
 	predLow, predHigh decimal.Decimal
 	confidence        string
-	predVar           float64         // variance of the predicted profit
+	predVar           float64         // variance of the predicted profit from the purchase process
+	predParamSD       float64         // its standard deviation from the parameters' uncertainty
 	total             decimal.Decimal // historical profit + predicted profit
 	flags             clv.Flags
 	prevTier          string
@@ -302,7 +303,7 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase
 	}
 	m.Params, m.Spend = f.Purchase.Params(), f.Spend.Params()
 	m.LogLik, m.SpendLogLik, m.Customers, m.RepeatBuyers = f.LogLik, f.SpendLogLik, f.Customers, f.RepeatBuyers
-	m.SpendFallback, m.AverageSpend = f.SpendFallback, f.AverageSpend
+	m.SpendFallback, m.AverageSpend, m.Cov = f.SpendFallback, f.AverageSpend, f.Cov
 	return m
 }
 
@@ -443,14 +444,17 @@ func (r *Runner) predict(custs []*customer, m StoredModel, unit clv.TimeUnit, ma
 			purchases, _ := clv.DecimalFromFloat(c.pred.ExpectedPurchases)
 			c.predProf = clampMoney(c.predRev.Mul(margin).Sub(cost.Mul(purchases)))
 			// The interval is on revenue; profit's is taken in proportion.
+			// It carries the purchase process's uncertainty and the
+			// fitted parameters'.
 			lo, hi := fit.Interval(c.summary, cfg.HorizonMonths, upm, c.pred, 0.1, 0.9)
+			psd := fit.ParamSD(c.summary, cfg.HorizonMonths, monthly, upm, c.pred)
+			lo, hi = clv.WidenInterval(c.pred.CLV, lo, hi, psd, 0.1, 0.9)
 			if c.predRev.IsPositive() {
 				k := c.predProf.Div(c.predRev)
 				c.predLow, c.predHigh = clampMoney(clv.DecimalCLV(lo).Mul(k)), clampMoney(clv.DecimalCLV(hi).Mul(k))
-			}
-			if c.predRev.IsPositive() {
-				k := c.predProf.Div(c.predRev).InexactFloat64()
-				c.predVar = fit.Variance(c.summary, cfg.HorizonMonths, upm, c.pred) * k * k
+				kf := k.InexactFloat64()
+				c.predVar = fit.Variance(c.summary, cfg.HorizonMonths, upm, c.pred) * kf * kf
+				c.predParamSD = psd * math.Abs(kf)
 			}
 			c.confidence = string(clv.ConfidenceOf(c.predProf.InexactFloat64(), c.predLow.InexactFloat64(), c.predHigh.InexactFloat64()))
 		})
@@ -673,9 +677,12 @@ func (r *Runner) outputs(c *customer, model string, step decimal.Decimal, asOf t
 	v[config.OutExplain] = explain(c, asOf)
 	v[config.OutUpdatedAt] = asOf.UTC().Format(updatedAtLayout)
 	if c.predVar > 0 {
-		// Stored with the result, never written: the report sums it into
+		// Stored with the result, never written: the report sums them into
 		// intervals on totals.
 		v[ResultPredictedSD] = strconv.FormatFloat(math.Sqrt(c.predVar), 'f', 2, 64)
+	}
+	if c.predParamSD > 0 {
+		v[ResultPredictedParamSD] = strconv.FormatFloat(c.predParamSD, 'f', 2, 64)
 	}
 	return contactOutput{ContactID: c.id, Values: v, Money: money}
 }
@@ -684,6 +691,13 @@ func (r *Runner) outputs(c *customer, model string, step decimal.Decimal, asOf t
 // standard deviation of the customer's predicted profit. It is not an
 // output: nothing writes it to HubSpot.
 const ResultPredictedSD = "predicted_sd"
+
+// ResultPredictedParamSD is the key, in a stored result's values, of the
+// standard deviation of the customer's predicted profit that comes from the
+// fitted parameters' uncertainty (clv.Fitted.ParamSD). Every customer moves
+// with the same parameters, so the report adds these up rather than in
+// quadrature. It is not an output.
+const ResultPredictedParamSD = "predicted_param_sd"
 
 // updatedAtLayout is the time layout of the updated_at output.
 const updatedAtLayout = "2006-01-02T15:04:05.000Z"

@@ -45,6 +45,10 @@ type StoredModel struct {
 	// is not used, and the observed average spend used instead.
 	SpendFallback string  `json:"spend_fallback,omitempty"`
 	AverageSpend  float64 `json:"average_spend,omitempty"`
+	// Cov is the fitted parameters' covariance (clv.Fitted.Cov): intervals
+	// carry parameter uncertainty with it. Models stored before it existed
+	// have none until their next refit.
+	Cov *clv.ParamCov `json:"param_cov,omitempty"`
 	// Tournament is the scorecard that chose Type under model.type auto.
 	Tournament *Tournament `json:"tournament,omitempty"`
 	// Rhythm is the base's typical time between purchases in model time
@@ -166,7 +170,7 @@ func (m StoredModel) fitted() (*clv.Fitted, error) {
 	s := m.Spend
 	return &clv.Fitted{Purchase: pm, Spend: clv.GammaGamma{P: s["p"], Q: s["q"], Gamma: s["gamma"]},
 		LogLik: m.LogLik, SpendLogLik: m.SpendLogLik, Customers: m.Customers, RepeatBuyers: m.RepeatBuyers,
-		SpendFallback: m.SpendFallback, AverageSpend: m.AverageSpend}, nil
+		SpendFallback: m.SpendFallback, AverageSpend: m.AverageSpend, Cov: m.Cov}, nil
 }
 
 // Note is the model's line in the run summary and the report: what

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -279,6 +280,31 @@ func TestRunner_PredictionIntervals(t *testing.T) {
 		t.Errorf("confidence bands over %d contacts: %v", n, bands)
 	}
 	t.Logf("confidence over %d contacts: %v", n, bands)
+}
+
+// The fitted parameters' uncertainty reaches the intervals: the stored
+// model keeps their covariance, and each result the share of its spread
+// that comes from them (the report adds those across customers).
+func TestRunner_IntervalsCarryParameterUncertainty(t *testing.T) {
+	e := setup(t, 300, nil)
+	e.run(t, hsync.RunOptions{})
+	m, ok, err := hsync.LoadModel(e.store)
+	if err != nil || !ok || m.Cov == nil || len(m.Cov.Names) != len(m.Cov.Cov) {
+		t.Fatalf("stored model %s has no parameter covariance (%v)", m.Type, err)
+	}
+	withParam := 0
+	if err := e.store.ForEachResult(func(r state.Result) error {
+		if sd, err := strconv.ParseFloat(r.Values[hsync.ResultPredictedParamSD], 64); err == nil && sd > 0 {
+			withParam++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if withParam == 0 {
+		t.Errorf("no result carries %s", hsync.ResultPredictedParamSD)
+	}
+	t.Logf("%s covariance over %v; %d results with a parameter sd", m.Type, m.Cov.Names, withParam)
 }
 
 // A whole run completes with 30% of 2xx bodies cut and 20% of connections

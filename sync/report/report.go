@@ -93,17 +93,30 @@ type Headline struct {
 	Historical, Predicted, Total        Stat
 	Orders                              int
 	// PredictedLow and PredictedHigh bound the predicted profit's sum with
-	// 80% probability: the sum ∓ 1.2816 standard deviations, the variances
-	// of the customers' values added (they are independent).
+	// 80% probability: the sum ∓ 1.2816 standard deviations (see spread).
 	PredictedLow, PredictedHigh decimal.Decimal
 }
 
 // z80 is the standard normal quantile of a central 80% interval.
 const z80 = 1.2816
 
+// spread is the uncertainty of a sum of customers' predicted values. Their
+// purchase processes are independent, so those variances add; the fitted
+// parameters are shared, every customer moving with them, so those standard
+// deviations add (an upper bound, exact when all move the same way).
+type spread struct{ process, param float64 }
+
+func (s *spread) add(c *reportCustomer) {
+	sd := c.sd(hsync.ResultPredictedSD)
+	s.process += sd * sd
+	s.param += c.sd(hsync.ResultPredictedParamSD)
+}
+
+func (s spread) variance() float64 { return s.process + s.param*s.param }
+
 // interval80 is sum ∓ z80·√variance, the low end at least 0.
-func interval80(sum decimal.Decimal, variance float64) (lo, hi decimal.Decimal) {
-	d := decimal.NewFromFloat(z80 * math.Sqrt(math.Max(variance, 0))).Round(2)
+func interval80(sum decimal.Decimal, sp spread) (lo, hi decimal.Decimal) {
+	d := decimal.NewFromFloat(z80 * math.Sqrt(math.Max(sp.variance(), 0))).Round(2)
 	return decimal.Max(decimal.Zero, sum.Sub(d)), sum.Add(d)
 }
 
@@ -168,7 +181,7 @@ type TierRow struct {
 	// ValueLow and ValueHigh bound Value with 80% probability (only its
 	// predicted part is uncertain).
 	ValueLow, ValueHigh decimal.Decimal
-	variance            float64
+	spread              spread
 }
 
 // RFMGrid is customers by recency score (rows) and frequency score
@@ -512,23 +525,23 @@ func headline(custs []*reportCustomer) Headline {
 		Predicted:         stat(column(custs, config.OutPredicted)),
 		Total:             stat(column(custs, config.OutTotal)),
 	}
-	variance := 0.0
+	var sp spread
 	for _, c := range custs {
 		h.Orders += int(c.m(config.OutOrders).IntPart())
-		variance += c.variance()
+		sp.add(c)
 	}
-	h.PredictedLow, h.PredictedHigh = interval80(h.Predicted.Sum, variance)
+	h.PredictedLow, h.PredictedHigh = interval80(h.Predicted.Sum, sp)
 	return h
 }
 
-// variance is the variance of the customer's predicted profit (0 when the
-// run stored none).
-func (c *reportCustomer) variance() float64 {
-	sd, err := strconv.ParseFloat(c.res.Values[hsync.ResultPredictedSD], 64)
-	if err != nil || !(sd > 0) {
+// sd is a standard deviation the run stored with the customer's result
+// under key (0 when it stored none).
+func (c *reportCustomer) sd(key string) float64 {
+	sd, err := strconv.ParseFloat(c.res.Values[key], 64)
+	if err != nil || !(sd > 0) || math.IsInf(sd, 0) {
 		return 0
 	}
-	return sd * sd
+	return sd
 }
 
 func acquisition(custs []*reportCustomer, cfg config.Config, asOf time.Time) Acquisition {
@@ -618,10 +631,10 @@ func tiers(custs []*reportCustomer, cfg config.Config) (Distribution, []TierRow,
 		}
 		r.Customers++
 		r.Value = r.Value.Add(v)
-		r.variance += c.variance()
+		r.spread.add(c)
 	}
 	for i := range rows {
-		rows[i].ValueLow, rows[i].ValueHigh = interval80(rows[i].Value, rows[i].variance)
+		rows[i].ValueLow, rows[i].ValueHigh = interval80(rows[i].Value, rows[i].spread)
 		rows[i].CustomerShare = share(rows[i].Customers, len(custs))
 		rows[i].ValueShare = decShare(rows[i].Value, total)
 	}
