@@ -149,3 +149,24 @@ func TestEstimateCovariance_MatchesRefits(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParamSD(b *testing.B) {
+	s := Summary{X: 4, Tx: 60, T: 70, MeanSpend: 35}
+	cov := &ParamCov{Names: []string{"r", "alpha", "a", "b", "p", "q", "gamma"}, Cov: make([][]float64, 7)}
+	for i := range cov.Cov {
+		cov.Cov[i] = make([]float64, 7)
+		cov.Cov[i][i] = 0.01
+	}
+	for name, pm := range map[string]PurchaseModel{
+		"bgnbd":     BGNBD{R: 0.6, Alpha: 8, A: 0.7, B: 3},
+		"paretonbd": ParetoNBD{R: 0.55, Alpha: 10.6, S: 0.61, Beta: 11.7},
+	} {
+		f := &Fitted{Purchase: pm, Spend: GammaGamma{P: 6, Q: 4, Gamma: 15}, Cov: cov}
+		p := f.Predict(s, 12, 0.008, WeeksPerMonth)
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				f.ParamSD(s, 12, 0.008, WeeksPerMonth, p)
+			}
+		})
+	}
+}
