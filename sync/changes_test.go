@@ -318,6 +318,24 @@ func TestRunner_ContactChangeIsPulledIncrementally(t *testing.T) {
 	t.Logf("contacts stored: %d", rep.Pulled.Contacts)
 }
 
+// An admin's own acquisition-source property (deals.source_property) is
+// pulled like the built-in one: a change to it reaches the store in the next
+// incremental run.
+func TestRunner_CustomSourcePropertyChangeIsPulledIncrementally(t *testing.T) {
+	e := setup(t, 300, func(c *config.Config) { c.Deals.SourceProperty = "lifecyclestage" })
+	e.run(t, hsync.RunOptions{})
+	id, _ := soleCustomer(t, e.store)
+	if _, err := e.client.Contacts.Update(context.Background(), id, map[string]string{"lifecyclestage": "evangelist"}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.run(t, hsync.RunOptions{}); rep.Mode != "incremental" {
+		t.Fatalf("mode %s", rep.Mode)
+	}
+	if c, _, _ := e.store.Contact(id); c.Source != "evangelist" {
+		t.Errorf("stored source %q after an incremental run, want evangelist", c.Source)
+	}
+}
+
 // failingContacts fails every contact batch read, as a run that breaks
 // after its deal listing.
 type failingContacts struct{ hsync.Objects }

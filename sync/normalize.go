@@ -119,7 +119,7 @@ func dealProperties(c config.Config) []string {
 // contactProperties returns the contact properties a pull requests.
 func contactProperties(c config.Config) []string {
 	return uniqueSorted([]string{"createdate", "email", "firstname", "lastname", "lastmodifieddate",
-		"associatedcompanyid", "hs_merged_object_ids", c.Deals.SourceProperty, c.Reports.SourceProperty})
+		"associatedcompanyid", "hs_merged_object_ids", c.SourceProperty()})
 }
 
 func uniqueSorted(in []string) []string {
@@ -282,12 +282,9 @@ func normalizeContact(c config.Config, o hubspot.Object) state.Contact {
 		Email:      p["email"],
 		Name:       strings.TrimSpace(p["firstname"] + " " + p["lastname"]),
 		CreatedAt:  parseTime(p["createdate"], o.CreatedAt),
-		Source:     p[c.Reports.SourceProperty],
+		Source:     p[c.SourceProperty()],
 		CompanyID:  p["associatedcompanyid"],
 		ModifiedAt: parseTime(p["lastmodifieddate"], o.UpdatedAt),
-	}
-	if ct.Source == "" {
-		ct.Source = p[c.Deals.SourceProperty]
 	}
 	for _, id := range strings.Split(p["hs_merged_object_ids"], ";") {
 		if id = strings.TrimSpace(id); id != "" && id != o.ID {

@@ -290,6 +290,22 @@ type OutputsConfig struct {
 	Properties map[OutputKey]string `yaml:"properties"`
 }
 
+// DefaultSourceProperty is HubSpot's original-source contact property, the
+// default of deals.source_property and reports.source_property.
+const DefaultSourceProperty = "hs_analytics_source"
+
+// SourceProperty is the contact property kept as each customer's
+// acquisition source: reports.source_property when the admin changed it from
+// the default, else deals.source_property. Either key alone changes it, so
+// an admin who names their own source property in one place is not
+// overruled by the other's default.
+func (c Config) SourceProperty() string {
+	if r := c.Reports.SourceProperty; r != "" && (r != DefaultSourceProperty || c.Deals.SourceProperty == "") {
+		return r
+	}
+	return c.Deals.SourceProperty
+}
+
 // ReportsConfig configures business reports.
 type ReportsConfig struct {
 	SourceProperty  string  `yaml:"source_property"`
@@ -469,7 +485,7 @@ func DefaultConfig() Config {
 		Deals: DealsConfig{
 			AmountProperty: "amount_in_home_currency", CurrencyProperty: "deal_currency_code",
 			CloseDateProperty: "closedate", WonStages: WonStages{Auto: true}, HomeCurrency: "USD",
-			SourceProperty: "hs_analytics_source",
+			SourceProperty: DefaultSourceProperty,
 		},
 		Attribution: AttributionAll,
 		Model: ModelConfig{
@@ -487,7 +503,7 @@ func DefaultConfig() Config {
 		WriteBack: WriteBackConfig{RoundingStep: "1", MinChange: 0.02, BatchSize: 100, MaxFailedShare: 0.1,
 			Breaker: DefaultBreaker()},
 		Outputs:    OutputsConfig{Group: "clv", GroupLabel: "Customer lifetime value", Properties: props},
-		Reports:    ReportsConfig{SourceProperty: "hs_analytics_source", TargetCLVToCAC: 3, NewCustomerDays: 365},
+		Reports:    ReportsConfig{SourceProperty: DefaultSourceProperty, TargetCLVToCAC: 3, NewCustomerDays: 365},
 		Operations: OperationsConfig{Listen: "127.0.0.1:9090", LogFormat: "auto", LogLevel: "info", UnreadyFailures: 3},
 		Webhooks:   DefaultWebhooks(),
 	}

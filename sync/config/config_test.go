@@ -185,3 +185,22 @@ write_back:
 		}
 	}
 }
+
+// Either source_property key alone names the acquisition source: the other's
+// default does not overrule it.
+func TestConfig_SourceProperty(t *testing.T) {
+	for _, c := range []struct{ deals, reports, want string }{
+		{config.DefaultSourceProperty, config.DefaultSourceProperty, config.DefaultSourceProperty},
+		{"lifecyclestage", config.DefaultSourceProperty, "lifecyclestage"},
+		{config.DefaultSourceProperty, "first_touch", "first_touch"},
+		{"lifecyclestage", "first_touch", "first_touch"},
+		{"", config.DefaultSourceProperty, config.DefaultSourceProperty},
+		{"lifecyclestage", "", "lifecyclestage"},
+	} {
+		cfg := config.DefaultConfig()
+		cfg.Deals.SourceProperty, cfg.Reports.SourceProperty = c.deals, c.reports
+		if got := cfg.SourceProperty(); got != c.want {
+			t.Errorf("deals %q, reports %q: %q, want %q", c.deals, c.reports, got, c.want)
+		}
+	}
+}

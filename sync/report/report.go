@@ -546,10 +546,7 @@ func (c *reportCustomer) sd(key string) float64 {
 
 func acquisition(custs []*reportCustomer, cfg config.Config, asOf time.Time) Acquisition {
 	a := Acquisition{WindowDays: cfg.Reports.NewCustomerDays, TargetRatio: cfg.Reports.TargetCLVToCAC,
-		SourceProperty: cfg.Reports.SourceProperty}
-	if a.SourceProperty == "" {
-		a.SourceProperty = cfg.Deals.SourceProperty
-	}
+		SourceProperty: cfg.SourceProperty()}
 	a.Since = asOf.Add(-time.Duration(a.WindowDays) * 24 * time.Hour)
 	type acc struct {
 		n   int
