@@ -1,6 +1,8 @@
 // Command syncbench measures what a full and an incremental sync cost against
 // fakehub: API calls against the minimum, wall time, the share of the allowed
-// request rate used, 429s, peak RSS and the state file size.
+// request rate used, 429s, clvsync's CPU time per pulled request, the bytes
+// it wrote to disk against the state file's size, peak RSS and the state
+// file size.
 //
 //	go build -o /tmp/clvsync ./cmd/clvsync
 //	go run ./bench/syncbench --clvsync /tmp/clvsync --contacts 100000
@@ -27,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -119,13 +122,24 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	fmt.Printf("portal: %d contacts, fakehub limit x%g, tier %s, share %.0f%% (%.1f req/s allowed)\n\n",
 		contacts, scale, tier, share*100, allowed)
 	ctx := context.Background()
+	// The pull's CPU time ends where the first later phase reports
+	// progress.
+	var pullCPU time.Duration
+	var cpuAtStart time.Duration
+	runner.Progress = func(phase string, done, total int) {
+		if pullCPU == 0 && !strings.HasPrefix(phase, "pull") {
+			pullCPU = cpuTime() - cpuAtStart
+		}
+	}
 	resetHub(base)
 	start := time.Now()
+	cpuAtStart, ioAtStart := cpuTime(), writeBytes()
 	rep, err := runner.Run(ctx, hsync.RunOptions{})
 	if err != nil {
 		return fmt.Errorf("full sync: %w", err)
 	}
 	fullWall := time.Since(start)
+	fullCPU, fullIO := cpuTime()-cpuAtStart, writeBytes()-ioAtStart
 	counts, err := store.Counts()
 	if err != nil {
 		return err
@@ -150,28 +164,45 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		}
 		fmt.Println()
 	}
-	fmt.Printf("  wall time        %s\n\n", fullWall.Round(time.Millisecond))
+	fmt.Printf("  wall time        %s, CPU %s (pull %s: %.2f ms per pull request)\n", fullWall.Round(time.Millisecond),
+		fullCPU.Round(time.Millisecond), pullCPU.Round(time.Millisecond), float64(pullCPU.Microseconds())/1000/float64(max(pullCalls, 1)))
+	if fi, err := os.Stat(cfg.State.Path); err == nil && fullIO >= 0 {
+		fmt.Printf("  disk written     %.1f MB = %.1fx the state file (%.1f MB)\n", float64(fullIO)/1e6, float64(fullIO)/float64(fi.Size()), float64(fi.Size())/1e6)
+	}
+	fmt.Println()
 
-	// Change a share of the deals through the API, as users would.
-	changed, err := changeDeals(ctx, client, store, changePct)
-	if err != nil {
-		return err
+	// Change a share of the deals through the API, as users would, twice:
+	// the first incremental run also reads back every contact the full
+	// sync wrote (their modification date moved); the second shows the
+	// steady state, where only the last run's few writes come back.
+	for i, label := range []string{"incremental sync (right after the full sync's writes)", "steady-state incremental sync"} {
+		changed, err := changeDeals(ctx, client, store, changePct, i)
+		if err != nil {
+			return err
+		}
+		resetHub(base)
+		calls.Store(0)
+		runner.Clock = func() time.Time { return time.Date(2026, 11, 1, 13+i, 0, 0, 0, time.UTC) }
+		pullCPU = 0
+		start = time.Now()
+		cpuAtStart, ioAtStart = cpuTime(), writeBytes()
+		rep2, err := runner.Run(ctx, hsync.RunOptions{})
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		incCPU, incIO := cpuTime()-cpuAtStart, writeBytes()-ioAtStart
+		hs2 := hubStats(base)
+		fmt.Printf("%s after changing %d deals (%.1f%%)\n", label, changed, changePct)
+		fmt.Printf("  deals pulled %d, contacts pulled %d, written %d\n", rep2.Pulled.Deals, rep2.Pulled.Contacts, rep2.Written)
+		fmt.Printf("  API calls        %d (search %d, association reads %d, batch reads %d, writes %d, archived scan %d), 429s %d\n",
+			rep2.APICalls, hs2.search, hs2.assoc, hs2.batchRead, hs2.writes, hs2.list, hs2.rateLimited)
+		fmt.Printf("  calls per changed deal %.3f\n", float64(rep2.APICalls)/float64(max(changed, 1)))
+		fmt.Printf("  phases           pull %.1fs, compute %.1fs, write %.1fs\n", rep2.Phases.Pull.Seconds(), rep2.Phases.Compute.Seconds(), rep2.Phases.Write.Seconds())
+		fmt.Printf("  wall time        %s, CPU %s (pull %s), disk written %.1f MB\n", time.Since(start).Round(time.Millisecond),
+			incCPU.Round(time.Millisecond), pullCPU.Round(time.Millisecond), float64(incIO)/1e6)
+		fmt.Printf("  at HubSpot's real limits its %d searches alone take %.0f s (search: %d requests/s per portal)\n\n",
+			hs2.search, float64(hs2.search)/hubspotSearchPerSecond, hubspotSearchPerSecond)
 	}
-	resetHub(base)
-	calls.Store(0)
-	runner.Clock = func() time.Time { return time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC) }
-	start = time.Now()
-	rep2, err := runner.Run(ctx, hsync.RunOptions{})
-	if err != nil {
-		return fmt.Errorf("incremental sync: %w", err)
-	}
-	hs2 := hubStats(base)
-	fmt.Printf("incremental sync after changing %d deals (%.1f%%)\n", changed, changePct)
-	fmt.Printf("  deals pulled %d, contacts pulled %d, written %d\n", rep2.Pulled.Deals, rep2.Pulled.Contacts, rep2.Written)
-	fmt.Printf("  API calls        %d (search %d, association reads %d, batch reads %d, writes %d, archived scan %d), 429s %d\n",
-		rep2.APICalls, hs2.search, hs2.assoc, hs2.batchRead, hs2.writes, hs2.list, hs2.rateLimited)
-	fmt.Printf("  calls per changed deal %.3f\n", float64(rep2.APICalls)/float64(max(changed, 1)))
-	fmt.Printf("  wall time        %s\n\n", time.Since(start).Round(time.Millisecond))
 	fi, err := os.Stat(cfg.State.Path)
 	if err != nil {
 		return err
@@ -193,8 +224,12 @@ func tierBurst(tier string) int {
 
 func ceil(n, d int) int { return int(math.Ceil(float64(n) / float64(d))) }
 
-// changeDeals bumps the amount of pct% of the stored deals by 10%.
-func changeDeals(ctx context.Context, c *hubspot.Client, st *state.Store, pct float64) (int, error) {
+// hubspotSearchPerSecond is HubSpot's CRM search limit per portal.
+const hubspotSearchPerSecond = 5
+
+// changeDeals bumps the amount of pct% of the stored deals by 10%; offset
+// picks another pct% each time.
+func changeDeals(ctx context.Context, c *hubspot.Client, st *state.Store, pct float64, offset int) (int, error) {
 	counts, err := st.Counts()
 	if err != nil {
 		return 0, err
@@ -204,7 +239,7 @@ func changeDeals(ctx context.Context, c *hubspot.Client, st *state.Store, pct fl
 	i := 0
 	err = st.ForEachCustomer(func(_ state.Contact, deals []state.Deal) error {
 		for _, d := range deals {
-			if i%every == 0 && d.Amount.Valid {
+			if (i+offset)%every == 0 && d.Amount.Valid {
 				ids = append(ids, d.ID)
 			}
 			i++
@@ -273,6 +308,9 @@ func hubStats(base string) hubCounts {
 		case strings.Contains(k, "/search"):
 			hc.search += n
 			hc.pull += n
+			if os.Getenv("SYNCBENCH_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "  %s: %d\n", k, n)
+			}
 		case strings.Contains(k, "associations") && strings.Contains(k, "batch/read"):
 			hc.assoc += n
 			hc.pull += n
@@ -344,3 +382,30 @@ func procStatus(key string) string {
 }
 
 func decimalOnePointOne() decimal.Decimal { return decimal.RequireFromString("1.1") }
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// writeBytes is what the process has caused to be written to storage so
+// far (write_bytes in /proc/self/io), or -1 where that is not available.
+func writeBytes() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
