@@ -9,40 +9,45 @@ import (
 // BacktestDecile is one row of the decile table: customers ranked by
 // predicted holdout purchases, highest first.
 type BacktestDecile struct {
-	Decile             int
-	Customers          int
-	MeanPredicted      float64
-	MeanActual         float64
-	PredictedSpend     float64
-	ActualSpend        float64
-	MeanPAlive         float64
-	MinPredicted       float64
-	MaxPredicted       float64
-	PredictedPurchases float64 // total predicted purchases in the decile
-	ActualPurchases    float64 // total actual purchases in the decile
+	Decile             int     `json:"decile"`
+	Customers          int     `json:"customers"`
+	MeanPredicted      float64 `json:"mean_predicted"`
+	MeanActual         float64 `json:"mean_actual"`
+	PredictedSpend     float64 `json:"predicted_spend"`
+	ActualSpend        float64 `json:"actual_spend"`
+	MeanPAlive         float64 `json:"mean_p_alive"`
+	MinPredicted       float64 `json:"min_predicted"`
+	MaxPredicted       float64 `json:"max_predicted"`
+	PredictedPurchases float64 `json:"predicted_purchases"` // total predicted purchases in the decile
+	ActualPurchases    float64 `json:"actual_purchases"`    // total actual purchases in the decile
 }
 
 // BacktestResult compares holdout predictions with what customers did.
 type BacktestResult struct {
 	// Customers is the number of customers compared.
-	Customers int
+	Customers int `json:"customers"`
 	// HoldoutLength is the holdout period in model time units.
-	HoldoutLength float64
+	HoldoutLength float64 `json:"holdout_length"`
 	// PredictedPurchases and ActualPurchases are totals over customers.
-	PredictedPurchases, ActualPurchases float64
+	PredictedPurchases float64 `json:"predicted_purchases"`
+	ActualPurchases    float64 `json:"actual_purchases"`
 	// PredictedSpend and ActualSpend are total holdout revenue, predicted
 	// as E[Y]·E[M] per customer.
-	PredictedSpend, ActualSpend float64
+	PredictedSpend float64 `json:"predicted_spend"`
+	ActualSpend    float64 `json:"actual_spend"`
 	// MAEPurchases and MAESpend are mean absolute errors per customer.
-	MAEPurchases, MAESpend float64
+	MAEPurchases float64 `json:"mae_purchases"`
+	MAESpend     float64 `json:"mae_spend"`
 	// AggregateErrorPct is (predicted − actual)/actual·100 for total
 	// purchases; AggregateSpendErrorPct the same for revenue.
-	AggregateErrorPct, AggregateSpendErrorPct float64
+	AggregateErrorPct      float64 `json:"aggregate_error_pct"`
+	AggregateSpendErrorPct float64 `json:"aggregate_spend_error_pct"`
 	// Correlation is the Pearson correlation of predicted and actual
 	// purchases per customer; SpendCorrelation the same for revenue.
-	Correlation, SpendCorrelation float64
+	Correlation      float64 `json:"correlation"`
+	SpendCorrelation float64 `json:"spend_correlation"`
 	// Deciles ranks customers by predicted purchases, top decile first.
-	Deciles []BacktestDecile
+	Deciles []BacktestDecile `json:"deciles"`
 }
 
 // Backtest predicts each calibration customer's purchases and spend over a

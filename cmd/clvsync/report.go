@@ -373,16 +373,30 @@ func reportFromServe(ctx context.Context, cfg config.Config, stdout io.Writer, h
 	return nil
 }
 
+// reportFormat is what a report endpoint answers with.
+type reportFormat int
+
+const (
+	reportHTML reportFormat = iota
+	reportText
+	reportJSON
+)
+
 // reportHandler serves the report of serve's state file: GET /report (the
-// HTML report) and GET /report.txt (the terminal summary).
-func reportHandler(store *state.Store, cfg config.Config, html bool) http.HandlerFunc {
+// HTML report), GET /report.txt (the terminal summary) and GET /report.json
+// (the report's data).
+func reportHandler(store *state.Store, cfg config.Config, format reportFormat) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		d, err := report.Build(r.Context(), store, cfg, time.Now())
 		if err != nil {
 			http.Error(w, "build report: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		if html {
+		if format == reportJSON {
+			writeJSON(w, d)
+			return
+		}
+		if format == reportHTML {
 			var buf bytes.Buffer
 			if err := renderHTML(&buf, d); err != nil {
 				http.Error(w, "render report: "+err.Error(), http.StatusInternalServerError)

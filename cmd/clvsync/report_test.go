@@ -322,6 +322,18 @@ func TestReport_WhileServeHoldsTheFile(t *testing.T) {
 	if code, body := opsGet(t, addr+"/report"); code != http.StatusOK || !strings.Contains(body, "<html") {
 		t.Fatalf("/report: %d %.200s", code, body)
 	}
+	// Its data as JSON, with clvsync's one key style.
+	code, body := opsGet(t, addr+"/report.json")
+	var data map[string]any
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &data) != nil {
+		t.Fatalf("/report.json: %d %.200s", code, body)
+	}
+	for _, k := range []string{"as_of", "headline", "tiers", "acquisition", "customers"} {
+		if _, ok := data[k]; !ok {
+			t.Errorf("/report.json has no %q", k)
+		}
+	}
+	snakeKeys(t, "", data)
 	cfgPath := opsWriteConfig(t, cfg)
 	htmlPath := filepath.Join(t.TempDir(), "r.html")
 	var out, errb bytes.Buffer
@@ -333,5 +345,26 @@ func TestReport_WhileServeHoldsTheFile(t *testing.T) {
 	}
 	if b, err := os.ReadFile(htmlPath); err != nil || !bytes.Contains(b, []byte("<html")) {
 		t.Errorf("HTML report not written: %v", err)
+	}
+}
+
+// snakeKeys fails for every object key under v that is not snake_case.
+func snakeKeys(t *testing.T, path string, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			for _, r := range k {
+				if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+					t.Errorf("key %s.%s is not snake_case", path, k)
+					break
+				}
+			}
+			snakeKeys(t, path+"."+k, e)
+		}
+	case []any:
+		for _, e := range v {
+			snakeKeys(t, path+"[]", e)
+		}
 	}
 }

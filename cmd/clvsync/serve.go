@@ -225,7 +225,7 @@ func serve(ctx context.Context, cfg config.Config, d serveDeps, o serveOptions) 
 				log.Error("http endpoint stopped", "err", err)
 			}
 		}()
-		log.Info("http endpoint listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /status /runs /report /report.txt /backup")
+		log.Info("http endpoint listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /status /runs /report /report.txt /report.json /backup")
 		if o.OnListen != nil {
 			o.OnListen(ln.Addr().String())
 		}
@@ -481,8 +481,9 @@ func (s *server) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /backup", backupHandler(s.d.Store))
-	mux.HandleFunc("GET /report", reportHandler(s.d.Store, s.cfg, true))
-	mux.HandleFunc("GET /report.txt", reportHandler(s.d.Store, s.cfg, false))
+	mux.HandleFunc("GET /report", reportHandler(s.d.Store, s.cfg, reportHTML))
+	mux.HandleFunc("GET /report.txt", reportHandler(s.d.Store, s.cfg, reportText))
+	mux.HandleFunc("GET /report.json", reportHandler(s.d.Store, s.cfg, reportJSON))
 	if s.hooks != nil {
 		mux.HandleFunc("POST "+s.cfg.Webhooks.Path, s.hooks.handle)
 	}

@@ -31,70 +31,78 @@ import (
 type Data struct {
 	// GeneratedAt is when the report was built; AsOf when the results it
 	// shows were computed (the latest run's clock).
-	GeneratedAt, AsOf time.Time
+	GeneratedAt time.Time `json:"generated_at"`
+	AsOf        time.Time `json:"as_of"`
 	// LastRun is the newest run in the run log (zero when there is none).
-	LastRun state.Run
+	LastRun state.Run `json:"last_run"`
 	// Currency is deals.home_currency.
-	Currency string
+	Currency string `json:"currency"`
 	// Model is the model named in the results ("bgnbd", "simple", ...);
 	// FitNote describes the fit when the run recorded one (Fit).
-	Model, FitNote string
-	Fit            *hsync.StoredModel
+	Model   string             `json:"model"`
+	FitNote string             `json:"fit_note"`
+	Fit     *hsync.StoredModel `json:"-"` // its parameters are in fit_note
 	// HorizonMonths is model.horizon_months.
-	HorizonMonths int
+	HorizonMonths int `json:"horizon_months"`
 	// Customers is the number of contacts with a computed result.
-	Customers int
+	Customers int `json:"customers"`
 	// Every per-contact figure is the value in HubSpot (the last written);
 	// HeldBack counts the contacts whose newest computed CLV differs from it.
-	HeldBack HeldBack
-	Headline Headline
+	HeldBack HeldBack `json:"held_back"`
+	Headline Headline `json:"headline"`
 	// Acquisition is the maximum acquisition cost section.
-	Acquisition  Acquisition
-	Distribution Distribution
-	Tiers        []TierRow
+	Acquisition  Acquisition  `json:"acquisition"`
+	Distribution Distribution `json:"distribution"`
+	Tiers        []TierRow    `json:"tiers,omitempty"`
 	// TopFifthShare is the share of the tier-basis value held by the 20 %
 	// of customers with the highest value (the Pareto check).
-	TopFifthShare float64
-	RFM           RFMGrid
-	Segments      []SegmentRow
-	Quadrant      QuadrantReport
-	Movement      Movement
+	TopFifthShare float64        `json:"top_fifth_share"`
+	RFM           RFMGrid        `json:"rfm"`
+	Segments      []SegmentRow   `json:"segments,omitempty"`
+	Quadrant      QuadrantReport `json:"quadrant"`
+	Movement      Movement       `json:"movement"`
 	// Backtest is nil when there was too little history for one;
 	// BacktestNote then says why.
-	Backtest     *BacktestReport
-	BacktestNote string
+	Backtest     *BacktestReport `json:"backtest,omitempty"`
+	BacktestNote string          `json:"backtest_note"`
 	// CompaniesOn mirrors the companies setting; Companies lists the
 	// companies with the highest CLV when it is on.
-	CompaniesOn    bool
-	Companies      []CompanyRow
-	CompaniesTotal int
-	CostToServe    CostToServe
+	CompaniesOn    bool         `json:"companies_on"`
+	Companies      []CompanyRow `json:"companies,omitempty"`
+	CompaniesTotal int          `json:"companies_total"`
+	CostToServe    CostToServe  `json:"cost_to_serve"`
 }
 
 // HeldBack is what the newest computation holds that is not in HubSpot:
 // changes under write_back.min_change, and writes HubSpot refused.
 type HeldBack struct {
 	// Contacts whose computed CLV total differs from the one written.
-	Contacts int
+	Contacts int `json:"contacts"`
 	// Total is computed minus written, summed over those contacts.
-	Total decimal.Decimal
+	Total decimal.Decimal `json:"total"`
 }
 
 // Stat is a sum, mean and median over customers.
 type Stat struct {
-	Sum, Mean, Median decimal.Decimal
+	Sum    decimal.Decimal `json:"sum"`
+	Mean   decimal.Decimal `json:"mean"`
+	Median decimal.Decimal `json:"median"`
 }
 
 // Headline holds the report's headline numbers. Historical, Predicted and
 // Total are profit CLV (after margin and cost per order); the revenue
 // figures are before them.
 type Headline struct {
-	HistoricalRevenue, PredictedRevenue Stat
-	Historical, Predicted, Total        Stat
-	Orders                              int
+	HistoricalRevenue Stat `json:"historical_revenue"`
+	PredictedRevenue  Stat `json:"predicted_revenue"`
+	Historical        Stat `json:"historical"`
+	Predicted         Stat `json:"predicted"`
+	Total             Stat `json:"total"`
+	Orders            int  `json:"orders"`
 	// PredictedLow and PredictedHigh bound the predicted profit's sum with
 	// 80% probability: the sum ∓ 1.2816 standard deviations (see spread).
-	PredictedLow, PredictedHigh decimal.Decimal
+	PredictedLow  decimal.Decimal `json:"predicted_low"`
+	PredictedHigh decimal.Decimal `json:"predicted_high"`
 }
 
 // z80 is the standard normal quantile of a central 80% interval.
@@ -125,111 +133,118 @@ func interval80(sum decimal.Decimal, sp spread) (lo, hi decimal.Decimal) {
 type Acquisition struct {
 	// WindowDays is reports.new_customer_days: a customer is new when the
 	// first purchase is within this many days of AsOf (Since).
-	WindowDays int
-	Since      time.Time
+	WindowDays int       `json:"window_days"`
+	Since      time.Time `json:"since"`
 	// TargetRatio is reports.target_clv_to_cac.
-	TargetRatio float64
+	TargetRatio float64 `json:"target_ratio"`
 	// SourceProperty is the contact property that names the source.
-	SourceProperty string
-	Overall        AcquisitionRow
+	SourceProperty string         `json:"source_property"`
+	Overall        AcquisitionRow `json:"overall"`
 	// BySource is sorted by new customers, most first.
-	BySource []AcquisitionRow
+	BySource []AcquisitionRow `json:"by_source,omitempty"`
 }
 
 // AcquisitionRow is the maximum acquisition cost of one group of new
 // customers.
 type AcquisitionRow struct {
-	Source       string
-	NewCustomers int
+	Source       string `json:"source"`
+	NewCustomers int    `json:"new_customers"`
 	// AvgCLV is the new customers' average total profit CLV (profit so far
 	// plus predicted profit over the horizon).
-	AvgCLV decimal.Decimal
+	AvgCLV decimal.Decimal `json:"avg_clv"`
 	// BreakEven is the acquisition cost at which a new customer just pays
 	// back (AvgCLV); AtTarget the cost at the target CLV:CAC ratio.
-	BreakEven, AtTarget decimal.Decimal
+	BreakEven decimal.Decimal `json:"break_even"`
+	AtTarget  decimal.Decimal `json:"at_target"`
 	// Small marks a group of fewer than 10 customers, too few to trust.
-	Small bool
+	Small bool `json:"small"`
 }
 
 // Distribution is the spread of the tier-basis value over customers.
 type Distribution struct {
 	// Basis is segments.tiers.basis: "total" or "predicted".
-	Basis string
+	Basis string `json:"basis"`
 	// Values are the customers' values, in money units, highest first.
-	Values []float64
+	Values []float64 `json:"-"`
 	// Bounds are the lowest value of every tier but the last, top first:
 	// the tier boundaries on the value axis.
-	Bounds []TierBound
+	Bounds []TierBound `json:"bounds,omitempty"`
 }
 
 // TierBound is the lowest value found in a tier.
 type TierBound struct {
-	Tier  string
-	Value float64
+	Tier  string  `json:"tier"`
+	Value float64 `json:"value"`
 }
 
 // TierRow is one tier's size and value.
 type TierRow struct {
-	Name          string
-	Customers     int
-	CustomerShare float64
+	Name          string  `json:"name"`
+	Customers     int     `json:"customers"`
+	CustomerShare float64 `json:"customer_share"`
 	// Value is the sum of the tier-basis value; ValueShare its share of
 	// the total over all tiers.
-	Value      decimal.Decimal
-	ValueShare float64
-	Min, Max   decimal.Decimal
+	Value      decimal.Decimal `json:"value"`
+	ValueShare float64         `json:"value_share"`
+	Min        decimal.Decimal `json:"min"`
+	Max        decimal.Decimal `json:"max"`
 	// ValueLow and ValueHigh bound Value with 80% probability (only its
 	// predicted part is uncertain).
-	ValueLow, ValueHigh decimal.Decimal
-	spread              spread
+	ValueLow  decimal.Decimal `json:"value_low"`
+	ValueHigh decimal.Decimal `json:"value_high"`
+	spread    spread
 }
 
 // RFMGrid is customers by recency score (rows) and frequency score
 // (columns), 1..5 each: Cells[r-1][f-1].
 type RFMGrid struct {
-	Cells [5][5]RFMCell
+	Cells [5][5]RFMCell `json:"cells"`
 }
 
 // RFMCell is the customers with one recency and frequency score.
 type RFMCell struct {
-	Customers int
+	Customers int `json:"customers"`
 	// Revenue is their historical revenue; AvgRevenue its mean.
-	Revenue, AvgRevenue decimal.Decimal
+	Revenue    decimal.Decimal `json:"revenue"`
+	AvgRevenue decimal.Decimal `json:"avg_revenue"`
 }
 
 // SegmentRow is one named RFM segment's size and value.
 type SegmentRow struct {
-	Name          string
-	Customers     int
-	CustomerShare float64
+	Name          string  `json:"name"`
+	Customers     int     `json:"customers"`
+	CustomerShare float64 `json:"customer_share"`
 	// Value is the sum of total CLV; AvgValue its mean.
-	Value, AvgValue decimal.Decimal
-	ValueShare      float64
+	Value      decimal.Decimal `json:"value"`
+	AvgValue   decimal.Decimal `json:"avg_value"`
+	ValueShare float64         `json:"value_share"`
 }
 
 // QuadrantReport is the CLV x relationship-length quadrant.
 type QuadrantReport struct {
-	CLVThreshold    decimal.Decimal
-	MonthsThreshold float64
+	CLVThreshold    decimal.Decimal `json:"clv_threshold"`
+	MonthsThreshold float64         `json:"months_threshold"`
 	// Cells are in the order high-long, high-short, low-long, low-short.
-	Cells []QuadrantCellRow
+	Cells []QuadrantCellRow `json:"cells,omitempty"`
 	// Points holds every customer (up to maxQuadrantPoints, evenly
 	// sampled) for the scatter plot.
-	Points []QuadrantPoint
+	Points []QuadrantPoint `json:"points,omitempty"`
 }
 
 // QuadrantCellRow is one quadrant cell.
 type QuadrantCellRow struct {
-	Name       string
-	High, Long bool
-	Customers  int
-	Value      decimal.Decimal
+	Name      string          `json:"name"`
+	High      bool            `json:"high"`
+	Long      bool            `json:"long"`
+	Customers int             `json:"customers"`
+	Value     decimal.Decimal `json:"value"`
 }
 
 // QuadrantPoint is one customer on the quadrant scatter plot.
 type QuadrantPoint struct {
-	Months, CLV float64
-	Cell        string
+	Months float64 `json:"months"`
+	CLV    float64 `json:"clv"`
+	Cell   string  `json:"cell"`
 }
 
 // Movement compares every customer's latest CLV history point with the one
@@ -237,74 +252,84 @@ type QuadrantPoint struct {
 type Movement struct {
 	// Compared counts customers with at least two history points; New
 	// those with one (first computed by the latest run).
-	Compared, New int
+	Compared int `json:"compared"`
+	New      int `json:"new"`
 	// Previous is the time of the most recent earlier point.
-	Previous time.Time
+	Previous time.Time `json:"previous"`
 	// TierMoves is every (from, to) pair, unchanged ones included, in tier
 	// order.
-	TierMoves []Transition
+	TierMoves []Transition `json:"tier_moves,omitempty"`
 	// SegmentMoves are the changed segment pairs, most frequent first;
 	// SegmentsUnchanged counts customers who kept theirs.
-	SegmentMoves      []Transition
-	SegmentsUnchanged int
+	SegmentMoves      []Transition `json:"segment_moves,omitempty"`
+	SegmentsUnchanged int          `json:"segments_unchanged"`
 	// TurnedFalling are customers whose CLV trend is falling now but was
 	// not at the previous point, largest CLV drop first (at most
 	// maxFalling); TurnedFallingCount counts them all.
-	TurnedFalling      []FallingContact
-	TurnedFallingCount int
+	TurnedFalling      []FallingContact `json:"turned_falling,omitempty"`
+	TurnedFallingCount int              `json:"turned_falling_count"`
 }
 
 // Transition counts customers that moved from one tier or segment to
 // another.
 type Transition struct {
-	From, To  string
-	Customers int
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Customers int    `json:"customers"`
 }
 
 // FallingContact is a customer whose CLV trend turned falling.
 type FallingContact struct {
-	ContactID, Name, Tier string
+	ContactID string `json:"contact_id"`
+	Name      string `json:"name"`
+	Tier      string `json:"tier"`
 	// CLV is the total CLV now, Baseline the trend's earlier value.
-	CLV, Baseline decimal.Decimal
-	ChangePct     float64
+	CLV       decimal.Decimal `json:"clv"`
+	Baseline  decimal.Decimal `json:"baseline"`
+	ChangePct float64         `json:"change_pct"`
 }
 
 // BacktestReport is a backtest of the purchase model on stored deals: the
 // model is fitted on the purchases up to CalibrationEnd and its predictions
 // are compared with what customers bought afterwards, up to HoldoutEnd.
 type BacktestReport struct {
-	Model                       string
-	CalibrationEnd, HoldoutEnd  time.Time
-	HoldoutWeeks                int
-	Result                      clv.BacktestResult
-	CalibrationLogLik, LogLikPC float64
+	Model             string             `json:"model"`
+	CalibrationEnd    time.Time          `json:"calibration_end"`
+	HoldoutEnd        time.Time          `json:"holdout_end"`
+	HoldoutWeeks      int                `json:"holdout_weeks"`
+	Result            clv.BacktestResult `json:"result"`
+	CalibrationLogLik float64            `json:"calibration_loglik"`
+	LogLikPC          float64            `json:"loglik_per_customer"`
 }
 
 // CompanyRow is one company's CLV: the sum over its contacts.
 type CompanyRow struct {
-	ID, Name  string
-	Contacts  int
-	Value     decimal.Decimal
-	Revenue   decimal.Decimal
-	ValueRank int
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Contacts  int             `json:"contacts"`
+	Value     decimal.Decimal `json:"value"`
+	Revenue   decimal.Decimal `json:"revenue"`
+	ValueRank int             `json:"value_rank"`
 }
 
 // CostToServe shows how the margin and the cost per order turn revenue CLV
 // into profit CLV.
 type CostToServe struct {
-	Margin       float64
-	CostPerOrder decimal.Decimal
+	Margin       float64         `json:"margin"`
+	CostPerOrder decimal.Decimal `json:"cost_per_order"`
 	// Rows are historical, predicted and total.
-	Rows []CostRow
+	Rows []CostRow `json:"rows,omitempty"`
 }
 
 // CostRow is one CLV measure at revenue, after the margin, and after the
 // margin and the cost per order (the configured CLV). Values are sums over
 // customers; Purchases is the orders (or expected purchases) they cover.
 type CostRow struct {
-	Name                         string
-	Revenue, AfterMargin, Profit decimal.Decimal
-	Purchases                    decimal.Decimal
+	Name        string          `json:"name"`
+	Revenue     decimal.Decimal `json:"revenue"`
+	AfterMargin decimal.Decimal `json:"after_margin"`
+	Profit      decimal.Decimal `json:"profit"`
+	Purchases   decimal.Decimal `json:"purchases"`
 }
 
 // Report limits.
