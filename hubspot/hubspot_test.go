@@ -365,6 +365,7 @@ type fakeSearch struct {
 	recs     []fakeRec // any order
 	requests atomic.Int64
 	ignore   bool // ignore filters and paging (a broken server)
+	noNotIn  bool // refuse NOT_IN with a 400, as a HubSpot with a tighter limit would
 }
 
 type fakeRec struct {
@@ -384,6 +385,14 @@ func (f *fakeSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		writeJSON(w, 400, []byte(`{"status":"error","message":"bad json","category":"VALIDATION_ERROR"}`))
 		return
+	}
+	for _, g := range body.FilterGroups {
+		for _, fl := range g.Filters {
+			if f.noNotIn && fl.Operator == OpNotIn {
+				writeJSON(w, 400, []byte(`{"status":"error","message":"too many values","category":"VALIDATION_ERROR"}`))
+				return
+			}
+		}
 	}
 	after := 0
 	if body.After != "" {
@@ -468,6 +477,12 @@ func (f *fakeSearch) match(rec fakeRec, groups []FilterGroup) bool {
 				ok = ok && v == x
 			case OpLTE:
 				ok = ok && v <= x
+			case OpNotIn:
+				for _, id := range fl.Values {
+					var y int64
+					_, _ = fmt.Sscan(id, &y)
+					ok = ok && v != y
+				}
 			default:
 				f.t.Errorf("operator %s", fl.Operator)
 			}
@@ -504,6 +519,14 @@ func TestObjectsService_ModifiedSince(t *testing.T) {
 				// one record modified before `since`: never returned
 				return append(recs, fakeRec{id: 99999, ts: base - 5000})
 			}},
+		{"deals in batches of 100 on one timestamp, NOT_IN refused", func(c *Client) *ObjectsService { return c.Deals }, "hs_lastmodifieddate",
+			"POST /crm/objects/2026-09/deals/search", func() []fakeRec {
+				var recs []fakeRec
+				for i := 1; i <= 1000; i++ {
+					recs = append(recs, fakeRec{id: i, ts: base + int64((i-1)/100)*1000})
+				}
+				return recs
+			}},
 		{"contacts with more than 10k records on one timestamp", func(c *Client) *ObjectsService { return c.Contacts }, "lastmodifieddate",
 			"POST /crm/objects/2026-09/contacts/search", func() []fakeRec {
 				var recs []fakeRec
@@ -518,7 +541,7 @@ func TestObjectsService_ModifiedSince(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, mux := setup(t)
-			fs := &fakeSearch{t: t, prop: tt.prop, recs: tt.recs()}
+			fs := &fakeSearch{t: t, prop: tt.prop, recs: tt.recs(), noNotIn: strings.Contains(tt.name, "NOT_IN refused")}
 			mux.Handle(tt.path, fs)
 			seen := map[string]bool{}
 			var last int64

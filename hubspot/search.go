@@ -210,7 +210,11 @@ func (s *ObjectsService) ModifiedProperty() string {
 // row's modified time (sorted ascending) instead of following HubSpot's
 // offset cursor, so it never reaches the cap, and records that move while
 // we page cannot shift others out of view. Rows at the boundary timestamp
-// that were already yielded are skipped. When a full page shares one
+// that were already yielded (up to 100) are left out of the next request
+// with hs_object_id NOT_IN in a second filter group, so records written in
+// one batch, which share a timestamp, are read once (if HubSpot refuses
+// that request with a 400, the walk re-reads them instead and skips the
+// duplicates). When a full page shares one
 // timestamp, the walk pages that timestamp by hs_object_id (modified = T
 // and hs_object_id > last id, sorted by id) before moving on; if HubSpot
 // stops making progress the iterator yields an error instead of looping.
@@ -257,6 +261,55 @@ type walk struct {
 	boundaryTS int64 // timestamp of the last yielded row
 	boundary   map[string]bool
 	stopped    bool
+	noSkip     bool // HubSpot refused a NOT_IN window: do not ask again
+}
+
+// maxSkipIDs bounds the ids a window leaves out at its boundary timestamp.
+const maxSkipIDs = 100
+
+// skipSeen reports whether the next window can leave out the rows already
+// yielded at its lower bound: records written in one batch often share a
+// timestamp, and re-reading them would cost up to half of every page.
+func (w *walk) skipSeen() bool {
+	return !w.noSkip && !w.strict && w.boundaryTS == w.lower && len(w.boundary) > 0 &&
+		len(w.boundary) <= maxSkipIDs && 2*(len(w.extra)+2) <= maxFilters
+}
+
+// window is the next request's filter groups: modified >= lower (> after a
+// timestamp was exhausted), or, when skipSeen, modified > lower OR
+// (modified = lower AND hs_object_id NOT_IN the ids yielded at lower).
+func (w *walk) window() []FilterGroup {
+	if !w.skipSeen() {
+		op := OpGTE
+		if w.strict {
+			op = OpGT
+		}
+		return []FilterGroup{{Filters: append([]Filter{{PropertyName: w.prop, Operator: op, Value: ms(w.lower)}}, w.extra...)}}
+	}
+	seen := make([]string, 0, len(w.boundary))
+	for id := range w.boundary {
+		seen = append(seen, id)
+	}
+	slices.SortFunc(seen, func(a, b string) int {
+		switch {
+		case idLess(a, b):
+			return -1
+		case idLess(b, a):
+			return 1
+		}
+		return 0
+	})
+	return []FilterGroup{
+		{Filters: append([]Filter{{PropertyName: w.prop, Operator: OpGT, Value: ms(w.lower)}}, w.extra...)},
+		{Filters: append([]Filter{{PropertyName: w.prop, Operator: OpEQ, Value: ms(w.lower)},
+			{PropertyName: "hs_object_id", Operator: OpNotIn, Values: seen}}, w.extra...)},
+	}
+}
+
+// isValidationError reports a 400 from HubSpot.
+func isValidationError(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest
 }
 
 func (w *walk) fail(err error) {
@@ -297,15 +350,17 @@ func (w *walk) rowTime(o Object) (int64, error) {
 
 func (w *walk) run() {
 	for !w.stopped {
-		op := OpGTE
-		if w.strict {
-			op = OpGT
-		}
 		page, err := w.s.Search(w.ctx, SearchRequest{
-			FilterGroups: []FilterGroup{{Filters: append([]Filter{{PropertyName: w.prop, Operator: op, Value: ms(w.lower)}}, w.extra...)}},
+			FilterGroups: w.window(),
 			Sorts:        []Sort{{PropertyName: w.prop, Direction: Ascending}},
 			Properties:   w.props, Limit: MaxSearchLimit,
 		})
+		if err != nil && w.skipSeen() && isValidationError(err) {
+			// HubSpot refused the NOT_IN window (a limit we do not
+			// know): fall back to re-reading the boundary timestamp.
+			w.noSkip = true
+			continue
+		}
 		if err != nil {
 			w.fail(err)
 			return
