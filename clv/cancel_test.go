@@ -23,7 +23,7 @@ func TestFitModelsContext_Canceled(t *testing.T) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 	})
-	for _, model := range []string{ModelParetoNBD, ModelBGNBD} {
+	for _, model := range []string{ModelParetoNBD, ModelBGNBD, ModelMBGCNBD} {
 		t.Run("canceled during the fit: "+model, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

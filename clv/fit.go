@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
@@ -28,16 +29,19 @@ const (
 	ModelBGNBD     = "bgnbd"
 	ModelMBGNBD    = "mbgnbd"
 	ModelParetoNBD = "paretonbd"
+	ModelMBGCNBD   = "mbgcnbdk"
 )
 
 // PurchaseModels returns the purchase model names, the default (BG/NBD)
 // first. Configuration and property options derive their lists from it.
-func PurchaseModels() []string { return []string{ModelBGNBD, ModelMBGNBD, ModelParetoNBD} }
+func PurchaseModels() []string {
+	return []string{ModelBGNBD, ModelMBGNBD, ModelParetoNBD, ModelMBGCNBD}
+}
 
 // PurchaseModel is a fitted buy-till-you-die purchase model. Times are in the
 // time unit of the summaries it was fitted on.
 type PurchaseModel interface {
-	// Name returns the model name: "bgnbd", "mbgnbd" or "paretonbd".
+	// Name returns the model name, one of PurchaseModels().
 	Name() string
 	// Params returns the parameters by their conventional names.
 	Params() map[string]float64
@@ -440,8 +444,8 @@ func checkInterior(names []string, theta []float64) error {
 	return nil
 }
 
-// FitPurchaseModel fits the named purchase model ("bgnbd", "mbgnbd",
-// "paretonbd"; "" means "bgnbd") by maximum likelihood and returns it with
+// FitPurchaseModel fits the named purchase model (one of PurchaseModels();
+// "" means "bgnbd") by maximum likelihood and returns it with
 // its total log-likelihood.
 func FitPurchaseModel(model string, summaries []Summary) (PurchaseModel, float64, error) {
 	return FitPurchaseModelContext(context.Background(), model, summaries)
@@ -469,13 +473,19 @@ func FitPurchaseModelContext(ctx context.Context, model string, summaries []Summ
 			return nil, 0, err
 		}
 		return m, ll, err
+	case ModelMBGCNBD:
+		m, ll, err := fitMBGCNBDContext(ctx, summaries)
+		if err != nil {
+			return nil, 0, err
+		}
+		return m, ll, nil
 	}
-	return nil, 0, fmt.Errorf("clv: unknown model %q (want bgnbd, mbgnbd or paretonbd)", model)
+	return nil, 0, fmt.Errorf("clv: unknown model %q (want %s)", model, strings.Join(PurchaseModels(), ", "))
 }
 
 // FitOptions configures FitModels. Zero values select the defaults.
 type FitOptions struct {
-	// Model is "bgnbd" (default), "mbgnbd" or "paretonbd".
+	// Model is one of PurchaseModels(); "" means "bgnbd".
 	Model string
 	// MinCustomers is the minimum number of customers (default 30).
 	MinCustomers int
@@ -547,9 +557,9 @@ func FitModelsContext(ctx context.Context, summaries []Summary, opts FitOptions)
 		minR = 10
 	}
 	switch opts.Model {
-	case "", ModelBGNBD, ModelMBGNBD, ModelParetoNBD:
+	case "", ModelBGNBD, ModelMBGNBD, ModelParetoNBD, ModelMBGCNBD:
 	default:
-		return nil, fmt.Errorf("clv: unknown model %q (want bgnbd, mbgnbd or paretonbd)", opts.Model)
+		return nil, fmt.Errorf("clv: unknown model %q (want %s)", opts.Model, strings.Join(PurchaseModels(), ", "))
 	}
 	repeat := 0
 	var spendSum, spendN float64

@@ -38,6 +38,9 @@ func purchaseTail(m PurchaseModel, s Summary, h float64) []float64 {
 		r, alpha, a, b, drop = pm.R, pm.Alpha, pm.A, pm.B+s.X, true
 	case MBGNBD:
 		r, alpha, a, b, drop = pm.R, pm.Alpha, pm.A, pm.B+s.X+1, true
+	case MBGCNBD:
+		// As its expectation: the MBG/NBD's with kα for α.
+		r, alpha, a, b, drop = pm.R, float64(pm.k())*pm.Alpha, pm.A, pm.B+s.X+1, true
 	case ParetoNBD:
 		r, alpha = pm.R, pm.Alpha
 		bt := pm.Beta + s.T

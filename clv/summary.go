@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"math"
 	"sort"
 	"time"
 
@@ -21,6 +22,10 @@ type Summary struct {
 	Tx        float64
 	T         float64
 	MeanSpend float64
+	// LogITT is the sum over repeat purchases of the log of the time since
+	// the previous purchase, in the same unit (0 without repeat purchases).
+	// Only the MBG/CNBD-k likelihood reads it, to choose its regularity k.
+	LogITT float64
 }
 
 // Holdout is what a customer did in a holdout period: the number of purchase
@@ -106,6 +111,9 @@ func summarizeOccasions(id string, occ []occasion, end int64, unit TimeUnit) Sum
 	}
 	n := len(occ) - 1
 	s.X = float64(n)
+	for i := 1; i < len(occ); i++ {
+		s.LogITT += math.Log(float64(occ[i].day-occ[i-1].day) / days)
+	}
 	s.Tx = float64(occ[n].day-first) / days
 	s.MeanSpend = total.Div(decimal.NewFromInt(int64(n))).InexactFloat64()
 	return s

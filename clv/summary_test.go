@@ -3,6 +3,7 @@ package clv
 import (
 	"bufio"
 	"encoding/csv"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -119,7 +120,7 @@ func TestSummarize_Cases(t *testing.T) {
 			{At: day("2024-01-11T01:00:00Z"), Amount: dec("2.5")},
 			{At: day("2024-01-31T23:59:00Z"), Amount: dec("7.5")}, // on the asOf day: included
 			{At: day("2024-02-02T00:00:00Z"), Amount: dec("100")},
-		}, Summary{ID: "c", X: 2, Tx: 30, T: 30, MeanSpend: 10}, true},
+		}, Summary{ID: "c", X: 2, Tx: 30, T: 30, MeanSpend: 10, LogITT: math.Log(10) + math.Log(20)}, true},
 		{"timezone is UTC day", []Order{
 			{At: day("2024-01-01T23:30:00-02:00"), Amount: dec("1")}, // 2024-01-02 UTC
 			{At: day("2024-01-03T00:00:00Z"), Amount: dec("3")},

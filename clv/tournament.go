@@ -11,7 +11,7 @@ import (
 
 // TournamentModels are the purchase models a tournament compares by
 // default.
-var TournamentModels = []string{ModelBGNBD, ModelMBGNBD, ModelParetoNBD}
+var TournamentModels = []string{ModelBGNBD, ModelMBGNBD, ModelParetoNBD, ModelMBGCNBD}
 
 // TournamentOptions configures Tournament. Zero values select the defaults.
 type TournamentOptions struct {

@@ -23,7 +23,7 @@ func TestTournament_CDNOW(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sc.Scores) != 3 || sc.Winner == "" {
+	if len(sc.Scores) != len(TournamentModels) || sc.Winner == "" {
 		t.Fatalf("scorecard %+v", sc)
 	}
 	for _, m := range sc.Scores {
@@ -47,7 +47,7 @@ func TestTournament_errors(t *testing.T) {
 	}
 	ss := []Summary{{ID: "a", T: 3}}
 	sc, err := Tournament(context.Background(), ss, []Holdout{{}}, 1, TournamentOptions{})
-	if err == nil || sc.Winner != "" || len(sc.Scores) != 3 || sc.Scores[0].Err == nil {
+	if err == nil || sc.Winner != "" || len(sc.Scores) != len(TournamentModels) || sc.Scores[0].Err == nil {
 		t.Errorf("too little data: err %v, scorecard %+v", err, sc)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -24,7 +24,7 @@ type ParamCov struct {
 // order of its log-parameter vector, or nil for a model without one.
 func purchaseParamNames(m PurchaseModel) []string {
 	switch m.(type) {
-	case BGNBD, MBGNBD:
+	case BGNBD, MBGNBD, MBGCNBD:
 		return []string{"r", "alpha", "a", "b"}
 	case ParetoNBD:
 		return []string{"r", "alpha", "s", "beta"}
@@ -39,6 +39,8 @@ func (f *Fitted) logParams(withSpend bool) []float64 {
 	case BGNBD:
 		v = []float64{m.R, m.Alpha, m.A, m.B}
 	case MBGNBD:
+		v = []float64{m.R, m.Alpha, m.A, m.B}
+	case MBGCNBD:
 		v = []float64{m.R, m.Alpha, m.A, m.B}
 	case ParetoNBD:
 		v = []float64{m.R, m.Alpha, m.S, m.Beta}
@@ -57,9 +59,11 @@ func (f *Fitted) logParams(withSpend bool) []float64 {
 func (f *Fitted) withLogParams(theta []float64) *Fitted {
 	e := func(i int) float64 { return math.Exp(theta[i]) }
 	g := *f
-	switch f.Purchase.(type) {
+	switch pm := f.Purchase.(type) {
 	case BGNBD:
 		g.Purchase = BGNBD{R: e(0), Alpha: e(1), A: e(2), B: e(3)}
+	case MBGCNBD:
+		g.Purchase = MBGCNBD{K: pm.K, R: e(0), Alpha: e(1), A: e(2), B: e(3)}
 	case MBGNBD:
 		g.Purchase = MBGNBD{R: e(0), Alpha: e(1), A: e(2), B: e(3)}
 	case ParetoNBD:
@@ -95,6 +99,9 @@ func (f *Fitted) EstimateCovariance(ctx context.Context, summaries []Summary) er
 	case ParetoNBD:
 		obj := paretoObjective(ctx, p)
 		hp = hessianFromValues(obj, theta)
+	case MBGCNBD:
+		obj := cnbdObjective(ctx, p, f.Purchase.(MBGCNBD).k())
+		hp = hessianFromValues(func(th []float64) float64 { return obj(th, nil) }, theta)
 	}
 	if err := ctx.Err(); err != nil {
 		return canceled(ctx)

@@ -164,6 +164,8 @@ func (m StoredModel) fitted() (*clv.Fitted, error) {
 		pm = clv.MBGNBD{R: p["r"], Alpha: p["alpha"], A: p["a"], B: p["b"]}
 	case clv.ModelParetoNBD:
 		pm = clv.ParetoNBD{R: p["r"], Alpha: p["alpha"], S: p["s"], Beta: p["beta"]}
+	case clv.ModelMBGCNBD:
+		pm = clv.MBGCNBD{K: int(p["k"]), R: p["r"], Alpha: p["alpha"], A: p["a"], B: p["b"]}
 	default:
 		return nil, fmt.Errorf("stored model %q is not a purchase model", m.Type)
 	}
@@ -218,7 +220,7 @@ func (m StoredModel) describe() string {
 
 func fmtParams(p map[string]float64) string {
 	out := ""
-	for _, k := range []string{"r", "alpha", "a", "b", "s", "beta"} {
+	for _, k := range []string{"k", "r", "alpha", "a", "b", "s", "beta"} {
 		if v, ok := p[k]; ok {
 			if out != "" {
 				out += " "

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/clvsync/clvsync/clv"
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
@@ -205,7 +206,7 @@ func TestRunner_AutoModelRunsATournament(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("stored model: ok=%v err=%v", ok, err)
 	}
-	if m.Tournament == nil || len(m.Tournament.Scores) != 3 || m.Tournament.Winner == "" {
+	if m.Tournament == nil || len(m.Tournament.Scores) != len(clv.TournamentModels) || m.Tournament.Winner == "" {
 		t.Fatalf("tournament %+v", m.Tournament)
 	}
 	if m.Type != m.Tournament.Winner || rep.Model != m.Type {

@@ -30,8 +30,9 @@ customer_id, date (YYYY-MM-DD or RFC 3339) and amount, in any order.
 --summary reads id,x,t_x,T,zbar or lifetimes' frequency,recency,T,monetary_value
 with an ID/id/customer_id column.
 
---model auto runs a tournament: BG/NBD, MBG/NBD and Pareto/NBD are fitted on
-the calibration period and scored on the holdout (--calibration-end and
+--model auto runs a tournament: BG/NBD, MBG/NBD, Pareto/NBD and MBG/CNBD-k
+(mbgcnbdk, for customers who reorder on a rhythm; its regularity k needs
+--transactions) are fitted on the calibration period and scored on the holdout (--calibration-end and
 --holdout-end; without them the history is split in half), the scorecard is
 printed and the winner (lowest per-customer MAE) is refitted on all data.
 --simple prints the simple formulas from --transactions instead of a fit.
