@@ -346,10 +346,10 @@ func (r *Runner) tournament(ctx context.Context, custs []*customer, unit clv.Tim
 		switch {
 		case timedOut:
 			ts.Error = fmt.Sprintf("its fit took longer than model.fit_budget %s, so it was left out", budget)
+		case len(card.Scores) == 1 && card.Scores[0].Err != nil:
+			ts.Error = card.Scores[0].Err.Error() // the model's own reason, not the tournament's wrapping
 		case err != nil:
 			ts.Error = err.Error()
-		case len(card.Scores) == 1 && card.Scores[0].Err != nil:
-			ts.Error = card.Scores[0].Err.Error()
 		case len(card.Scores) == 1:
 			s := card.Scores[0]
 			ts.MAE, ts.BiasPct, ts.CalibrationError = s.MAE, s.BiasPct, s.CalibrationError
