@@ -70,14 +70,10 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if err != nil {
 		return nil, err
 	}
-	// The subscription model needs every payment; a tournament splits the
-	// orders into a calibration and a holdout period. Other runs keep only
-	// each customer's summary.
+	// The subscription model needs every payment; other models keep only
+	// each customer's summary (a tournament reads the orders again from
+	// the store).
 	keepOrders := cfg.Model.Type == config.ModelSubscription
-	if cfg.Model.Type == config.ModelAuto {
-		_, due := r.modelDue(asOf, o)
-		keepOrders = due != "" // only a refit's tournament needs them
-	}
 	var custs []*customer
 	contacts, visited := 0, 0
 	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
@@ -126,7 +122,7 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if err != nil {
 		return nil, fmt.Errorf("simple formulas: %w", err)
 	}
-	m, err := r.model(ctx, custs, base, unit, asOf, o, rep)
+	m, err := r.model(ctx, custs, rules, base, unit, asOf, o, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -234,13 +230,13 @@ func (r *Runner) modelDue(asOf time.Time, o RunOptions) (StoredModel, string) {
 // model returns the model this run predicts with: the stored one, or a new
 // fit when refitReason says one is due. A new fit is saved unless the run is
 // a dry run; rep records the version and why it was fitted.
-func (r *Runner) model(ctx context.Context, custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time, o RunOptions, rep *Summary) (StoredModel, error) {
+func (r *Runner) model(ctx context.Context, custs []*customer, rules DealRules, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time, o RunOptions, rep *Summary) (StoredModel, error) {
 	old, reason := r.modelDue(asOf, o)
 	if reason == "" {
 		rep.ModelVersion = old.Version
 		return old, nil
 	}
-	m := r.fit(ctx, custs, base, unit, asOf)
+	m := r.fit(ctx, custs, rules, base, unit, asOf)
 	if err := ctx.Err(); err != nil {
 		return m, err
 	}
@@ -257,7 +253,7 @@ func (r *Runner) model(ctx context.Context, custs []*customer, base clv.SimpleBa
 
 // fit fits the configured model to the customers, falling back to the
 // simple formulas when the data cannot support it.
-func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time) StoredModel {
+func (r *Runner) fit(ctx context.Context, custs []*customer, rules DealRules, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time) StoredModel {
 	cfg := r.Config.Model
 	m := StoredModel{Type: cfg.Type, Base: base, Rhythm: baseRhythm(custs)}
 	fallback := func(reason string) StoredModel {
@@ -292,7 +288,7 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase
 		}
 	}
 	if cfg.Type == config.ModelAuto {
-		m.Type, m.Tournament = r.tournament(ctx, custs, unit, asOf)
+		m.Type, m.Tournament = r.tournament(ctx, custs, rules, unit, asOf)
 	}
 	f, err := clv.FitModelsContext(ctx, summaries, clv.FitOptions{Model: m.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
 	if err != nil {
@@ -311,15 +307,15 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, base clv.SimpleBase
 // on the orders up to the calibration end, scored on the holdout after it
 // (the later half of the history, at most a year). It returns the winner,
 // refitted on all data by the caller, and the scorecard; when no
-// tournament is possible it returns BG/NBD and says why.
-func (r *Runner) tournament(ctx context.Context, custs []*customer, unit clv.TimeUnit, asOf time.Time) (string, *Tournament) {
-	log := make(map[string][]clv.Order, len(custs))
+// tournament is possible it returns BG/NBD and says why. The split
+// summaries come from a second pass over the store, so no run holds every
+// customer's orders in memory.
+func (r *Runner) tournament(ctx context.Context, custs []*customer, rules DealRules, unit clv.TimeUnit, asOf time.Time) (string, *Tournament) {
 	var first time.Time
 	for _, c := range custs {
 		if c.hist.Orders == 0 {
 			continue
 		}
-		log[c.id] = c.orders
 		if first.IsZero() || c.hist.First.Before(first) {
 			first = c.hist.First
 		}
@@ -331,7 +327,22 @@ func (r *Runner) tournament(ctx context.Context, custs []*customer, unit clv.Tim
 		t.Note = "less than two months of history: no tournament, bgnbd used"
 		return clv.ModelBGNBD, t
 	}
-	cal, hold := clv.SplitLog(log, t.CalibrationEnd, asOf, unit)
+	var cal []clv.Summary
+	var hold []clv.Holdout
+	err := r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s, h, ok := clv.SplitHoldout(c.ID, rules.Orders(c.ID, deals, asOf), t.CalibrationEnd, asOf, unit); ok {
+			cal, hold = append(cal, s), append(hold, h)
+		}
+		return nil
+	})
+	if err != nil {
+		r.Logger.Warn("model tournament: could not read the order history", "err", err)
+		t.Note = "the order history could not be read (" + err.Error() + "): no tournament, bgnbd used"
+		return clv.ModelBGNBD, t
+	}
 	length := clv.UnitsBetween(t.CalibrationEnd, asOf, unit)
 	budget := time.Duration(r.Config.Model.FitBudget)
 	// One model at a time, each within the fit budget: a slow fit is left
