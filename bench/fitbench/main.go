@@ -7,6 +7,19 @@
 // process's peak resident set size (VmHWM from /proc/self/status, Linux
 // only). The simulated summaries themselves take about 56 bytes per
 // customer, which is included in the peak.
+//
+// With -lifetimes DIR (a folder holding the lifetimes 0.11.3 and autograd
+// sources, importable by Debian's python3 with python3-numpy, -scipy,
+// -pandas and -dill installed), it also fits the same customers with
+// lifetimes in one run and prints both times, their ratio and the largest
+// relative difference of the parameters:
+//
+//	go run ./bench/fitbench -n 20000 -join-weeks 78 -lifetimes /tmp/pyref -pareto
+//
+// -join-weeks spreads first purchases over that many weeks at day
+// resolution (realistic data condenses poorly: about 300k unique patterns
+// in a million customers over 78 weeks); the default, 12, is the older
+// benchmark's.
 package main
 
 import (
@@ -26,9 +39,21 @@ import (
 func main() {
 	n := flag.Int("n", 1_000_000, "number of simulated customers")
 	seed := flag.Uint64("seed", 1, "random seed")
+	join := flag.Float64("join-weeks", 12, "weeks over which first purchases are spread (day resolution)")
+	ref := flag.String("lifetimes", "", "folder with lifetimes and autograd sources: also fit with lifetimes and compare")
+	pareto := flag.Bool("pareto", false, "with -lifetimes, also compare Pareto/NBD (lifetimes takes minutes at 20k)")
+	python := flag.String("python", "/usr/bin/python3", "python interpreter for -lifetimes")
+	runs := flag.Int("runs", 3, "with -lifetimes, paired runs (the best of each is compared)")
 	flag.Parse()
 
-	ss := simulate(*seed, *n)
+	ss := simulate(*seed, *n, *join)
+	if *ref != "" {
+		if err := compare(ss, *ref, *python, *runs, *pareto); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -70,13 +95,13 @@ func vmHWM() string {
 
 // simulate draws BG/NBD (r .25, α 4, a .8, b 2.5) customers with
 // Gamma-Gamma (p 6, q 4, γ 15) spend, in weeks rounded down to whole days,
-// joining over 12 weeks of a 78-week window (as in clv's tests).
-func simulate(seed uint64, n int) []clv.Summary {
+// joining over the last join weeks of a 78-week window (12 in clv's tests).
+func simulate(seed uint64, n int, join float64) []clv.Summary {
 	const r, alpha, a, b, p, q, g = 0.25, 4.0, 0.8, 2.5, 6.0, 4.0, 15.0
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	out := make([]clv.Summary, n)
 	for i := range out {
-		T := math.Floor((78-12*rng.Float64())*7) / 7
+		T := math.Floor((78-join*rng.Float64())*7) / 7
 		lambda := gammaRand(rng, r) / alpha
 		x1 := gammaRand(rng, a)
 		drop := x1 / (x1 + gammaRand(rng, b))
