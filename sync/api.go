@@ -102,6 +102,7 @@ type Records interface {
 	DeleteDeals(ids []string, cursors ...state.Cursor) error
 	DealsOfContact(contactID string) ([]state.Deal, error)
 	ForEachDeal(fn func(state.Deal) error) error
+	Deal(id string) (state.Deal, bool, error)
 	Contact(id string) (state.Contact, bool, error)
 	PutContacts(cs []state.Contact, cursors ...state.Cursor) error
 	DeleteContacts(ids []string, cursors ...state.Cursor) error
