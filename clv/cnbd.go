@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"gonum.org/v1/gonum/mathext"
 )
 
 // MBGCNBD is the MBG/CNBD-k purchase model (Reutterer, Platzer & Schröder
@@ -105,48 +107,80 @@ func (m MBGCNBD) UnconditionalExpected(t float64) float64 {
 	return m.ConditionalExpected(t, Summary{})
 }
 
+// patternGrad adds w times the gradient of patternLogLik in θ = (ln r,
+// ln α, ln a, ln b) to g and returns w times the log-likelihood.
+func (m MBGCNBD) patternGrad(x, tx, T, w float64, g []float64) float64 {
+	k := float64(m.k())
+	r, alpha, a, b := m.R, m.Alpha, m.A, m.B
+	rkx := r + k*x
+	lat, latx := math.Log(alpha+T), math.Log(alpha+tx)
+	c := -x*lnGamma(k) +
+		lnGamma(b+x+1) - lnGamma(b) + lnGamma(a+b) - lnGamma(a+b+x+1) +
+		lnGamma(rkx) - lnGamma(r) + r*math.Log(alpha) - rkx*lat
+	psiAB, psiABX := mathext.Digamma(a+b), mathext.Digamma(a+b+x+1)
+	dc := [4]float64{
+		mathext.Digamma(rkx) - mathext.Digamma(r) + math.Log(alpha) - lat,
+		r/alpha - rkx/(alpha+T),
+		psiAB - psiABX,
+		mathext.Digamma(b+x+1) - mathext.Digamma(b) + psiAB - psiABX,
+	}
+	lS1 := math.Log(a) - math.Log(b+x) + rkx*(lat-latx)
+	dS1 := [4]float64{lat - latx, rkx * (1/(alpha+T) - 1/(alpha+tx)), 1 / a, -1 / (b + x)}
+	// S2 = 1 + Σ_j t_j; its derivatives relative to S2 in r and α.
+	lS2 := 0.0
+	var dS2r, dS2a float64
+	if gap := T - tx; gap > 0 && m.k() > 1 {
+		lz := math.Log(gap) - lat
+		terms := make([]float64, 0, m.k()-1)
+		term, inv := 0.0, 0.0
+		for j := 1; j < m.k(); j++ {
+			term += math.Log(rkx+float64(j)-1) + lz - math.Log(float64(j))
+			terms = append(terms, term)
+			lS2 = logAddExp(lS2, term)
+		}
+		for j, lt := range terms {
+			share := math.Exp(lt - lS2)
+			inv += 1 / (rkx + float64(j))
+			dS2r += share * inv
+			dS2a -= share * float64(j+1) / (alpha + T)
+		}
+	}
+	w1 := expitNeg(lS2 - lS1) // S1/(S1+S2)
+	dS2 := [4]float64{dS2r, dS2a, 0, 0}
+	scale := [4]float64{r, alpha, a, b}
+	for i := range 4 {
+		g[i] += w * scale[i] * (dc[i] + w1*dS1[i] + (1-w1)*dS2[i])
+	}
+	return w * (c + logAddExp(lS1, lS2))
+}
+
 // cnbdObjective is the mean negative log-likelihood over condensed patterns
-// for a fixed k, in θ = (ln r, ln α, ln a, ln b), without the LogITT term.
-// Its gradient is by central differences.
+// for a fixed k, in θ = (ln r, ln α, ln a, ln b), without the LogITT term,
+// with its analytic gradient.
 func cnbdObjective(ctx context.Context, p *patterns, k int) objective {
-	f := func(theta []float64) float64 {
+	return func(theta, grad []float64) float64 {
 		for _, v := range theta {
 			if math.Abs(v) > 25 {
 				return math.Inf(1)
 			}
 		}
 		m := MBGCNBD{K: k, R: math.Exp(theta[0]), Alpha: math.Exp(theta[1]), A: math.Exp(theta[2]), B: math.Exp(theta[3])}
-		acc := []float64{0}
+		acc := make([]float64, 5)
 		parallelSum(len(p.w), acc, func(lo, hi int, acc []float64) {
-			var ll float64
 			for j := lo; j < hi; j++ {
 				if j%256 == 0 && ctx.Err() != nil {
-					ll = math.Inf(-1)
-					break
+					acc[0] = math.Inf(-1)
+					return
 				}
-				ll += p.w[j] * m.patternLogLik(p.x[j], p.tx[j], p.t[j])
+				acc[0] += m.patternGrad(p.x[j], p.tx[j], p.t[j], p.w[j], acc[1:])
 			}
-			acc[0] += ll
 		})
 		v := -acc[0] / p.total
 		if !isFinite(v) {
 			return math.Inf(1)
 		}
-		return v
-	}
-	return func(theta, grad []float64) float64 {
-		v := f(theta)
-		if grad != nil {
-			x := append([]float64(nil), theta...)
-			for i := range x {
-				const h = 1e-6
-				x[i] = theta[i] + h
-				fp := f(x)
-				x[i] = theta[i] - h
-				fm := f(x)
-				x[i] = theta[i]
-				grad[i] = (fp - fm) / (2 * h)
-			}
+		for i := range grad {
+			grad[i] = -acc[i+1] / p.total
 		}
 		return v
 	}

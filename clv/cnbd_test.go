@@ -58,6 +58,33 @@ func TestMBGCNBD_LogLikelihoodMatchesBTYDplus(t *testing.T) {
 	}
 }
 
+// The analytic gradient of the fit's objective matches central differences
+// for k = 1..4.
+func TestMBGCNBD_GradientMatchesDifferences(t *testing.T) {
+	ss, _ := simulateCNBD(rand.New(rand.NewPCG(7, 8)), MBGCNBD{K: 3, R: 0.85, Alpha: 1.45, A: 0.79, B: 2.42}, 500, 1)
+	p, err := condense(ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theta := []float64{math.Log(0.7), math.Log(2), math.Log(0.9), math.Log(2.1)}
+	for k := 1; k <= 4; k++ {
+		obj := cnbdObjective(context.Background(), p, k)
+		g := make([]float64, 4)
+		obj(theta, g)
+		for i := range theta {
+			x := append([]float64(nil), theta...)
+			const h = 1e-6
+			x[i] = theta[i] + h
+			fp := obj(x, nil)
+			x[i] = theta[i] - h
+			fm := obj(x, nil)
+			if num := (fp - fm) / (2 * h); math.Abs(num-g[i]) > 1e-6*math.Max(1, math.Abs(num)) {
+				t.Errorf("k=%d d/dθ%d: analytic %.9g, differences %.9g", k, i, g[i], num)
+			}
+		}
+	}
+}
+
 // simulateCNBD draws n customers from the MBG/CNBD-k as BTYDplus's
 // xbgcnbd.GenerateData does (drop-out possible at time 0 and after each
 // purchase, Erlang-k gaps), with observation lengths of 36..96 weeks in

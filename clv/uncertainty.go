@@ -101,7 +101,7 @@ func (f *Fitted) EstimateCovariance(ctx context.Context, summaries []Summary) er
 		hp = hessianFromValues(obj, theta)
 	case MBGCNBD:
 		obj := cnbdObjective(ctx, p, f.Purchase.(MBGCNBD).k())
-		hp = hessianFromValues(func(th []float64) float64 { return obj(th, nil) }, theta)
+		hp = hessianFromGrad(func(th, g []float64) { obj(th, g) }, theta)
 	}
 	if err := ctx.Err(); err != nil {
 		return canceled(ctx)
