@@ -50,7 +50,9 @@ func main() {
 	keep := flag.String("keep", "", "keep the state file at this path (default: a temp file, removed)")
 	memTrace := flag.Bool("memtrace", false, "print heap and RSS every second to stderr")
 	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
 	flag.Parse()
+	pullProfile = *cpuProfile
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
 		os.Exit(2)
@@ -131,9 +133,23 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	// progress.
 	var pullCPU time.Duration
 	var cpuAtStart time.Duration
+	stopProfile := func() {}
+	if pullProfile != "" {
+		f, err := os.Create(pullProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		stopProfile = pprof.StopCPUProfile
+	}
 	runner.Progress = func(phase string, done, total int) {
 		if pullCPU == 0 && !strings.HasPrefix(phase, "pull") {
 			pullCPU = cpuTime() - cpuAtStart
+			stopProfile()
+			stopProfile = func() {}
 		}
 	}
 	resetHub(base)
@@ -336,6 +352,9 @@ func resetHub(base string) {
 		resp.Body.Close()
 	}
 }
+
+// pullProfile is the -cpuprofile path.
+var pullProfile string
 
 // peakHeap is the largest HeapInuse seen by sampleHeap.
 var peakHeap atomic.Uint64
