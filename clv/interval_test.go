@@ -35,38 +35,16 @@ func TestPurchaseTail_MeanIsConditionalExpected(t *testing.T) {
 // interval, so the promise is F(hi) − F(lo−) >= 80%, not exactly 80%: the
 // realised coverage must match the promised one within two points.
 func TestInterval_Coverage(t *testing.T) {
-	bg := BGNBD{R: 0.6, Alpha: 8, A: 0.7, B: 3}
-	gg := GammaGamma{P: 6, Q: 4, Gamma: 15}
+	bg, gg := knownBG, knownGG
 	f := &Fitted{Purchase: bg, Spend: gg}
 	rng := rand.New(rand.NewPCG(42, 7))
 	const n, holdout = 4000, 39.0
 	covered, zeroWidth := 0, 0
 	promised := 0.0
 	var sumLow, sumHigh, sumActual float64
-	for range n {
-		T := 78 - 12*rng.Float64()
-		lambda := gammaRand(rng, bg.R) / bg.Alpha
-		p := betaRand(rng, bg.A, bg.B)
-		nu := gammaRand(rng, gg.Q) / gg.Gamma
-		var x, tx, spendSum, value float64
-		alive, tm := true, 0.0
-		for alive {
-			tm += rng.ExpFloat64() / lambda
-			if tm > T+holdout {
-				break
-			}
-			z := gammaRand(rng, gg.P) / nu
-			if tm <= T {
-				x, tx, spendSum = x+1, tm, spendSum+z
-			} else {
-				value += z
-			}
-			alive = rng.Float64() >= p
-		}
-		s := Summary{X: x, Tx: tx, T: T}
-		if x > 0 {
-			s.MeanSpend = spendSum / x
-		}
+	ss, values := simulateBG(rng, bg, gg, n, holdout)
+	for i, s := range ss {
+		value := values[i]
 		pred := f.Predict(s, 1, 0, holdout)
 		lo, hi := f.Interval(s, 1, holdout, pred, 0.1, 0.9)
 		if lo > pred.CLV || hi < pred.CLV && hi > 0 {

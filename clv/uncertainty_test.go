@@ -7,6 +7,13 @@ import (
 	"testing"
 )
 
+// knownBG and knownGG are the parameters simulated customers are drawn
+// from in the interval and uncertainty tests.
+var (
+	knownBG = BGNBD{R: 0.6, Alpha: 8, A: 0.7, B: 3}
+	knownGG = GammaGamma{P: 6, Q: 4, Gamma: 15}
+)
+
 // simulateBG draws n customers from BG/NBD and Gamma-Gamma with known
 // parameters: their calibration summaries (T between 66 and 78 weeks) and
 // the value each realises in the next holdout weeks.
@@ -49,8 +56,7 @@ func TestParamSD_TotalIntervalCoversSmallPortals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fits 200 simulated portals")
 	}
-	bg := BGNBD{R: 0.6, Alpha: 8, A: 0.7, B: 3}
-	gg := GammaGamma{P: 6, Q: 4, Gamma: 15}
+	bg, gg := knownBG, knownGG
 	rng := rand.New(rand.NewPCG(5, 11))
 	const portals, n, holdout = 200, 120, 39.0
 	const z80 = 1.2816
@@ -113,8 +119,7 @@ func TestEstimateCovariance_MatchesRefits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fits 40 simulated portals")
 	}
-	bg := BGNBD{R: 0.6, Alpha: 8, A: 0.7, B: 3}
-	gg := GammaGamma{P: 6, Q: 4, Gamma: 15}
+	bg, gg := knownBG, knownGG
 	rng := rand.New(rand.NewPCG(9, 3))
 	const portals, n = 40, 1500
 	var sum, sum2 [7]float64
