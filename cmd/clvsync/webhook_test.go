@@ -149,20 +149,27 @@ func TestServe_WebhookBadSignatureRefused(t *testing.T) {
 	}
 }
 
-// Events accepted before a crash are applied after the restart.
-func TestServe_WebhookEventsSurviveARestart(t *testing.T) {
-	hub, url := opsFakehub(t, fakehub.Config{})
-	_ = hub
+// storedEventServe makes serve's config and dependencies with webhooks on
+// (quiet period quiet) and one event in the store, as left by a serve
+// killed after answering 2xx.
+func storedEventServe(t *testing.T, quiet time.Duration) (config.Config, serveDeps) {
+	t.Helper()
+	_, url := opsFakehub(t, fakehub.Config{})
 	cfg := opsConfig(t, url)
 	cfg.Webhooks.Enabled = true
-	cfg.Webhooks.Quiet = config.Duration(100 * time.Millisecond)
+	cfg.Webhooks.Quiet = config.Duration(quiet)
 	t.Setenv("HUBSPOT_CLIENT_SECRET", opsClientSecret)
 	d := opsDeps(t, cfg, nil)
-	// As left by a serve killed after answering 2xx.
 	if _, err := d.Store.PutEvents([]state.PendingEvent{{Key: "00000000001764000000000·1·2·3",
 		Body: []byte(`{"eventId":1,"subscriptionId":2,"occurredAt":1764000000000,"subscriptionType":"contact.propertyChange","objectId":3}`)}}); err != nil {
 		t.Fatal(err)
 	}
+	return cfg, d
+}
+
+// Events accepted before a crash are applied after the restart.
+func TestServe_WebhookEventsSurviveARestart(t *testing.T) {
+	cfg, d := storedEventServe(t, 100*time.Millisecond)
 	_, stop := opsServe(t, cfg, d, serveOptions{Schedule: everySchedule(time.Hour)})
 	defer stop()
 	opsWaitFor(t, 30*time.Second, "the stored event applied", func() bool {
@@ -286,16 +293,7 @@ func TestServe_WebhookEventsSurviveKill9(t *testing.T) {
 // events to be removed: serve returns only when the store agrees with the
 // run log (CI once saw an applied event still pending after a restart).
 func TestServe_ShutdownWaitsForTheWebhookRun(t *testing.T) {
-	_, url := opsFakehub(t, fakehub.Config{})
-	cfg := opsConfig(t, url)
-	cfg.Webhooks.Enabled = true
-	cfg.Webhooks.Quiet = config.Duration(50 * time.Millisecond)
-	t.Setenv("HUBSPOT_CLIENT_SECRET", opsClientSecret)
-	d := opsDeps(t, cfg, nil)
-	if _, err := d.Store.PutEvents([]state.PendingEvent{{Key: "00000000001764000000000·1·2·3",
-		Body: []byte(`{"eventId":1,"subscriptionId":2,"occurredAt":1764000000000,"subscriptionType":"contact.propertyChange","objectId":3}`)}}); err != nil {
-		t.Fatal(err)
-	}
+	cfg, d := storedEventServe(t, 50*time.Millisecond)
 	ran := make(chan struct{})
 	inner := d.Run
 	d.Run = func(ctx context.Context, o hsync.RunOptions) (hsync.Summary, error) {
