@@ -517,8 +517,9 @@ type Fitted struct {
 	// AverageSpend is the mean value of the repeat purchases over all repeat
 	// buyers, Σ x·m_x / Σ x (0 when there is none).
 	AverageSpend float64
-	// Cov is the covariance of the fitted log-parameters (nil when the
-	// likelihood's curvature could not be estimated): ParamSD reads it.
+	// Cov is the covariance of the fitted log-parameters, set by
+	// EstimateCovariance (nil before, or when the likelihood's curvature
+	// could not be estimated): ParamSD reads it.
 	Cov *ParamCov
 }
 
@@ -595,10 +596,8 @@ func FitModelsContext(ctx context.Context, summaries []Summary, opts FitOptions)
 	gg, sll, err := FitGammaGamma(summaries)
 	if err != nil {
 		f.SpendFallback = fmt.Sprintf("spend model not used (%v); expected spend is the customer's own average purchase value, or the base average %.2f for one-time buyers", err, f.AverageSpend)
-		_ = f.EstimateCovariance(ctx, summaries)
 		return f, nil
 	}
 	f.Spend, f.SpendLogLik = gg, sll
-	_ = f.EstimateCovariance(ctx, summaries) // without it, intervals omit parameter uncertainty
 	return f, nil
 }

@@ -68,7 +68,7 @@ func TestParamSD_TotalIntervalCoversSmallPortals(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if f.Cov == nil {
+		if err := f.EstimateCovariance(context.Background(), ss); err != nil || f.Cov == nil {
 			t.Fatalf("no covariance for a regular fit: %+v", f.Purchase)
 		}
 		fitted++
@@ -128,6 +128,9 @@ func TestEstimateCovariance_MatchesRefits(t *testing.T) {
 	for range portals {
 		ss, _ := simulateBG(rng, bg, gg, n, 1)
 		f, err := FitModels(ss, FitOptions{})
+		if err == nil {
+			err = f.EstimateCovariance(context.Background(), ss)
+		}
 		if err != nil || f.Cov == nil || len(f.Cov.Names) != 7 {
 			continue
 		}

@@ -297,6 +297,11 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, rules DealRules, ba
 		}
 		return fallback(err.Error())
 	}
+	// Intervals carry the parameters' uncertainty when their covariance
+	// can be estimated; without it they carry the purchase process's only.
+	if err := f.EstimateCovariance(ctx, summaries); err != nil {
+		r.Logger.Info("no parameter covariance: intervals leave parameter uncertainty out", "err", err)
+	}
 	m.Params, m.Spend = f.Purchase.Params(), f.Spend.Params()
 	m.LogLik, m.SpendLogLik, m.Customers, m.RepeatBuyers = f.LogLik, f.SpendLogLik, f.Customers, f.RepeatBuyers
 	m.SpendFallback, m.AverageSpend, m.Cov = f.SpendFallback, f.AverageSpend, f.Cov
