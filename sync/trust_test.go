@@ -227,6 +227,26 @@ func TestRunner_AutoModelRunsATournament(t *testing.T) {
 	t.Logf("%s", m.Tournament)
 }
 
+// The regularity model runs end to end: fitted with its k, written as
+// clv_model (an option HubSpot must accept), predicted with intervals.
+func TestRunner_RegularityModel(t *testing.T) {
+	e := setup(t, 300, func(c *config.Config) { c.Model.Type = clv.ModelMBGCNBD })
+	rep := e.run(t, hsync.RunOptions{})
+	m, ok, err := hsync.LoadModel(e.store)
+	if err != nil || !ok || m.Type != clv.ModelMBGCNBD || m.Params["k"] < 1 {
+		t.Fatalf("stored model %+v (ok %v, err %v)", m, ok, err)
+	}
+	if rep.Written == 0 || rep.Failed > 0 {
+		t.Fatalf("written %d, failed %d", rep.Written, rep.Failed)
+	}
+	id, _ := soleCustomer(t, e.store)
+	w := written(t, e.store, id)
+	if w[string(config.OutModel)] != clv.ModelMBGCNBD || w[string(config.OutPredictedHigh)] == "" {
+		t.Errorf("contact %s: model %q, predicted high %q", id, w[string(config.OutModel)], w[string(config.OutPredictedHigh)])
+	}
+	t.Logf("%s", m.Note())
+}
+
 // What Klaviyo users expect on a profile: average order value, average days
 // between orders and the expected date of the next order.
 func TestRunner_ProfileOutputs(t *testing.T) {
