@@ -1,6 +1,7 @@
 package hubspot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -290,15 +292,7 @@ func (w *walk) window() []FilterGroup {
 	for id := range w.boundary {
 		seen = append(seen, id)
 	}
-	slices.SortFunc(seen, func(a, b string) int {
-		switch {
-		case idLess(a, b):
-			return -1
-		case idLess(b, a):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(seen, cmpID)
 	return []FilterGroup{
 		{Filters: append([]Filter{{PropertyName: w.prop, Operator: OpGT, Value: ms(w.lower)}}, w.extra...)},
 		{Filters: append([]Filter{{PropertyName: w.prop, Operator: OpEQ, Value: ms(w.lower)},
@@ -443,13 +437,13 @@ func (w *walk) byID(ts int64) bool {
 	return false
 }
 
-// idLess compares numeric record ids.
-func idLess(a, b string) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
+// cmpID orders numeric record ids (shorter is smaller, then by digits).
+func cmpID(a, b string) int {
+	return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
 }
+
+// idLess reports whether record id a comes before b.
+func idLess(a, b string) bool { return cmpID(a, b) < 0 }
 
 func ms(t int64) string { return strconv.FormatInt(t, 10) }
 

@@ -329,9 +329,6 @@ func hubStats(base string) hubCounts {
 		case strings.Contains(k, "/search"):
 			hc.search += n
 			hc.pull += n
-			if os.Getenv("SYNCBENCH_DEBUG") != "" {
-				fmt.Fprintf(os.Stderr, "  %s: %d\n", k, n)
-			}
 		case strings.Contains(k, "associations") && strings.Contains(k, "batch/read"):
 			hc.assoc += n
 			hc.pull += n
