@@ -38,34 +38,45 @@ func (m MBGCNBD) k() int { return max(m.K, 1) }
 
 // logS1S2 returns the log of the likelihood's two terms (BTYDplus
 // xbgcnbd.LL with dropout at zero): S1 = a/(b+x)·((α+T)/(α+t_x))^(r+kx),
-// the customer dropped out after the last purchase, and S2 = Σ_{j<k}
+// the customer dropped out after the last purchase, and S2 = 1 + Σ_{0<j<k}
 // Γ(r+kx+j)/Γ(r+kx)·(T−t_x)^j/(j!·(α+T)^j), alive without a purchase since.
-func (m MBGCNBD) logS1S2(x, tx, T float64) (float64, float64) {
+// With terms non-nil, the log of each summand of S2 after the 1 is
+// appended to *terms (patternGrad differentiates them).
+func (m MBGCNBD) logS1S2(x, tx, T float64, terms *[]float64) (float64, float64) {
 	k := float64(m.k())
 	rkx := m.R + k*x
-	lS1 := math.Log(m.A) - math.Log(m.B+x) + rkx*(math.Log(m.Alpha+T)-math.Log(m.Alpha+tx))
+	lat := math.Log(m.Alpha + T)
+	lS1 := math.Log(m.A) - math.Log(m.B+x) + rkx*(lat-math.Log(m.Alpha+tx))
 	lS2 := 0.0
 	if gap := T - tx; gap > 0 && m.k() > 1 {
-		lr := math.Log(gap) - math.Log(m.Alpha+T)
+		lr := math.Log(gap) - lat
 		term := 0.0
 		for j := 1; j < m.k(); j++ {
 			term += math.Log(rkx+float64(j)-1) + lr - math.Log(float64(j))
 			lS2 = logAddExp(lS2, term)
+			if terms != nil {
+				*terms = append(*terms, term)
+			}
 		}
 	}
 	return lS1, lS2
 }
 
-// patternLogLik is the log-likelihood of one (x, t_x, T) without the
-// (k−1)·LogITT term, which does not depend on r, α, a, b.
-func (m MBGCNBD) patternLogLik(x, tx, T float64) float64 {
+// logC is the part of a pattern's log-likelihood outside log(S1+S2),
+// without the (k−1)·LogITT term, which does not depend on r, α, a, b.
+func (m MBGCNBD) logC(x, T float64) float64 {
 	k := float64(m.k())
 	rkx := m.R + k*x
-	c := -x*lnGamma(k) +
+	return -x*lnGamma(k) +
 		lnGamma(m.B+x+1) - lnGamma(m.B) + lnGamma(m.A+m.B) - lnGamma(m.A+m.B+x+1) +
 		lnGamma(rkx) - lnGamma(m.R) + m.R*math.Log(m.Alpha) - rkx*math.Log(m.Alpha+T)
-	lS1, lS2 := m.logS1S2(x, tx, T)
-	return c + logAddExp(lS1, lS2)
+}
+
+// patternLogLik is the log-likelihood of one (x, t_x, T) without the
+// (k−1)·LogITT term.
+func (m MBGCNBD) patternLogLik(x, tx, T float64) float64 {
+	lS1, lS2 := m.logS1S2(x, tx, T, nil)
+	return m.logC(x, T) + logAddExp(lS1, lS2)
 }
 
 // LogLikelihood returns the customer's log-likelihood.
@@ -75,7 +86,7 @@ func (m MBGCNBD) LogLikelihood(s Summary) float64 {
 
 // PAlive returns 1/(1 + S1/S2) (BTYDplus xbgcnbd.PAlive).
 func (m MBGCNBD) PAlive(s Summary) float64 {
-	lS1, lS2 := m.logS1S2(s.X, s.Tx, s.T)
+	lS1, lS2 := m.logS1S2(s.X, s.Tx, s.T, nil)
 	return expitNeg(lS1 - lS2)
 }
 
@@ -114,9 +125,6 @@ func (m MBGCNBD) patternGrad(x, tx, T, w float64, g []float64) float64 {
 	r, alpha, a, b := m.R, m.Alpha, m.A, m.B
 	rkx := r + k*x
 	lat, latx := math.Log(alpha+T), math.Log(alpha+tx)
-	c := -x*lnGamma(k) +
-		lnGamma(b+x+1) - lnGamma(b) + lnGamma(a+b) - lnGamma(a+b+x+1) +
-		lnGamma(rkx) - lnGamma(r) + r*math.Log(alpha) - rkx*lat
 	psiAB, psiABX := mathext.Digamma(a+b), mathext.Digamma(a+b+x+1)
 	dc := [4]float64{
 		mathext.Digamma(rkx) - mathext.Digamma(r) + math.Log(alpha) - lat,
@@ -124,26 +132,18 @@ func (m MBGCNBD) patternGrad(x, tx, T, w float64, g []float64) float64 {
 		psiAB - psiABX,
 		mathext.Digamma(b+x+1) - mathext.Digamma(b) + psiAB - psiABX,
 	}
-	lS1 := math.Log(a) - math.Log(b+x) + rkx*(lat-latx)
+	var buf [maxCNBDK]float64
+	terms := buf[:0]
+	lS1, lS2 := m.logS1S2(x, tx, T, &terms)
 	dS1 := [4]float64{lat - latx, rkx * (1/(alpha+T) - 1/(alpha+tx)), 1 / a, -1 / (b + x)}
-	// S2 = 1 + Σ_j t_j; its derivatives relative to S2 in r and α.
-	lS2 := 0.0
-	var dS2r, dS2a float64
-	if gap := T - tx; gap > 0 && m.k() > 1 {
-		lz := math.Log(gap) - lat
-		terms := make([]float64, 0, m.k()-1)
-		term, inv := 0.0, 0.0
-		for j := 1; j < m.k(); j++ {
-			term += math.Log(rkx+float64(j)-1) + lz - math.Log(float64(j))
-			terms = append(terms, term)
-			lS2 = logAddExp(lS2, term)
-		}
-		for j, lt := range terms {
-			share := math.Exp(lt - lS2)
-			inv += 1 / (rkx + float64(j))
-			dS2r += share * inv
-			dS2a -= share * float64(j+1) / (alpha + T)
-		}
+	// The derivatives of log S2 in r and α: each summand's share of S2
+	// times its own log-derivative.
+	var dS2r, dS2a, inv float64
+	for j, lt := range terms {
+		share := math.Exp(lt - lS2)
+		inv += 1 / (rkx + float64(j))
+		dS2r += share * inv
+		dS2a -= share * float64(j+1) / (alpha + T)
 	}
 	w1 := expitNeg(lS2 - lS1) // S1/(S1+S2)
 	dS2 := [4]float64{dS2r, dS2a, 0, 0}
@@ -151,7 +151,7 @@ func (m MBGCNBD) patternGrad(x, tx, T, w float64, g []float64) float64 {
 	for i := range 4 {
 		g[i] += w * scale[i] * (dc[i] + w1*dS1[i] + (1-w1)*dS2[i])
 	}
-	return w * (c + logAddExp(lS1, lS2))
+	return w * (m.logC(x, T) + logAddExp(lS1, lS2))
 }
 
 // cnbdObjective is the mean negative log-likelihood over condensed patterns

@@ -35,15 +35,9 @@ func purchaseParamNames(m PurchaseModel) []string {
 // logParams returns the fit's log-parameter vector in ParamCov's order.
 func (f *Fitted) logParams(withSpend bool) []float64 {
 	var v []float64
-	switch m := f.Purchase.(type) {
-	case BGNBD:
-		v = []float64{m.R, m.Alpha, m.A, m.B}
-	case MBGNBD:
-		v = []float64{m.R, m.Alpha, m.A, m.B}
-	case MBGCNBD:
-		v = []float64{m.R, m.Alpha, m.A, m.B}
-	case ParetoNBD:
-		v = []float64{m.R, m.Alpha, m.S, m.Beta}
+	params := f.Purchase.Params()
+	for _, name := range purchaseParamNames(f.Purchase) {
+		v = append(v, params[name])
 	}
 	if withSpend {
 		v = append(v, f.Spend.P, f.Spend.Q, f.Spend.Gamma)
