@@ -225,12 +225,9 @@ func fitBGFamily(summaries []Summary, modified bool) ([4]float64, float64, error
 
 func fitBGFamilyContext(ctx context.Context, summaries []Summary, modified bool) ([4]float64, float64, error) {
 	var out [4]float64
-	p, err := condense(summaries)
+	p, err := condenseFit(summaries)
 	if err != nil {
 		return out, 0, err
-	}
-	if p.total == 0 || p.repeatBuyers == 0 || p.maxT <= 0 {
-		return out, 0, fmt.Errorf("%w: %d customers, %d with repeat purchases", ErrInsufficientData, int(p.total), int(p.repeatBuyers))
 	}
 	theta, f, err := minimizeBFGS(ctx, bgObjective(p, modified), bgStarts(p))
 	if err != nil {

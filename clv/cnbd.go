@@ -192,13 +192,9 @@ func cnbdObjective(ctx context.Context, p *patterns, k int) objective {
 // inter-purchase times (every repeat buyer's LogITT is 0, as in a summary
 // CSV) values of k cannot be compared and only k = 1 is fitted.
 func fitMBGCNBDContext(ctx context.Context, summaries []Summary) (MBGCNBD, float64, error) {
-	p, err := condense(summaries)
+	p, err := condenseFit(summaries)
 	if err != nil {
 		return MBGCNBD{}, 0, fmt.Errorf("mbgcnbdk: %w", err)
-	}
-	if p.total == 0 || p.repeatBuyers == 0 || p.maxT <= 0 {
-		return MBGCNBD{}, 0, fmt.Errorf("mbgcnbdk: %w: %d customers, %d with repeat purchases",
-			ErrInsufficientData, int(p.total), int(p.repeatBuyers))
 	}
 	sumLITT, haveLITT := 0.0, false
 	for _, s := range summaries {

@@ -120,6 +120,20 @@ func condense(ss []Summary) (*patterns, error) {
 	return p, nil
 }
 
+// condenseFit condenses summaries for a purchase-model fit, which needs at
+// least one repeat buyer and a positive observation time; otherwise the
+// error wraps ErrInsufficientData.
+func condenseFit(ss []Summary) (*patterns, error) {
+	p, err := condense(ss)
+	if err != nil {
+		return nil, err
+	}
+	if p.total == 0 || p.repeatBuyers == 0 || p.maxT <= 0 {
+		return nil, fmt.Errorf("%w: %d customers, %d with repeat purchases", ErrInsufficientData, int(p.total), int(p.repeatBuyers))
+	}
+	return p, nil
+}
+
 // keyTable is an open-addressing hash index of float64 triples stored in
 // the caller's column slices; much faster and smaller than a Go map keyed by
 // a float struct on millions of rows. Values are compared with ==, which is

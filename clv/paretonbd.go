@@ -241,13 +241,9 @@ func FitParetoNBD(summaries []Summary) (ParetoNBD, float64, error) {
 }
 
 func fitParetoNBDContext(ctx context.Context, summaries []Summary) (ParetoNBD, float64, error) {
-	p, err := condense(summaries)
+	p, err := condenseFit(summaries)
 	if err != nil {
 		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w", err)
-	}
-	if p.total == 0 || p.repeatBuyers == 0 || p.maxT <= 0 {
-		return ParetoNBD{}, 0, fmt.Errorf("paretonbd: %w: %d customers, %d with repeat purchases",
-			ErrInsufficientData, int(p.total), int(p.repeatBuyers))
 	}
 	f := paretoObjective(ctx, p)
 	scale := math.Log(p.maxT)
