@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -165,5 +166,51 @@ func TestStore_ForEachContact(t *testing.T) {
 
 	if err := newStore(t).ForEachContact(func(Contact) error { return stop }); err != nil {
 		t.Errorf("empty store: err = %v", err)
+	}
+}
+
+// The company unit: companies with deals are its customers, and its
+// results, written values, history and failures are its own, apart from the
+// contacts' under the same ids. Deleting a company removes them.
+func TestStore_CompanyUnit(t *testing.T) {
+	companyNow := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s := newStore(t)
+	must(t, s.PutDeals([]Deal{
+		{ID: "1", ContactIDs: []string{"c1", "c2"}, CompanyIDs: []string{"k"}},
+		{ID: "2", ContactIDs: []string{"c2"}, CompanyIDs: []string{"k"}},
+		{ID: "3", ContactIDs: []string{"c3"}},
+	}))
+	must(t, s.PutCompanies([]Company{{ID: "k", Name: "Kiwi Ltd"}}))
+	co := s.CompanyUnit()
+	var got []string
+	must(t, co.ForEachCustomer(func(c Contact, deals []Deal) error {
+		got = append(got, fmt.Sprintf("%s %s %d", c.ID, c.Name, len(deals)))
+		return nil
+	}))
+	if want := []string{"k Kiwi Ltd 2"}; !slices.Equal(got, want) {
+		t.Errorf("company customers %v, want %v", got, want)
+	}
+	must(t, co.PutResults(1, companyNow, []Result{{ContactID: "k", Values: map[string]string{"clv_total": "10"}}}))
+	must(t, co.PutWritten([]Written{{ContactID: "k", Values: map[string]string{"clv_total": "10"}, At: companyNow}}))
+	must(t, co.PutFailures([]Failure{{ContactID: "k", Category: "X", At: companyNow}}))
+	if _, ok, err := s.Result("k"); err != nil || ok {
+		t.Errorf("a company result is visible as a contact's: ok=%v err=%v", ok, err)
+	}
+	if r, ok, err := co.Result("k"); err != nil || !ok || r.Values["clv_total"] != "10" {
+		t.Errorf("company result %+v ok=%v err=%v", r, ok, err)
+	}
+	if fs, err := s.Failures(); err != nil || len(fs) != 0 {
+		t.Errorf("contact failures %v, %v", fs, err)
+	}
+	must(t, co.Close()) // a view: the file stays open
+	must(t, s.DeleteCompanies([]string{"k"}))
+	if _, ok, err := co.Written("k"); err != nil || ok {
+		t.Errorf("written kept after the company was deleted: ok=%v err=%v", ok, err)
+	}
+	if h, err := co.History("k"); err != nil || len(h) != 0 {
+		t.Errorf("history kept after the company was deleted: %v, %v", h, err)
+	}
+	if fs, err := co.Failures(); err != nil || len(fs) != 0 {
+		t.Errorf("failures kept after the company was deleted: %v, %v", fs, err)
 	}
 }

@@ -45,6 +45,9 @@
 //	history/        <contactID>·<runID BE8> -> {at, clv, tier, segment}
 //	failures/       <contactID>             -> JSON {category, message, at, attempts}
 //	runs/           <runID BE8>             -> JSON Run (bucket sequence assigns ids)
+//	company_computed/, company_written/, company_history/, company_failures/
+//	                <companyID>...          -> the same records for companies as
+//	                                           customers (companies: true; Store.CompanyUnit)
 //
 // Associations are stored in both directions: deal -> contacts/companies is
 // the authoritative list inside the deal record, and contact_deals /
@@ -61,7 +64,8 @@
 // crash mid-migration leaves the old version intact. Schema v0 is the layout
 // of pre-release builds: the same buckets without failures, no
 // schema_version key, and cursors values stored as bare RFC 3339 timestamps.
-// v1 to v2 changes no bytes (see migrateV1toV2).
+// v1 to v2 changes no bytes (see migrateV1toV2); v2 to v3 adds the company
+// unit's buckets, empty (see migrateV2toV3).
 // A bbolt file holding buckets this package does not know, or a file that is
 // not a bbolt database at all, is refused with ErrNotStateFile.
 //

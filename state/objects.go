@@ -428,8 +428,10 @@ func deleteContact(tx *bolt.Tx, id string, edit func(*dealRecord)) error {
 	return deletePrefix(tx.Bucket(bucketHistory), prefixKey(id))
 }
 
-// DeleteCompanies removes companies, their index entries and the ids from
-// their deals' CompanyIDs, and sets cursors, in one Update. Contacts'
+// DeleteCompanies removes companies with everything keyed by them (index
+// entries and the ids from their deals' CompanyIDs, and their computed
+// result, written values, history and failure as customers), and sets
+// cursors, in one Update. Contacts'
 // CompanyID is HubSpot's property and is left as read.
 func (s *Store) DeleteCompanies(ids []string, cursors ...Cursor) error {
 	err := s.update(func(tx *bolt.Tx) error {
@@ -445,7 +447,12 @@ func (s *Store) DeleteCompanies(ids []string, cursors ...Cursor) error {
 			}); err != nil {
 				return fmt.Errorf("company %q: %w", id, err)
 			}
-			if err := tx.Bucket(bucketCompanies).Delete([]byte(id)); err != nil {
+			for _, name := range [][]byte{bucketCompanies, bucketCompanyComputed, bucketCompanyWritten, bucketCompanyFailures} {
+				if err := tx.Bucket(name).Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+			if err := deletePrefix(tx.Bucket(bucketCompanyHistory), prefixKey(id)); err != nil {
 				return err
 			}
 		}
@@ -633,9 +640,24 @@ func (s *Store) DealsOfCompany(companyID string) ([]Deal, error) {
 	return out, nil
 }
 
+// customerRecord reads the unit's record of customer id from records: a
+// contact, or on the company unit a company as a Contact (id, name and
+// create date). A customer not stored yet is Contact{ID: id}.
+func (s *Store) customerRecord(records *bolt.Bucket, id string) (Contact, error) {
+	if s.u == companyUnit {
+		var r companyRecord
+		_, err := getRecord(records, []byte(id), &r, nil)
+		return Contact{ID: id, Name: r.Name, CreatedAt: r.CreatedAt, ModifiedAt: r.ModifiedAt}, err
+	}
+	var r contactRecord
+	_, err := getRecord(records, []byte(id), &r, nil)
+	return r.contact(id), err
+}
+
 // ForEachCustomer calls fn for every contact that has at least one deal, in
 // contact id order, with its Contact (Contact{ID: id} when not stored yet)
-// and its deals. It reads about 500 contacts per View transaction and calls
+// and its deals. On the CompanyUnit view it visits companies with deals
+// instead, each as a Contact holding the company's id, name and dates. It reads about 500 contacts per View transaction and calls
 // fn outside any transaction, so fn may write to the store; such writes may
 // or may not be seen by later calls. An error from fn stops the iteration
 // and is returned unwrapped.
@@ -646,15 +668,15 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 	}
 	read := func(tx *bolt.Tx, from []byte) ([]customer, []byte, error) {
 		var batch []customer
-		idx, contacts := tx.Bucket(bucketContactDeals), tx.Bucket(bucketContacts)
+		idx, records := tx.Bucket(s.u.index), tx.Bucket(s.u.records)
 		c := idx.Cursor()
 		for k, _ := seek(c, from); k != nil; {
 			cid, _ := splitKey(k)
 			if len(batch) == chunkSize {
 				return batch, []byte(cid), nil
 			}
-			var r contactRecord
-			if _, err := getRecord(contacts, []byte(cid), &r, nil); err != nil {
+			who, err := s.customerRecord(records, cid)
+			if err != nil {
 				return nil, nil, err
 			}
 			deals, err := dealsUnder(tx, idx, cid)
@@ -662,7 +684,7 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 				return nil, nil, err
 			}
 			if len(deals) > 0 { // else only dangling index entries
-				batch = append(batch, customer{r.contact(cid), deals})
+				batch = append(batch, customer{who, deals})
 			}
 			k, _ = c.Seek(afterPrefix(cid))
 		}

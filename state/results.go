@@ -92,12 +92,12 @@ func (r writtenRecord) written(id string) Written {
 // 1000 results per call.
 func (s *Store) PutResults(runID uint64, at time.Time, rs []Result) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		computed, hist := tx.Bucket(bucketComputed), tx.Bucket(bucketHistory)
+		computed, hist := tx.Bucket(s.u.computed), tx.Bucket(s.u.history)
 		// Results are put in contact id order, run after run: mostly
 		// rewrites in place, appends for new customers.
 		computed.FillPercent = appendFillPercent
 		for _, r := range rs {
-			if err := validID("contact", r.ContactID); err != nil {
+			if err := validID(s.u.kind, r.ContactID); err != nil {
 				return err
 			}
 			if err := validMapKeys("result value", r.Values); err != nil {
@@ -142,7 +142,7 @@ func trimHistory(hist *bolt.Bucket, contactID string, keep int) error {
 func (s *Store) Result(contactID string) (r Result, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		var rec resultRecord
-		ok, err = getRecord(tx.Bucket(bucketComputed), []byte(contactID), &rec, s.keys)
+		ok, err = getRecord(tx.Bucket(s.u.computed), []byte(contactID), &rec, s.keys)
 		r = rec.result(contactID)
 		return err
 	})
@@ -157,7 +157,7 @@ func (s *Store) Result(contactID string) (r Result, ok bool, err error) {
 // transaction. An error from fn stops the iteration and is returned
 // unwrapped.
 func (s *Store) ForEachResult(fn func(Result) error) error {
-	return forEachRecord(s, bucketComputed, func(_ *bolt.Tx, k, v []byte) (Result, error) {
+	return forEachRecord(s, s.u.computed, func(_ *bolt.Tx, k, v []byte) (Result, error) {
 		var rec resultRecord
 		err := decodeRecord(k, v, &rec, s.keys)
 		return rec.result(string(k)), err
@@ -169,7 +169,7 @@ func (s *Store) History(contactID string) ([]HistoryPoint, error) {
 	var out []HistoryPoint
 	err := s.view(func(tx *bolt.Tx) error {
 		prefix := prefixKey(contactID)
-		c := tx.Bucket(bucketHistory).Cursor()
+		c := tx.Bucket(s.u.history).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(k) != len(prefix)+8 {
 				return fmt.Errorf("malformed history key %q", k)
@@ -193,7 +193,7 @@ func (s *Store) History(contactID string) ([]HistoryPoint, error) {
 func (s *Store) Written(contactID string) (w Written, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		var rec writtenRecord
-		ok, err = getRecord(tx.Bucket(bucketWritten), []byte(contactID), &rec, s.keys)
+		ok, err = getRecord(tx.Bucket(s.u.written), []byte(contactID), &rec, s.keys)
 		w = rec.written(contactID)
 		return err
 	})
@@ -210,10 +210,10 @@ func (s *Store) Written(contactID string) (w Written, ok bool, err error) {
 // sync instead of queueing for one each.
 func (s *Store) PutWritten(ws []Written) error {
 	err := s.db.Batch(func(tx *bolt.Tx) error {
-		b, failures := tx.Bucket(bucketWritten), tx.Bucket(bucketFailures)
+		b, failures := tx.Bucket(s.u.written), tx.Bucket(s.u.failures)
 		b.FillPercent = appendFillPercent
 		for _, w := range ws {
-			if err := validID("contact", w.ContactID); err != nil {
+			if err := validID(s.u.kind, w.ContactID); err != nil {
 				return err
 			}
 			if err := validMapKeys("written value", w.Values); err != nil {
@@ -245,7 +245,7 @@ func (s *Store) PutWritten(ws []Written) error {
 // ForEachWritten calls fn for every written record in contact id order,
 // chunked like ForEachResult.
 func (s *Store) ForEachWritten(fn func(Written) error) error {
-	return forEachRecord(s, bucketWritten, func(_ *bolt.Tx, k, v []byte) (Written, error) {
+	return forEachRecord(s, s.u.written, func(_ *bolt.Tx, k, v []byte) (Written, error) {
 		var rec writtenRecord
 		err := decodeRecord(k, v, &rec, s.keys)
 		return rec.written(string(k)), err
@@ -257,9 +257,9 @@ func (s *Store) ForEachWritten(fn func(Written) error) error {
 // a positive Attempts is stored as given.
 func (s *Store) PutFailures(fs []Failure) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketFailures)
+		b := tx.Bucket(s.u.failures)
 		for _, f := range fs {
-			if err := validID("contact", f.ContactID); err != nil {
+			if err := validID(s.u.kind, f.ContactID); err != nil {
 				return err
 			}
 			attempts := f.Attempts
@@ -286,9 +286,9 @@ func (s *Store) PutFailures(fs []Failure) error {
 // ClearFailures removes the failures of the given contacts in one Update.
 func (s *Store) ClearFailures(ids []string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketFailures)
+		b := tx.Bucket(s.u.failures)
 		for _, id := range ids {
-			if err := validID("contact", id); err != nil {
+			if err := validID(s.u.kind, id); err != nil {
 				return err
 			}
 			if err := b.Delete([]byte(id)); err != nil {
@@ -307,7 +307,7 @@ func (s *Store) ClearFailures(ids []string) error {
 func (s *Store) Failures() ([]Failure, error) {
 	var out []Failure
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFailures).ForEach(func(k, v []byte) error {
+		return tx.Bucket(s.u.failures).ForEach(func(k, v []byte) error {
 			var rec failureRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("decode failure %q: %w", k, err)
@@ -353,7 +353,7 @@ func (s *Store) ForEachHistory(fn func(contactID string, points []HistoryPoint) 
 	}
 	read := func(tx *bolt.Tx, from []byte) ([]entry, []byte, error) {
 		var batch []entry
-		c := tx.Bucket(bucketHistory).Cursor()
+		c := tx.Bucket(s.u.history).Cursor()
 		for k, v := seek(c, from); k != nil; k, v = c.Next() {
 			i := bytes.IndexByte(k, sep)
 			if i < 0 {
@@ -394,9 +394,9 @@ func (s *Store) ForEachResultWritten(fn func(r Result, w Written, ok bool) error
 			return entry{}, err
 		}
 		var w writtenRecord
-		ok, err := getRecord(tx.Bucket(bucketWritten), k, &w, s.keys)
+		ok, err := getRecord(tx.Bucket(s.u.written), k, &w, s.keys)
 		id := string(k)
 		return entry{rec.result(id), w.written(id), ok}, err
 	}
-	return forEachRecord(s, bucketComputed, decode, func(e entry) error { return fn(e.r, e.w, e.ok) })
+	return forEachRecord(s, s.u.computed, decode, func(e entry) error { return fn(e.r, e.w, e.ok) })
 }

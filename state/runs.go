@@ -236,6 +236,9 @@ type Counts struct {
 	Computed int `json:"computed"`
 	Written  int `json:"written"`
 	Failures int `json:"failures"`
+	// CompaniesWritten counts companies written to as customers
+	// (companies: true).
+	CompaniesWritten int `json:"companies_written"`
 	// HistoryPoints is the total across contacts.
 	HistoryPoints int `json:"history_points"`
 	Runs          int `json:"runs"`
@@ -251,6 +254,7 @@ func (s *Store) Counts() (Counts, error) {
 		n.Deals, n.Contacts, n.Companies = keys(bucketDeals), keys(bucketContacts), keys(bucketCompanies)
 		n.Computed, n.Written, n.Failures = keys(bucketComputed), keys(bucketWritten), keys(bucketFailures)
 		n.HistoryPoints, n.Runs = keys(bucketHistory), keys(bucketRuns)
+		n.CompaniesWritten = keys(bucketCompanyWritten)
 		n.FileSize = tx.Size()
 		return indexedIDs(tx.Bucket(bucketContactDeals), func(string) (bool, error) {
 			n.Customers++

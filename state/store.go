@@ -19,7 +19,7 @@ import (
 const DefaultPath = "clvsync.db"
 
 // SchemaVersion is the newest schema this package reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Defaults applied by Open to zero Options fields.
 const (
@@ -86,6 +86,39 @@ type Store struct {
 	keys      *keyTable
 	closeOnce sync.Once
 	closeErr  error
+	// u is the customer unit whose results, written values, history and
+	// failures the results methods read and write: contacts, or companies
+	// on the view CompanyUnit returns.
+	u *unit
+	// unitView is true for a CompanyUnit view: Close leaves the file open.
+	unitView bool
+}
+
+// unit is a kind of customer and the buckets that hold its records, its
+// deal index and its results.
+type unit struct {
+	kind                                 string // "contact" or "company", in errors
+	records, index                       []byte
+	computed, written, history, failures []byte
+}
+
+var (
+	contactUnit = &unit{kind: "contact", records: bucketContacts, index: bucketContactDeals,
+		computed: bucketComputed, written: bucketWritten, history: bucketHistory, failures: bucketFailures}
+	companyUnit = &unit{kind: "company", records: bucketCompanies, index: bucketCompanyDeals,
+		computed: bucketCompanyComputed, written: bucketCompanyWritten, history: bucketCompanyHistory, failures: bucketCompanyFailures}
+)
+
+// CompanyUnit returns a view of the same file in which companies are the
+// customers: ForEachCustomer visits each company with its deals (the
+// Contact passed carries the company's id, name and create date), and
+// PutResults, ForEachHistory, PutWritten, ForEachWritten,
+// ForEachResultWritten, Result, Written, History and the failure methods
+// use the companies' own buckets, keyed by company id. Every other method
+// is the file's. Closing the view does nothing; close the Store it came
+// from.
+func (s *Store) CompanyUnit() *Store {
+	return &Store{db: s.db, path: s.path, opts: s.opts, keys: s.keys, u: companyUnit, unitView: true}
 }
 
 // Bucket names; see the schema in doc.go.
@@ -103,10 +136,17 @@ var (
 	bucketFailures     = []byte("failures")
 	bucketRuns         = []byte("runs")
 	bucketEvents       = []byte("events")
+	// The company unit's results (companies: true), keyed by company id
+	// like their contact counterparts.
+	bucketCompanyComputed = []byte("company_computed")
+	bucketCompanyWritten  = []byte("company_written")
+	bucketCompanyHistory  = []byte("company_history")
+	bucketCompanyFailures = []byte("company_failures")
 
 	allBuckets = [][]byte{bucketMeta, bucketDeals, bucketContacts, bucketCompanies,
 		bucketContactDeals, bucketCompanyDeals, bucketCursors, bucketComputed,
-		bucketWritten, bucketHistory, bucketFailures, bucketRuns, bucketEvents}
+		bucketWritten, bucketHistory, bucketFailures, bucketRuns, bucketEvents,
+		bucketCompanyComputed, bucketCompanyWritten, bucketCompanyHistory, bucketCompanyFailures}
 
 	keySchemaVersion = []byte("schema_version")
 )
@@ -117,6 +157,7 @@ var (
 var migrations = [SchemaVersion]func(tx *bolt.Tx) error{
 	migrateV0toV1,
 	migrateV1toV2,
+	migrateV2toV3,
 }
 
 // Open opens (or creates, mode 0600) the state file at path, waits at most
@@ -151,7 +192,7 @@ func Open(path string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, opts: o}
+	s := &Store{db: db, path: path, opts: o, u: contactUnit}
 	if exists && (o.Check == CheckFull || o.Check == CheckAuto && fileSize(path) <= CheckAutoLimit) {
 		// Before init: its Update must not write into a damaged file.
 		if err := s.check(); err != nil {
@@ -326,6 +367,13 @@ func migrateV0toV1(tx *bolt.Tx) error {
 // as newer.
 func migrateV1toV2(*bolt.Tx) error { return nil }
 
+// migrateV2toV3 changes nothing in place: schema v3 adds the company unit's
+// buckets (company_computed, company_written, company_history,
+// company_failures), which Open creates empty. The version bump keeps a v2
+// build, which would refuse them as unknown buckets, from calling the file
+// foreign: it refuses it as newer.
+func migrateV2toV3(*bolt.Tx) error { return nil }
+
 // ReleaseMapped releases the pages of the state file mapped into this
 // process. bbolt maps the file read-only and reads records straight from the
 // mapping, so every page a scan or an update touches stays in the process's
@@ -355,6 +403,9 @@ const releaseEvery = 8
 // Close releases the file and its lock and removes the pid sidecar. It is
 // safe to call more than once.
 func (s *Store) Close() error {
+	if s.unitView {
+		return nil
+	}
 	s.closeOnce.Do(func() {
 		// Remove the sidecar while we still hold the lock, so we never delete
 		// the pid file of a process that opened the file after us.

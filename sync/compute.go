@@ -79,6 +79,9 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
 		if n, err := c.Counts(); err == nil {
 			contacts = n.Contacts
+			if r.companies() {
+				contacts = n.Companies
+			}
 		}
 	}
 	err = r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
@@ -89,7 +92,7 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 		if visited%256 == 0 {
 			r.progress("compute", visited, contacts)
 		}
-		orders := rules.Orders(c.ID, deals, asOf)
+		orders := r.orders(rules, c.ID, deals, asOf)
 		w, had := prev[c.ID]
 		// A contact with no order is not a customer, unless clvsync wrote
 		// values to it before (its deals were lost or deleted): then its
@@ -219,7 +222,7 @@ func monthlyRate(annual float64) float64 { return math.Pow(1+annual, 1.0/12) - 1
 // modelDue returns the stored model and why it must be fitted again now
 // ("" when it serves).
 func (r *Runner) modelDue(asOf time.Time, o RunOptions) (StoredModel, string) {
-	old, ok, err := LoadModel(r.Store)
+	old, ok, err := loadModel(r.Store, r.unitOf().modelKey)
 	if err != nil {
 		r.Logger.Warn("stored model unreadable; fitting a new one", "err", err)
 		ok = false
@@ -338,7 +341,7 @@ func (r *Runner) tournament(ctx context.Context, custs []*customer, rules DealRu
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if s, h, ok := clv.SplitHoldout(c.ID, rules.Orders(c.ID, deals, asOf), t.CalibrationEnd, asOf, unit); ok {
+		if s, h, ok := clv.SplitHoldout(c.ID, r.orders(rules, c.ID, deals, asOf), t.CalibrationEnd, asOf, unit); ok {
 			cal, hold = append(cal, s), append(hold, h)
 		}
 		return nil

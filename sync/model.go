@@ -107,14 +107,24 @@ func (t *Tournament) String() string {
 		strings.Join(parts, "; "), t.Winner)
 }
 
-// LoadModel reads the stored model; ok is false when none was stored yet.
+// LoadModel reads the stored model of the contacts; ok is false when none
+// was stored yet.
 func LoadModel(meta interface{ Meta(string) (string, error) }) (m StoredModel, ok bool, err error) {
-	raw, err := meta.Meta(MetaModel)
+	return loadModel(meta, MetaModel)
+}
+
+// LoadCompanyModel reads the companies' stored model (companies: true).
+func LoadCompanyModel(meta interface{ Meta(string) (string, error) }) (m StoredModel, ok bool, err error) {
+	return loadModel(meta, MetaCompanyModel)
+}
+
+func loadModel(meta interface{ Meta(string) (string, error) }, key string) (m StoredModel, ok bool, err error) {
+	raw, err := meta.Meta(key)
 	if err != nil || raw == "" {
 		return m, false, err
 	}
 	if err := json.Unmarshal([]byte(raw), &m); err != nil {
-		return m, false, fmt.Errorf("stored model (meta %q): %w", MetaModel, err)
+		return m, false, fmt.Errorf("stored model (meta %q): %w", key, err)
 	}
 	return m, true, nil
 }
@@ -124,7 +134,7 @@ func (r *Runner) saveModel(m StoredModel) error {
 	if err != nil {
 		return err
 	}
-	return r.Store.SetMeta(MetaModel, string(b))
+	return r.Store.SetMeta(r.unitOf().modelKey, string(b))
 }
 
 // refitReason says why the model must be fitted again now, or "" when the

@@ -109,6 +109,26 @@ func (r DealRules) Orders(contactID string, deals []state.Deal, asOf time.Time) 
 	return out
 }
 
+// CompanyOrders returns companyID's orders among deals: each won deal
+// whose primary company it is (the first associated company when HubSpot
+// names no primary), at its full amount. A deal counts once for its company
+// however many of the company's contacts it lists, and never for two
+// companies.
+func (r DealRules) CompanyOrders(companyID string, deals []state.Deal, asOf time.Time) []clv.Order {
+	var out []clv.Order
+	for _, d := range deals {
+		primary := d.PrimaryCompanyID
+		if primary == "" && len(d.CompanyIDs) > 0 {
+			primary = d.CompanyIDs[0]
+		}
+		if primary != companyID || !r.isOrder(d, asOf) {
+			continue
+		}
+		out = append(out, clv.Order{At: d.CloseDate, Amount: d.HomeAmount.Decimal})
+	}
+	return out
+}
+
 // dealProperties returns the deal properties a pull requests.
 func dealProperties(c config.Config) []string {
 	props := []string{c.Deals.AmountProperty, "amount", c.Deals.CurrencyProperty, c.Deals.CloseDateProperty,

@@ -42,9 +42,9 @@ func (r *Runner) reconcile(ctx context.Context, leftOut map[config.OutputKey]boo
 		for i, w := range chunk {
 			ids[i] = w.ContactID
 		}
-		objs, err := r.Client.Contacts.BatchRead(ctx, ids, props)
+		objs, err := r.objects().BatchRead(ctx, ids, props)
 		if err != nil {
-			return fmt.Errorf("read back the values written to %d contacts: %w", len(ids), err)
+			return fmt.Errorf("read back the values written to %d %s: %w", len(ids), r.unitOf().plural, err)
 		}
 		byID := make(map[string]map[string]string, len(objs))
 		for _, o := range objs {
@@ -81,7 +81,7 @@ func (r *Runner) reconcile(ctx context.Context, leftOut map[config.OutputKey]boo
 	}
 	rep.Repaired = len(repair)
 	if len(repair) > 0 {
-		r.Logger.Info("values in HubSpot differ from what clvsync wrote; rewriting them", "contacts", len(repair))
+		r.Logger.Info("values in HubSpot differ from what clvsync wrote; rewriting them", r.unitOf().plural, len(repair))
 	}
 	return repair, err
 }

@@ -36,6 +36,9 @@ type Runner struct {
 	// totals are the phase totals known before a phase starts (set at the
 	// start of a run, read-only after).
 	totals map[string]int
+	// unit is the customer unit of the compute and write-back phases; nil
+	// means contacts (companyPass sets companies).
+	unit *customerUnit
 }
 
 // RunOptions changes one run.
@@ -113,6 +116,10 @@ type Summary struct {
 	APICalls      int64
 	RateLimited   int64
 	Setup         SetupResult
+	// Companies is the company pass's own account (companies: true): its
+	// customers, model, changes, breaker and writes. Nil when companies
+	// are off.
+	Companies *Summary
 }
 
 // Value is what the customers are worth after a run, as computed (money
@@ -317,7 +324,11 @@ func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uin
 	}
 	r.releaseMapped()
 	rep.Phases.Write = time.Since(t2)
-	return r.verdict(rep)
+	err = r.verdict(rep)
+	if r.Config.Companies {
+		err = errors.Join(err, r.companyPass(ctx, o, plan, runID, rules, rep))
+	}
+	return err
 }
 
 // verdict turns what the write-back met into the run's outcome: refused
@@ -332,15 +343,15 @@ func (r *Runner) verdict(rep *Summary) error {
 		tried := rep.Written + rep.Failed
 		share := r.Config.WriteBack.MaxFailedShare
 		if float64(rep.Failed) > share*float64(tried) {
-			errs = append(errs, fmt.Errorf("%w: HubSpot refused %d of %d contact writes, more than write_back.max_failed_share %g; `clvsync runs --last` lists them",
-				ErrWritesFailed, rep.Failed, tried, share))
+			errs = append(errs, fmt.Errorf("%w: HubSpot refused %d of %d %s writes, more than write_back.max_failed_share %g; `clvsync runs --last` lists them",
+				ErrWritesFailed, rep.Failed, tried, r.unitOf().kind, share))
 		} else {
 			partial := ErrPartial
 			if len(errs) > 0 {
 				partial = errors.New("some writes failed") // the run failed already
 			}
-			errs = append(errs, fmt.Errorf("%w: HubSpot refused %d of %d contact writes; they are retried next run, `clvsync runs --last` lists them",
-				partial, rep.Failed, tried))
+			errs = append(errs, fmt.Errorf("%w: HubSpot refused %d of %d %s writes; they are retried next run, `clvsync runs --last` lists them",
+				partial, rep.Failed, tried, r.unitOf().kind))
 		}
 	}
 	return errors.Join(errs...)

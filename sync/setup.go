@@ -17,6 +17,9 @@ type SetupResult struct {
 	Created         []string // properties created
 	OptionsAdded    map[string][]string
 	Problems        []string // existing properties with the wrong type: reported, never changed
+	// WrongType are the outputs whose existing property has another type
+	// (each also in Problems).
+	WrongType       []config.OutputKey
 	AlreadyComplete bool
 }
 
@@ -25,20 +28,26 @@ type SetupResult struct {
 // in SetupResult.Problems and left alone; segment properties gain any option
 // they lack. With checkOnly, nothing is created.
 func Setup(ctx context.Context, props Properties, cfg config.Config, checkOnly bool) (SetupResult, error) {
+	return SetupObject(ctx, props, "contacts", cfg, checkOnly)
+}
+
+// SetupObject is Setup on the properties of objectType: "contacts", or
+// "companies" for the company values (companies: true).
+func SetupObject(ctx context.Context, props Properties, objectType string, cfg config.Config, checkOnly bool) (SetupResult, error) {
 	rep := SetupResult{OptionsAdded: map[string][]string{}}
-	groups, err := props.ListGroups(ctx, "contacts")
+	groups, err := props.ListGroups(ctx, objectType)
 	if err != nil {
 		return rep, err // the client's error names the call
 	}
 	if !slices.ContainsFunc(groups, func(g hubspot.PropertyGroup) bool { return g.Name == cfg.Outputs.Group }) {
 		if !checkOnly {
-			if _, err := props.CreateGroup(ctx, "contacts", hubspot.PropertyGroupCreate{Name: cfg.Outputs.Group, Label: cfg.Outputs.GroupLabel}); err != nil && !alreadyExists(err) {
+			if _, err := props.CreateGroup(ctx, objectType, hubspot.PropertyGroupCreate{Name: cfg.Outputs.Group, Label: cfg.Outputs.GroupLabel}); err != nil && !alreadyExists(err) {
 				return rep, fmt.Errorf("create property group %s: %w", cfg.Outputs.Group, err)
 			}
 		}
 		rep.GroupCreated = true
 	}
-	existing, err := props.List(ctx, "contacts", false)
+	existing, err := props.List(ctx, objectType, false)
 	if err != nil {
 		return rep, err
 	}
@@ -61,7 +70,8 @@ func Setup(ctx context.Context, props Properties, cfg config.Config, checkOnly b
 			continue
 		}
 		if have.Type != want.Type {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("outputs.properties.%s: HubSpot property %q has type %s, clvsync writes %s; rename the output or fix the property in HubSpot (clvsync never changes an existing property's type)", def.Key, name, have.Type, want.Type))
+			rep.Problems = append(rep.Problems, fmt.Sprintf("outputs.properties.%s: HubSpot %s property %q has type %s, clvsync writes %s; rename the output or fix the property in HubSpot (clvsync never changes an existing property's type)", def.Key, objectType, name, have.Type, want.Type))
+			rep.WrongType = append(rep.WrongType, def.Key)
 			continue
 		}
 		if def.Kind != config.KindSegment {
@@ -84,16 +94,16 @@ func Setup(ctx context.Context, props Properties, cfg config.Config, checkOnly b
 		for _, m := range missing {
 			all = append(all, hubspot.Option{Label: m, Value: m, DisplayOrder: len(all)})
 		}
-		if _, err := props.Update(ctx, "contacts", name, hubspot.PropertyUpdate{Options: all}); err != nil {
+		if _, err := props.Update(ctx, objectType, name, hubspot.PropertyUpdate{Options: all}); err != nil {
 			return rep, fmt.Errorf("add options %v to property %s: %w", missing, name, err)
 		}
 	}
 	if len(create) > 0 && !checkOnly {
 		// One batch request creates every missing property.
-		if _, err := props.BatchCreate(ctx, "contacts", create); err != nil {
+		if _, err := props.BatchCreate(ctx, objectType, create); err != nil {
 			// A create whose answer was lost is retried by the client and
 			// then meets its own properties: check they are all there.
-			if !alreadyExists(err) || !allExist(ctx, props, create) {
+			if !alreadyExists(err) || !allExist(ctx, props, objectType, create) {
 				return rep, fmt.Errorf("create properties %v: %w", rep.Created, err)
 			}
 		}
@@ -109,8 +119,8 @@ func alreadyExists(err error) bool {
 }
 
 // allExist reports whether every property of create exists now.
-func allExist(ctx context.Context, props Properties, create []hubspot.PropertyCreate) bool {
-	existing, err := props.List(ctx, "contacts", false)
+func allExist(ctx context.Context, props Properties, objectType string, create []hubspot.PropertyCreate) bool {
+	existing, err := props.List(ctx, objectType, false)
 	if err != nil {
 		return false
 	}

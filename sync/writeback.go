@@ -361,6 +361,12 @@ func totalMove(c ChangeSample) decimal.Decimal {
 func (r *Runner) nameSamples(rep *Summary) {
 	for _, list := range [][]ChangeSample{rep.Sample, rep.Moves} {
 		for i := range list {
+			if r.companies() {
+				if c, ok, err := r.Store.Company(list[i].ContactID); err == nil && ok {
+					list[i].Name = c.Name
+				}
+				continue
+			}
 			if c, ok, err := r.Store.Contact(list[i].ContactID); err == nil && ok {
 				list[i].Name = c.Name
 				if c.Email != "" {
@@ -452,7 +458,7 @@ func (s *sender) send(batch []update) error {
 	for i, u := range batch {
 		inputs[i] = hubspot.UpdateInput{ID: u.ContactID, Properties: u.Props}
 	}
-	res, err := r.Client.Contacts.BatchUpdate(ctx, inputs)
+	res, err := r.objects().BatchUpdate(ctx, inputs)
 	var apiErr *hubspot.APIError
 	if err != nil && errors.As(err, &apiErr) && apiErr.StatusCode == 400 {
 		if len(batch) == 1 {
@@ -465,7 +471,7 @@ func (s *sender) send(batch []update) error {
 		return s.send(batch[mid:])
 	}
 	if err != nil {
-		return fmt.Errorf("write %d contacts: %w", len(batch), err)
+		return fmt.Errorf("write %d %s: %w", len(batch), r.unitOf().plural, err)
 	}
 	failed := map[string]bool{}
 	for _, f := range res.Failed {
@@ -508,7 +514,7 @@ func (s *sender) recordFailures(fs []hubspot.RecordError) error {
 	for _, f := range fs {
 		s.rep.Failed++
 		if len(s.rep.WarningSample) < 200 {
-			s.rep.WarningSample = append(s.rep.WarningSample, fmt.Sprintf("contact %s not written: %s %s", f.ID, f.Category, f.Message))
+			s.rep.WarningSample = append(s.rep.WarningSample, fmt.Sprintf("%s %s not written: %s %s", r.unitOf().kind, f.ID, f.Category, f.Message))
 		}
 	}
 	s.mu.Unlock()
@@ -519,7 +525,13 @@ func (s *sender) recordFailures(fs []hubspot.RecordError) error {
 		}
 		keep = append(keep, state.Failure{ContactID: f.ID, Category: f.Category, Message: f.Message, At: now, Attempts: 1})
 	}
-	if len(gone) > 0 {
+	if len(gone) > 0 && r.companies() {
+		// A company HubSpot no longer has was deleted or merged into a new
+		// one; the next pull follows its deals to the survivor.
+		if err := r.Store.DeleteCompanies(gone); err != nil {
+			return err
+		}
+	} else if len(gone) > 0 {
 		sort.Strings(gone)
 		gone = slices.Compact(gone)
 		objs, err := r.Client.Contacts.BatchRead(ctx, gone, contactProperties(r.Config))
