@@ -13,10 +13,10 @@ import (
 
 // SetupResult says what Setup found and did.
 type SetupResult struct {
-	GroupCreated    bool
-	Created         []string // properties created
-	OptionsAdded    map[string][]string
-	Problems        []string // existing properties with the wrong type: reported, never changed
+	GroupCreated bool
+	Created      []string // properties created
+	OptionsAdded map[string][]string
+	Problems     []string // existing properties with the wrong type: reported, never changed
 	// WrongType are the outputs whose existing property has another type
 	// (each also in Problems).
 	WrongType       []config.OutputKey
