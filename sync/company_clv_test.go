@@ -2,14 +2,17 @@ package sync_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
@@ -184,5 +187,87 @@ func TestRunner_CompanyIsACustomerUnit(t *testing.T) {
 	third := e.run(t, hsync.RunOptions{})
 	if third.Companies == nil || third.Companies.Written != 0 || third.Companies.Changed != 0 {
 		t.Errorf("a run with nothing changed wrote to companies: %+v", third.Companies)
+	}
+}
+
+// The company pass has the contacts' guards: a broken mapping trips its
+// circuit breaker (nothing is written to companies, the run is blocked),
+// and a company HubSpot refuses makes the run partial, is kept as a
+// company failure and is written by the next run (here the only company
+// to write, so the run fails: more than write_back.max_failed_share).
+func TestRunner_CompanyPassIsGuarded(t *testing.T) {
+	e := setup(t, 400, withCompanies(true))
+	ctx := context.Background()
+	e.run(t, hsync.RunOptions{})
+	ids := slices.Sorted(func(yield func(string) bool) {
+		for id := range buyingCompanies(t, e) {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	before := companyValues(t, e, ids)
+
+	r := *e.runner
+	r.Config.Model.Margin /= 10 // the margin typo of breakerCases
+	r.Clock = func() time.Time { return anchor.Add(2 * time.Hour) }
+	rep, err := r.Run(ctx, hsync.RunOptions{})
+	if hsync.Outcome(err) != state.OutcomeBlocked {
+		t.Fatalf("a margin typo: outcome %s (%v), want blocked", hsync.Outcome(err), err)
+	}
+	if rep.Companies != nil && rep.Companies.Written > 0 {
+		t.Errorf("the blocked run wrote %d companies", rep.Companies.Written)
+	}
+	// A dry run shows the companies' own breaker.
+	rep, err = r.Run(ctx, hsync.RunOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Companies == nil || len(rep.Companies.Breaker.Tripped) == 0 {
+		t.Errorf("the companies' breaker would not trip on the margin typo: %+v", rep.Companies)
+	}
+	after := companyValues(t, e, ids)
+	for _, id := range ids {
+		if a, b := after[id][e.cfg.Property(config.OutTotal)], before[id][e.cfg.Property(config.OutTotal)]; a != b {
+			t.Fatalf("company %s total %s -> %s although every run since was blocked or dry", id, b, a)
+		}
+	}
+
+	// One company refused: partial, retried next run.
+	reject := ids[0]
+	if err := e.hub.SetFaults(fakehub.Faults{RejectIDs: []string{reject}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Deals.Create(ctx, map[string]string{
+		"dealname": "order", "amount": "500.00", "dealstage": "closedwon", "pipeline": "default",
+		"closedate": anchor.Add(2 * time.Hour).Format(time.RFC3339), "deal_currency_code": "USD",
+	}, []hubspot.AssociationInput{{ToID: reject, Types: []hubspot.AssociationSpec{{Category: "HUBSPOT_DEFINED", TypeID: 5}}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(3 * time.Hour) }
+	rep, err = e.runner.Run(ctx, hsync.RunOptions{})
+	if hsync.Outcome(err) == state.OutcomeOK || !strings.Contains(fmt.Sprint(err), "company writes") {
+		t.Fatalf("a refused company write: outcome %s (%v), want partial or failed naming companies", hsync.Outcome(err), err)
+	}
+	if rep.Companies == nil || rep.Companies.Failed != 1 {
+		t.Fatalf("companies failed: %+v", rep.Companies)
+	}
+	fs, err := e.store.CompanyUnit().Failures()
+	if err != nil || len(fs) != 1 || fs[0].ContactID != reject {
+		t.Fatalf("company failures %v, %v; want %s", fs, err, reject)
+	}
+	if cf, _ := e.store.Failures(); len(cf) != 0 {
+		t.Errorf("a company failure recorded as a contact's: %v", cf)
+	}
+	if err := e.hub.SetFaults(fakehub.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(4 * time.Hour) }
+	rep = e.run(t, hsync.RunOptions{})
+	if rep.Companies.Written < 1 {
+		t.Errorf("the refused company was not written by the next run: %+v", rep.Companies)
+	}
+	if fs, _ := e.store.CompanyUnit().Failures(); len(fs) != 0 {
+		t.Errorf("company failures left after the retry: %v", fs)
 	}
 }

@@ -376,6 +376,15 @@ func (r *Runner) releaseMapped() {
 }
 
 func (rep *Summary) counts() map[string]int64 {
+	n := rep.unitCounts()
+	if c := rep.Companies; c != nil {
+		n["companies"], n["companies_changed"], n["companies_written"] = int64(c.Customers), int64(c.Changed), int64(c.Written)
+		n["companies_failed"] = int64(c.Failed)
+	}
+	return n
+}
+
+func (rep *Summary) unitCounts() map[string]int64 {
 	return map[string]int64{
 		"deals_pulled": int64(rep.Pulled.Deals), "contacts_pulled": int64(rep.Pulled.Contacts),
 		"companies_pulled": int64(rep.Pulled.Companies),

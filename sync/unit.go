@@ -80,6 +80,11 @@ func (r *Runner) companyPass(ctx context.Context, o RunOptions, plan pullPlan, r
 	}
 	crep := &Summary{RunID: rep.RunID, Mode: rep.Mode, Reason: rep.Reason, DryRun: rep.DryRun, Started: rep.Started}
 	rep.Companies = crep
+	defer func() {
+		// The run log keeps the refused company writes with the contacts'.
+		room := max(0, 200-len(rep.WarningSample))
+		rep.WarningSample = append(rep.WarningSample, crep.WarningSample[:min(room, len(crep.WarningSample))]...)
+	}()
 	var err error
 	if crep.Setup, err = SetupObject(ctx, r.Client.Properties, companiesUnit.plural, r.Config, o.SkipSetup || o.DryRun); err != nil {
 		return fmt.Errorf("set up company output properties: %w", err)

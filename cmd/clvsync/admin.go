@@ -391,7 +391,18 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return failHint(stderr, err)
 	}
 	printSetup(stdout, cfg, rep, *dry)
-	if len(rep.Problems) > 0 {
+	problems := len(rep.Problems)
+	if cfg.Companies {
+		// With companies on, companies carry the same outputs.
+		crep, err := hsync.SetupObject(ctx, client.Properties, "companies", cfg, *dry)
+		if err != nil {
+			return failHint(stderr, err)
+		}
+		fmt.Fprintln(stdout, "Companies (companies: true):")
+		printSetup(stdout, cfg, crep, *dry)
+		problems += len(crep.Problems)
+	}
+	if problems > 0 {
 		return exitUsage
 	}
 	return exitOK

@@ -62,6 +62,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL = baseURL
+	// The demo portal's companies have several buying contacts: show
+	// their values as customers of their own too.
+	cfg.Companies = true
 	cfg.State.Path = filepath.Join(*dir, "clvsync.db")
 	if err := writeDemoConfig(filepath.Join(*dir, "clvsync.yaml"), cfg); err != nil {
 		return fail(stderr, err)
@@ -95,9 +98,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	minCalls := ceilDiv(counts.Deals, 100) + ceilDiv(counts.Contacts, 100) + ceilDiv(rep.Written, 100)
-	fmt.Fprintf(stdout, "\nPortal: %d deals stored, %d contacts stored, %d of them with deals.\n", counts.Deals, counts.Contacts, counts.Customers)
-	fmt.Fprintf(stdout, "Fake HubSpot served %d requests (minimum for this work: %d = deals/100 + contacts/100 + written/100, plus setup), %d rate-limited.\n",
-		st.TotalRequests, minCalls, st.RateLimited)
+	written := "written/100"
+	if rep.Companies != nil {
+		minCalls += ceilDiv(counts.Companies, 100) + ceilDiv(rep.Companies.Written, 100)
+		written = "companies/100 + written/100 (contacts and companies)"
+	}
+	fmt.Fprintf(stdout, "\nPortal: %d deals stored, %d contacts stored, %d of them with deals, %d companies.\n", counts.Deals, counts.Contacts, counts.Customers, counts.Companies)
+	fmt.Fprintf(stdout, "Fake HubSpot served %d requests (minimum for this work: %d = deals/100 + contacts/100 + %s, plus setup), %d rate-limited.\n",
+		st.TotalRequests, minCalls, written, st.RateLimited)
+	if err := printTopCompany(stdout, store, cfg); err != nil {
+		return fail(stderr, err)
+	}
 	report, err := writeReportHTML(ctx, store, cfg, *dir)
 	if err != nil {
 		return fail(stderr, err)
@@ -114,6 +125,40 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func ceilDiv(n, d int) int { return int(math.Ceil(float64(n) / float64(d))) }
+
+// printTopCompany shows the B2B view: among the companies with several
+// buying contacts, the one worth most as a customer of its own, and what
+// was written to it.
+func printTopCompany(w io.Writer, store *state.Store, cfg config.Config) error {
+	buyers := map[string]int{}
+	if err := store.ForEachCustomer(func(c state.Contact, _ []state.Deal) error {
+		if c.CompanyID != "" {
+			buyers[c.CompanyID]++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var top state.Result
+	err := store.CompanyUnit().ForEachResult(func(r state.Result) error {
+		if buyers[r.ContactID] >= 2 && (top.ContactID == "" || r.CLV.GreaterThan(top.CLV)) {
+			top = r
+		}
+		return nil
+	})
+	if err != nil || top.ContactID == "" {
+		return err
+	}
+	name := "company " + top.ContactID
+	if c, ok, _ := store.Company(top.ContactID); ok && c.Name != "" {
+		name = c.Name + " (company " + top.ContactID + ")"
+	}
+	v := func(k config.OutputKey) string { return top.Values[string(k)] }
+	fmt.Fprintf(w, "Top company with several buyers: %s, %d buying contacts, %s orders: CLV %s %s (predicted part %s to %s), tier %s, churn risk %s; written to its own %s properties.\n",
+		name, buyers[top.ContactID], v(config.OutOrders), cfg.Deals.HomeCurrency, moneyOrDash(v(config.OutTotal)),
+		moneyOrDash(v(config.OutPredictedLow)), moneyOrDash(v(config.OutPredictedHigh)), v(config.OutTier), v(config.OutChurnRisk), cfg.Outputs.Group)
+	return nil
+}
 
 // writeDemoConfig saves the demo's config so `report`, `runs` and `status`
 // can be pointed at the demo folder afterwards.

@@ -151,6 +151,9 @@ func printReport(w io.Writer, rep hsync.Summary, cfgPath string) {
 		fmt.Fprintf(w, "  warnings    %d data problems in deals (see `clvsync runs --last --config %s`)\n", rep.Warnings, cfgPath)
 	}
 	fmt.Fprintf(w, "  API calls   %d (%d rate-limited), time %s\n", rep.APICalls, rep.RateLimited, rep.Duration.Round(time.Millisecond))
+	if c := rep.Companies; c != nil {
+		printCompanies(w, *c, verb)
+	}
 	if rep.DryRun {
 		printChanges(w, rep)
 	} else if len(rep.Transitions) > 0 {
@@ -158,6 +161,31 @@ func printReport(w io.Writer, rep hsync.Summary, cfgPath string) {
 		for _, k := range sortedKeys(rep.Transitions) {
 			fmt.Fprintf(w, "    %-20s %d\n", k, rep.Transitions[k])
 		}
+	}
+}
+
+// printCompanies prints the company pass's account (companies: true).
+func printCompanies(w io.Writer, c hsync.Summary, verb string) {
+	v := c.Value
+	fmt.Fprintf(w, "  companies   %d companies worth %s %s in all, %s %s of it predicted; model %s v%d",
+		c.Customers, v.Currency, money(v.Total), v.Currency, money(v.Predicted), c.Model, c.ModelVersion)
+	if c.Refit != "" {
+		fmt.Fprintf(w, " (fitted this run: %s)", c.Refit)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "              %d companies %s, %d unchanged", c.Changed, verb, c.Skipped)
+	if !c.DryRun {
+		fmt.Fprintf(w, "; %d written, %d failed", c.Written, c.Failed)
+	}
+	fmt.Fprintln(w)
+	if c.Breaker.Enabled && (c.DryRun || len(c.Breaker.Tripped) > 0) {
+		fmt.Fprintf(w, "              companies' %s\n", c.Breaker)
+	}
+	for _, p := range c.LeftOut {
+		fmt.Fprintf(w, "  LEFT OUT    %s\n", p)
+	}
+	for _, p := range c.Setup.Problems {
+		fmt.Fprintf(w, "  PROBLEM     %s\n", p)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -596,5 +597,10 @@ func TestDemo_SummaryBusinessFirst(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "runs --last") && !strings.Contains(out.String(), "runs --last --config "+filepath.Join(dir, "clvsync.yaml")) {
 		t.Errorf("the runs hint does not work as printed:\n%s", out.String())
+	}
+	// Issue 16, B2B: the demo portal's companies are customers too, and
+	// one with several buying contacts is shown with its values.
+	if !strings.Contains(out.String(), "  companies ") || !regexp.MustCompile(`Top company with several buyers: .*, [2-9][0-9]* buying contacts, [0-9]+ orders: CLV USD [0-9,]+ .*tier (top|middle|bottom), churn risk (low|medium|high)`).MatchString(out.String()) {
+		t.Errorf("no company values in the demo:\n%s", out.String())
 	}
 }

@@ -35,6 +35,10 @@ const (
 	ScopeDealsRead     = "crm.objects.deals.read"
 	ScopeCompaniesRead = "crm.objects.companies.read"
 	ScopeSchemasWrite  = "crm.schemas.contacts.write"
+	// With companies: true, company values are written to company
+	// properties clvsync creates.
+	ScopeCompaniesWrite      = "crm.objects.companies.write"
+	ScopeCompanySchemasWrite = "crm.schemas.companies.write"
 )
 
 // tokenKey is the Problem key for token and scope problems.
@@ -138,6 +142,10 @@ func ValidatePortal(ctx context.Context, cfg Config, client *hubspot.Client) (Li
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("write scopes %s (to write values) and %s (to create properties) cannot be checked without writing: "+
 		"`clvsync setup` checks the second, the first `clvsync run` the first", ScopeContactsWrite, ScopeSchemasWrite))
+	if cfg.Companies {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("companies: true writes company values too: the token needs %s and %s as well",
+			ScopeCompaniesWrite, ScopeCompanySchemasWrite))
+	}
 
 	p := Portal{Account: acct}
 	if haveDealProps {
