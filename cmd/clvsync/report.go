@@ -235,7 +235,7 @@ func printSummary(w io.Writer, d *report.Data) {
 	if d.CompaniesOn {
 		section(w, fmt.Sprintf("CLV by company (top %d of %d)", len(d.Companies), d.CompaniesTotal))
 		for _, c := range d.Companies {
-			fmt.Fprintf(w, "  %-30s %4d contacts %14s\n", clip(dashIfEmpty(c.Name), 30), c.Contacts, money(c.Value))
+			fmt.Fprintf(w, "  %-30s %4d contacts %14s  %s\n", clip(dashIfEmpty(c.Name), 30), c.Contacts, money(c.Value), strings.TrimSpace(c.Tier+" "+c.ChurnRisk))
 		}
 	}
 

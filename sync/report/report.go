@@ -302,7 +302,9 @@ type BacktestReport struct {
 	LogLikPC          float64            `json:"loglik_per_customer"`
 }
 
-// CompanyRow is one company's CLV: the sum over its contacts.
+// CompanyRow is one company's CLV: its own values as a customer (each deal
+// once), or the sum over its contacts when no run has computed companies
+// yet (Own false).
 type CompanyRow struct {
 	ID        string          `json:"id"`
 	Name      string          `json:"name"`
@@ -310,6 +312,11 @@ type CompanyRow struct {
 	Value     decimal.Decimal `json:"value"`
 	Revenue   decimal.Decimal `json:"revenue"`
 	ValueRank int             `json:"value_rank"`
+	// Own is true when Value and Revenue are the company's own computed
+	// values; Tier and ChurnRisk are set then.
+	Own       bool   `json:"own"`
+	Tier      string `json:"tier,omitempty"`
+	ChurnRisk string `json:"churn_risk,omitempty"`
 }
 
 // CostToServe shows how the margin and the cost per order turn revenue CLV
@@ -934,6 +941,8 @@ func backtest(ctx context.Context, custs []*reportCustomer, cfg config.Config, a
 	return b, ""
 }
 
+// companies ranks the companies by CLV: by their own computed values (the
+// latest run's company results), else by the sum over their contacts.
 func companies(store *state.Store, custs []*reportCustomer) ([]CompanyRow, int, error) {
 	by := map[string]*CompanyRow{}
 	for _, c := range custs {
@@ -949,6 +958,18 @@ func companies(store *state.Store, custs []*reportCustomer) ([]CompanyRow, int, 
 		r.Contacts++
 		r.Value = r.Value.Add(c.m(config.OutTotal))
 		r.Revenue = r.Revenue.Add(c.m(config.OutHistoricalRevenue))
+	}
+	own, err := ownCompanyValues(store)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(own) > 0 {
+		for id, o := range own {
+			if r := by[id]; r != nil {
+				o.Contacts = r.Contacts
+			}
+		}
+		by = own
 	}
 	rows := make([]CompanyRow, 0, len(by))
 	for _, r := range by {
@@ -970,6 +991,31 @@ func companies(store *state.Store, custs []*reportCustomer) ([]CompanyRow, int, 
 		}
 	}
 	return rows, total, nil
+}
+
+// ownCompanyValues reads the companies' own values from the newest run
+// that computed them (companies: true); empty when none did.
+func ownCompanyValues(store *state.Store) (map[string]*CompanyRow, error) {
+	var results []state.Result
+	var newest uint64
+	err := store.CompanyUnit().ForEachResult(func(r state.Result) error {
+		newest = max(newest, r.RunID)
+		results = append(results, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*CompanyRow{}
+	for _, r := range results {
+		if r.RunID != newest {
+			continue // no longer a customer
+		}
+		v := func(k config.OutputKey) decimal.Decimal { d, _ := decimal.NewFromString(r.Values[string(k)]); return d }
+		by[r.ContactID] = &CompanyRow{ID: r.ContactID, Value: v(config.OutTotal), Revenue: v(config.OutHistoricalRevenue),
+			Own: true, Tier: r.Values[string(config.OutTier)], ChurnRisk: r.Values[string(config.OutChurnRisk)]}
+	}
+	return by, nil
 }
 
 func costToServe(custs []*reportCustomer, cfg config.Config, horizon int) CostToServe {

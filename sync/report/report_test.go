@@ -212,6 +212,17 @@ func TestBuildReport(t *testing.T) {
 				t.Errorf("companies not sorted by value at %d", i)
 			}
 		}
+		// Each row is the company's own value as written (its deals
+		// once), not the sum over its contacts.
+		for _, row := range d.Companies {
+			r, ok, err := store.CompanyUnit().Result(row.ID)
+			if err != nil || !ok {
+				t.Fatalf("company %s: no own result (%v)", row.ID, err)
+			}
+			if !row.Own || !row.Value.Equal(decimal.RequireFromString(r.Values["total"])) || row.Tier != r.Values["tier"] {
+				t.Errorf("company row %+v, its own values: total %s tier %s", row, r.Values["total"], r.Values["tier"])
+			}
+		}
 	})
 }
 
