@@ -118,6 +118,18 @@ func bgLogLik(r, alpha, a, b, x, tx, T float64, modified bool) float64 {
 // bgObjective returns the mean negative log-likelihood of the BG/NBD or
 // MBG/NBD over condensed patterns, in θ = (ln r, ln α, ln a, ln b), with its
 // analytic gradient.
+// log1pUnit is ln(1+e) for e in [0, 1], the likelihood's inner loop's
+// log-sum-exp: math.Log1p has no assembly and was a third of a BG/NBD fit.
+// Above 1e-4, ln(1+e) through the assembly math.Log loses nothing that
+// matters (an absolute error near 1e-16); below, three series terms are
+// exact to e⁴/4 < 3e-17.
+func log1pUnit(e float64) float64 {
+	if e < 1e-4 {
+		return e * (1 - e*(0.5-e/3))
+	}
+	return math.Log(1 + e)
+}
+
 func bgObjective(p *patterns, modified bool) objective {
 	nx, nt, ntx := len(p.ux), len(p.ut), len(p.utx)
 	lb := make([]float64, nx)
@@ -174,11 +186,11 @@ func bgObjective(p *patterns, modified bool) objective {
 				var l, pA float64
 				if A >= B {
 					e := math.Exp(B - A)
-					l = A + math.Log1p(e)
+					l = A + log1pUnit(e)
 					pA = 1 / (1 + e)
 				} else {
 					e := math.Exp(A - B)
-					l = B + math.Log1p(e)
+					l = B + log1pUnit(e)
 					pA = e / (1 + e)
 				}
 				pB := 1 - pA
