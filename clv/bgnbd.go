@@ -115,9 +115,6 @@ func bgLogLik(r, alpha, a, b, x, tx, T float64, modified bool) float64 {
 	return c + logAddExp(A, B)
 }
 
-// bgObjective returns the mean negative log-likelihood of the BG/NBD or
-// MBG/NBD over condensed patterns, in θ = (ln r, ln α, ln a, ln b), with its
-// analytic gradient.
 // log1pUnit is ln(1+e) for e in [0, 1], the likelihood's inner loop's
 // log-sum-exp: math.Log1p has no assembly and was a third of a BG/NBD fit.
 // Above 1e-4, ln(1+e) through the assembly math.Log loses nothing that
@@ -130,7 +127,20 @@ func log1pUnit(e float64) float64 {
 	return math.Log(1 + e)
 }
 
+// bgObjective returns the mean negative log-likelihood of the BG/NBD or
+// MBG/NBD over condensed patterns, in θ = (ln r, ln α, ln a, ln b), with its
+// analytic gradient.
 func bgObjective(p *patterns, modified bool) objective {
+	f := bgObjectiveHess(p, modified)
+	return func(theta, grad []float64) float64 { return f(theta, grad, nil) }
+}
+
+// bgObjectiveHess is bgObjective that also fills hess (row-major 4x4, in θ)
+// when it is not nil: the Newton fit's analytic Hessian. Per row the
+// likelihood is ln(e^A + e^B), whose Hessian is pA∇²A + pB∇²B +
+// pA·pB·(∇A−∇B)(∇A−∇B)ᵀ with pA = e^A/(e^A+e^B); the parts that depend on x
+// alone take trigammas once per distinct x.
+func bgObjectiveHess(p *patterns, modified bool) func(theta, grad, hess []float64) float64 {
 	nx, nt, ntx := len(p.ux), len(p.ut), len(p.utx)
 	lb := make([]float64, nx)
 	ib := make([]float64, nx)
@@ -140,12 +150,17 @@ func bgObjective(p *patterns, modified bool) objective {
 	if modified {
 		shift = 1
 	}
-	return func(theta, grad []float64) float64 {
+	return func(theta, grad, hess []float64) float64 {
 		r, alpha, a, b := math.Exp(theta[0]), math.Exp(theta[1]), math.Exp(theta[2]), math.Exp(theta[3])
 		la := math.Log(alpha)
 		psiR, psiB, psiAB := mathext.Digamma(r), mathext.Digamma(b), mathext.Digamma(a+b)
 		lgR, lgB, lgAB := lnGamma(r), lnGamma(b), lnGamma(a+b)
 		var ll, gr, ga, gA, gB float64
+		var h [4][4]float64 // raw-parameter Hessian of the total log-likelihood
+		var triR, triB, triAB float64
+		if hess != nil {
+			triR, triB, triAB = trigamma(r), trigamma(b), trigamma(a+b)
+		}
 		for i, x := range p.ux {
 			w := p.wx[i]
 			c := lnGamma(r+x) - lgR + r*la + lnGamma(b+x+shift) - lgB + lgAB - lnGamma(a+b+x+shift)
@@ -155,6 +170,15 @@ func bgObjective(p *patterns, modified bool) objective {
 			ga += w * r / alpha
 			gA += w * (psiAB - psiABX)
 			gB += w * (mathext.Digamma(b+x+shift) - psiB + psiAB - psiABX)
+			if hess != nil {
+				triABX := trigamma(a + b + x + shift)
+				h[0][0] += w * (trigamma(r+x) - triR)
+				h[0][1] += w / alpha
+				h[1][1] -= w * r / (alpha * alpha)
+				h[2][2] += w * (triAB - triABX)
+				h[2][3] += w * (triAB - triABX)
+				h[3][3] += w * (trigamma(b+x+shift) - triB + triAB - triABX)
+			}
 			if x > 0 || modified {
 				lb[i] = math.Log(a) - math.Log(b+x-1+shift)
 				ib[i] = 1 / (b + x - 1 + shift)
@@ -168,9 +192,13 @@ func bgObjective(p *patterns, modified bool) objective {
 		for i, t := range p.utx {
 			lTx[i], iTx[i] = math.Log(alpha+t), 1/(alpha+t)
 		}
-		acc := make([]float64, 5)
+		// acc: ll, r, α, a, b sums; with hess also rα, αα, bb and the
+		// outer products' q-weighted sums (q = w·pA·pB, d = ∇A−∇B).
+		const nacc = 5 + 3 + 10
+		acc := make([]float64, nacc)
 		parallelSum(len(p.w), acc, func(lo, hi int, acc []float64) {
 			var sll, sr, sa, sA, sB float64
+			var sRA, sAA, sBB, q, qd0, qd1, qd3, q00, q01, q03, q11, q13, q33 float64
 			for j := lo; j < hi; j++ {
 				x, w := p.x[j], p.w[j]
 				xi, ti, txi := p.xi[j], p.ti[j], p.txi[j]
@@ -180,6 +208,10 @@ func bgObjective(p *patterns, modified bool) objective {
 					sll += w * A
 					sr -= w * lT[ti]
 					sa -= w * rx * iT[ti]
+					if hess != nil {
+						sRA -= w * iT[ti]
+						sAA += w * rx * iT[ti] * iT[ti]
+					}
 					continue
 				}
 				B := lb[xi] - rx*lTx[txi]
@@ -199,12 +231,28 @@ func bgObjective(p *patterns, modified bool) objective {
 				sa -= w * rx * (pA*iT[ti] + pB*iTx[txi])
 				sA += w * pB
 				sB -= w * pB * ib[xi]
+				if hess != nil {
+					it, itx, ibx := iT[ti], iTx[txi], ib[xi]
+					sRA -= w * (pA*it + pB*itx)
+					sAA += w * rx * (pA*it*it + pB*itx*itx)
+					sBB += w * pB * ibx * ibx
+					qq := w * pA * pB
+					d0, d1, d3 := lTx[txi]-lT[ti], rx*(itx-it), ibx
+					q += qq
+					qd0 += qq * d0
+					qd1 += qq * d1
+					qd3 += qq * d3
+					q00 += qq * d0 * d0
+					q01 += qq * d0 * d1
+					q03 += qq * d0 * d3
+					q11 += qq * d1 * d1
+					q13 += qq * d1 * d3
+					q33 += qq * d3 * d3
+				}
 			}
-			acc[0] += sll
-			acc[1] += sr
-			acc[2] += sa
-			acc[3] += sA
-			acc[4] += sB
+			for k, v := range [nacc]float64{sll, sr, sa, sA, sB, sRA, sAA, sBB, q, qd0, qd1, qd3, q00, q01, q03, q11, q13, q33} {
+				acc[k] += v
+			}
 		})
 		ll += acc[0]
 		gr += acc[1]
@@ -216,6 +264,33 @@ func bgObjective(p *patterns, modified bool) objective {
 		grad[1] = -ga * alpha / n
 		grad[2] = -gA * a / n
 		grad[3] = -gB * b / n
+		if hess != nil {
+			// d = (d0, d1, −1/a, d3): the a-entries of the outer
+			// products come from the q-weighted sums.
+			sRA, sAA, sBB := acc[5], acc[6], acc[7]
+			q, qd0, qd1, qd3 := acc[8], acc[9], acc[10], acc[11]
+			h[0][0] += acc[12]
+			h[0][1] += sRA + acc[13]
+			h[0][2] -= qd0 / a
+			h[0][3] += acc[14]
+			h[1][1] += sAA + acc[15]
+			h[1][2] -= qd1 / a
+			h[1][3] += acc[16]
+			h[2][2] += -acc[3]/(a*a) + q/(a*a)
+			h[2][3] -= qd3 / a
+			h[3][3] += sBB + acc[17]
+			phi := [4]float64{r, alpha, a, b}
+			g := [4]float64{gr, ga, gA, gB}
+			for i := range 4 {
+				for j := i; j < 4; j++ {
+					v := -phi[i] * phi[j] * h[i][j] / n
+					if i == j {
+						v -= phi[i] * g[i] / n
+					}
+					hess[i*4+j], hess[j*4+i] = v, v
+				}
+			}
+		}
 		return -ll / n
 	}
 }
@@ -241,7 +316,14 @@ func fitBGFamilyContext(ctx context.Context, summaries []Summary, modified bool)
 	if err != nil {
 		return out, 0, err
 	}
-	theta, f, err := minimizeBFGS(ctx, bgObjective(p, modified), bgStarts(p))
+	// Newton steps on the analytic Hessian reach the optimum in a handful
+	// of evaluations; BFGS from several starts is the fallback when they
+	// do not (a start where the likelihood is flat or not concave).
+	starts := bgStarts(p)
+	theta, f, err := minimizeNewton(ctx, 4, bgObjectiveHess(p, modified), starts[0])
+	if err != nil && ctx.Err() == nil {
+		theta, f, err = minimizeBFGS(ctx, bgObjective(p, modified), starts)
+	}
 	if err != nil {
 		return out, 0, err
 	}

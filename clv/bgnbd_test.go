@@ -3,6 +3,7 @@ package clv
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -168,5 +169,34 @@ func TestFitBGNBD_Degenerate(t *testing.T) {
 				t.Errorf("error %v is neither ErrInsufficientData nor ErrDegenerateFit", err)
 			}
 		})
+	}
+}
+
+// The Newton fit's analytic Hessian of the BG/NBD and MBG/NBD objective
+// agrees with central differences of the analytic gradient, at the
+// optimum's neighbourhood and far from it.
+func TestBGObjective_HessianMatchesDifferences(t *testing.T) {
+	ss, _ := simulateBG(rand.New(rand.NewPCG(3, 4)), BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}, GammaGamma{P: 6, Q: 4, Gamma: 15}, 800, 0)
+	p, err := condense(ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, modified := range []bool{false, true} {
+		obj := bgObjectiveHess(p, modified)
+		for _, theta := range [][]float64{
+			{math.Log(0.25), math.Log(4), math.Log(0.8), math.Log(2.5)},
+			{math.Log(2), math.Log(30), math.Log(0.05), math.Log(40)},
+		} {
+			g, h := make([]float64, 4), make([]float64, 16)
+			obj(theta, g, h)
+			num := hessianFromGrad(func(th, gg []float64) { obj(th, gg, nil) }, theta)
+			for i := range 4 {
+				for j := range 4 {
+					if d := math.Abs(num[i][j] - h[i*4+j]); d > 1e-5*math.Max(1, math.Abs(num[i][j])) {
+						t.Errorf("modified=%v θ=%.3g H[%d][%d]: analytic %.9g, differences %.9g", modified, theta, i, j, h[i*4+j], num[i][j])
+					}
+				}
+			}
+		}
 	}
 }

@@ -404,9 +404,13 @@ func minimizeNewton(ctx context.Context, dim int, obj func(theta, grad, hess []f
 			}
 		},
 	}
+	// The mean likelihood's rounding noise is about 1e-13 relative: a
+	// tighter function tolerance makes Newton, which is at the optimum
+	// after a handful of steps, line-search in the noise until its
+	// iteration limit (100 evaluations instead of 6 for Gamma-Gamma).
 	res, err := optimize.Minimize(prob, x0, withCtx(ctx, &optimize.Settings{
 		GradientThreshold: 1e-10,
-		Converger:         &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-15, Iterations: 3},
+		Converger:         &optimize.FunctionConverge{Absolute: 1e-15, Relative: 1e-12, Iterations: 2},
 		MajorIterations:   100,
 	}), &optimize.Newton{Linesearcher: &optimize.Backtracking{}})
 	if ctx.Err() != nil {
