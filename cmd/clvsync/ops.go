@@ -253,6 +253,10 @@ func printStatus(w io.Writer, st statusInfo, loc *time.Location, now time.Time) 
 		fmt.Fprintf(tw, "Last run\t#%d %s %s, started %s, %s\n", r.ID, r.Mode, r.Outcome, when(r.Start), runDuration(*r, now))
 		fmt.Fprintf(tw, "\tpulled %d deals, %d contacts; %d changed, %d written, %d failed; %d API calls (%d rate-limited)\n",
 			r.Counts["deals_pulled"], r.Counts["contacts_pulled"], r.Counts["changed"], r.Counts["written"], r.Counts["failed"], r.APICalls, r.RateLimited)
+		if _, ok := r.Counts["companies"]; ok {
+			fmt.Fprintf(tw, "\tcompanies: %d computed, %d changed, %d written, %d failed\n",
+				r.Counts["companies"], r.Counts["companies_changed"], r.Counts["companies_written"], r.Counts["companies_failed"])
+		}
 		if r.Error != "" {
 			fmt.Fprintf(tw, "\terror: %s\n", r.Error)
 		}

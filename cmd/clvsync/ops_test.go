@@ -248,6 +248,7 @@ func TestRunsAndStatus(t *testing.T) {
 	_, url := opsFakehub(t, fakehub.Config{})
 	cfg := opsConfig(t, url)
 	cfg.Schedule.FullResync = "@weekly"
+	cfg.Companies = true
 	cfgPath := opsWriteConfig(t, cfg)
 	var out, errs bytes.Buffer
 	if code := run([]string{"runs", "--config", cfgPath}, &out, &errs); code != exitUsage {
@@ -281,7 +282,7 @@ func TestRunsAndStatus(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", code, errs.String())
 	}
 	for _, want := range []string{"#2 incremental ok", "Next run", "Full resync", "complete, started",
-		"private-apps-api-calls-daily", "live"} {
+		"private-apps-api-calls-daily", "live", "companies: "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, out.String())
 		}
