@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -24,7 +25,8 @@ const (
 	assocChunk        = 1000         // HubSpot's association batch limit
 	readChunk         = 100          // HubSpot's object batch limit
 	incrementalChunk  = 500          // deals per store transaction in incremental pulls
-	listingGroup      = 5            // deal pages per store transaction in a full listing
+	listingGroup      = 20           // deal pages per store transaction in a full listing
+	contactGroup      = 500          // contacts per store transaction in a full listing
 	prefetchDepth     = 2            // answers fetched ahead of the store
 )
 
@@ -615,16 +617,32 @@ func (r *Runner) newContactReader(ctx context.Context, resume bool) *contactRead
 	props := contactProperties(r.Config)
 	go func() {
 		defer close(cr.done)
-		for ids := range cr.in {
+		// Several batch reads go into one store transaction: one disk flush
+		// per group. Contacts carry no cursor in a full sync (a resumed
+		// one reads the missing ones), so a kill loses nothing.
+		var ids []string
+		var objs []hubspot.Object
+		flush := func() {
+			if len(ids) > 0 && cr.err == nil {
+				cr.err = r.storeContacts(ids, objs, &cr.counts)
+			}
+			ids, objs = nil, nil
+		}
+		defer flush()
+		for batch := range cr.in {
 			if cr.err != nil {
 				continue // drain, so add never blocks after a failure
 			}
-			objs, err := r.Client.Contacts.BatchRead(ctx, ids, props)
+			got, err := r.Client.Contacts.BatchRead(ctx, batch, props)
 			if err != nil {
-				cr.err = fmt.Errorf("read contacts: %w", err)
+				flush()
+				cr.err = errors.Join(cr.err, fmt.Errorf("read contacts: %w", err))
 				continue
 			}
-			cr.err = r.storeContacts(ids, objs, &cr.counts)
+			ids, objs = append(ids, batch...), append(objs, got...)
+			if len(ids) >= contactGroup {
+				flush()
+			}
 		}
 	}()
 	return cr
