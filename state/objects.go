@@ -217,7 +217,108 @@ func (s *Store) PutDeals(deals []Deal, cursors ...Cursor) error {
 	return nil
 }
 
-func putDeal(tx *bolt.Tx, d *Deal) error {
+// keyIndexesStale is the meta key PutListedDeals sets: the contact and
+// company indices do not cover every stored deal until RebuildIndexes.
+var keyIndexesStale = []byte("indexes_stale")
+
+// PutListedDeals stores the deals of a full listing (after ResetData) and
+// sets cursors in one Update, like PutDeals but without the contact and
+// company index entries: inserted in deal order they land all over the
+// indices, so every transaction rewrote most index pages (most of a full
+// sync's disk writes). It marks the indices stale; RebuildIndexes makes them
+// from the deals afterwards, in key order. Until then DealsOfContact,
+// DealsOfCompany, ForEachCustomer, MissingContacts, MissingCompanies and
+// merges miss these deals.
+func (s *Store) PutListedDeals(deals []Deal, cursors ...Cursor) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		tx.Bucket(bucketDeals).FillPercent = dealsFillPercent
+		for i := range deals {
+			if err := putDealRecord(tx, &deals[i], false); err != nil {
+				return fmt.Errorf("deal %d (%q): %w", i, deals[i].ID, err)
+			}
+		}
+		if err := putIfChanged(tx.Bucket(bucketMeta), keyIndexesStale, []byte("1")); err != nil {
+			return err
+		}
+		return putCursors(tx, cursors)
+	})
+	if err != nil {
+		return fmt.Errorf("put listed deals: %w", err)
+	}
+	return nil
+}
+
+// rebuildChunk is how many index entries one RebuildIndexes transaction
+// inserts.
+const rebuildChunk = 50_000
+
+// RebuildIndexes makes the contact and company indices from the stored
+// deals when PutListedDeals left them stale, and does nothing otherwise. It
+// empties them, collects every (contact, deal) and then every (company,
+// deal) pair, sorts them and inserts them in key order, rebuildChunk per
+// transaction; the last clears the stale mark, so a run killed midway
+// starts over on its next call. It holds one index's keys in memory (about
+// 50 bytes per pair).
+func (s *Store) RebuildIndexes() error {
+	var stale bool
+	if err := s.view(func(tx *bolt.Tx) error {
+		stale = tx.Bucket(bucketMeta).Get(keyIndexesStale) != nil
+		return nil
+	}); err != nil || !stale {
+		return err
+	}
+	for _, idx := range []struct {
+		bucket []byte
+		ids    func(Deal) []string
+	}{
+		{bucketContactDeals, func(d Deal) []string { return d.ContactIDs }},
+		{bucketCompanyDeals, func(d Deal) []string { return d.CompanyIDs }},
+	} {
+		var keys [][]byte
+		if err := s.ForEachDeal(func(d Deal) error {
+			for _, id := range idx.ids(d) {
+				keys = append(keys, pairKey(id, d.ID))
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("rebuild indices: %w", err)
+		}
+		slices.SortFunc(keys, bytes.Compare)
+		if err := s.update(func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket(idx.bucket); err != nil {
+				return err
+			}
+			_, err := tx.CreateBucket(idx.bucket)
+			return err
+		}); err != nil {
+			return fmt.Errorf("rebuild indices: %w", err)
+		}
+		for chunk := range slices.Chunk(keys, rebuildChunk) {
+			if err := s.update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(idx.bucket)
+				b.FillPercent = dealsFillPercent
+				for _, k := range chunk {
+					if err := b.Put(k, []byte{}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("rebuild indices: %w", err)
+			}
+		}
+	}
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyIndexesStale) }); err != nil {
+		return fmt.Errorf("rebuild indices: %w", err)
+	}
+	return nil
+}
+
+func putDeal(tx *bolt.Tx, d *Deal) error { return putDealRecord(tx, d, true) }
+
+// putDealRecord validates and stores one deal, with its index entries when
+// index is true.
+func putDealRecord(tx *bolt.Tx, d *Deal, index bool) error {
 	if err := validID("deal", d.ID); err != nil {
 		return err
 	}
@@ -229,6 +330,9 @@ func putDeal(tx *bolt.Tx, d *Deal) error {
 		return err
 	}
 	deals := tx.Bucket(bucketDeals)
+	if !index {
+		return putRecord(deals, []byte(d.ID), &rec, nil)
+	}
 	var old dealRecord
 	if _, err := getRecord(deals, []byte(d.ID), &old, nil); err != nil {
 		return err

@@ -492,3 +492,48 @@ func TestStore_ResetData(t *testing.T) {
 		t.Error("meta lost")
 	}
 }
+
+// Deals stored by PutListedDeals are found through the indices once
+// RebuildIndexes ran, exactly as if PutDeals had stored them; a second
+// call does nothing, and ResetData clears the stale mark.
+func TestStore_PutListedDealsThenRebuildIndexes(t *testing.T) {
+	deals := []Deal{
+		{ID: "3", ContactIDs: []string{"c2", "c1"}, CompanyIDs: []string{"k1"}},
+		{ID: "1", ContactIDs: []string{"c1"}},
+		{ID: "2", ContactIDs: []string{"c3"}, CompanyIDs: []string{"k1", "k2"}},
+	}
+	indexed, listed := newStore(t), newStore(t)
+	must(t, indexed.PutDeals(deals))
+	must(t, listed.PutListedDeals(deals[:2]))
+	must(t, listed.PutListedDeals(deals[2:], Cursor{Name: "deals.full", After: "x"}))
+	if got, _ := listed.DealsOfContact("c1"); len(got) != 0 {
+		t.Fatalf("indexed before the rebuild: %v", got)
+	}
+	must(t, listed.RebuildIndexes())
+	must(t, listed.RebuildIndexes())
+	for _, id := range []string{"c1", "c2", "c3", "c4"} {
+		want, err := indexed.DealsOfContact(id)
+		must(t, err)
+		got, err := listed.DealsOfContact(id)
+		must(t, err)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("deals of contact %s: %v, want %v", id, got, want)
+		}
+	}
+	for _, id := range []string{"k1", "k2"} {
+		want, _ := indexed.DealsOfCompany(id)
+		got, _ := listed.DealsOfCompany(id)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("deals of company %s: %v, want %v", id, got, want)
+		}
+	}
+	if cur, _ := listed.Cursor("deals.full"); cur.After != "x" {
+		t.Errorf("cursor %+v not stored with the deals", cur)
+	}
+	// Stale again, then reset: nothing is left to rebuild.
+	must(t, listed.PutListedDeals(deals[:1]))
+	must(t, listed.ResetData())
+	if v, _ := listed.Meta("indexes_stale"); v != "" {
+		t.Errorf("stale mark %q after ResetData", v)
+	}
+}

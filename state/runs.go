@@ -281,7 +281,8 @@ func (s *Store) ResetData() error {
 				return fmt.Errorf("create %s: %w", name, err)
 			}
 		}
-		return nil
+		// No deal is stored now: the indices cover them all.
+		return tx.Bucket(bucketMeta).Delete(keyIndexesStale)
 	})
 	if err != nil {
 		return fmt.Errorf("reset data: %w", err)

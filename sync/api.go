@@ -99,6 +99,10 @@ type Cursors interface {
 type Records interface {
 	ResetData() error
 	PutDeals(deals []state.Deal, cursors ...state.Cursor) error
+	// PutListedDeals stores a full listing's deals without index entries;
+	// RebuildIndexes makes them (a no-op when none are missing).
+	PutListedDeals(deals []state.Deal, cursors ...state.Cursor) error
+	RebuildIndexes() error
 	DeleteDeals(ids []string, cursors ...state.Cursor) error
 	DealsOfContact(contactID string) ([]state.Deal, error)
 	ForEachDeal(fn func(state.Deal) error) error

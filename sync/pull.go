@@ -80,7 +80,15 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		if err := r.fullDeals(ctx, p, rules, start, rep); err != nil {
 			return err
 		}
+		// The listing stored its deals without index entries; nothing
+		// below may read the indices before they are rebuilt.
+		if err := r.Store.RebuildIndexes(); err != nil {
+			return err
+		}
 	} else {
+		if err := r.Store.RebuildIndexes(); err != nil { // a no-op unless a listing was cut short
+			return err
+		}
 		if err := r.incrementalDeals(ctx, rules, rep); err != nil {
 			return err
 		}
@@ -170,15 +178,15 @@ func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules 
 	var group []state.Deal
 	pagesInGroup := 0
 	flush := func(after string) error {
-		if err := r.Store.PutDeals(group, state.Cursor{Name: cursorDealsFull, Time: start, After: after}); err != nil {
+		if err := r.Store.PutListedDeals(group, state.Cursor{Name: cursorDealsFull, Time: start, After: after}); err != nil {
 			return err
 		}
 		contacts.add(group)
 		rep.Pulled.Deals += len(group)
-		r.progress("pull", rep.Pulled.Deals, 0)
 		group, pagesInGroup = nil, 0
 		return nil
 	}
+	listed := 0
 	for page, err := range prefetch(ctx, prefetchDepth, pages) {
 		if err != nil {
 			return fmt.Errorf("list deals: %w", err)
@@ -206,6 +214,8 @@ func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules 
 		r.noteWarnings(deals, rep)
 		group = append(group, deals...)
 		pagesInGroup++
+		listed += len(deals)
+		r.progress("pull", listed, 0) // per page: a group is stored at once
 		if pagesInGroup == listingGroup || next == fullDone {
 			if err := flush(next); err != nil {
 				return err

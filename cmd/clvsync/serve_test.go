@@ -327,7 +327,8 @@ func TestServe_ReadyzAfterFailures(t *testing.T) {
 // serve returns within the grace period, the run is recorded as
 // interrupted, the store reopens, and the next run continues the full sync.
 func TestServe_GracefulShutdownMidRun(t *testing.T) {
-	hub, url := opsFakehub(t, fakehub.Config{Contacts: 400, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
+	// 1,000 contacts: about 33 deal pages, more than one listing group.
+	hub, url := opsFakehub(t, fakehub.Config{Contacts: 1000, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 	cfg := opsConfig(t, url)
 	cfg.Schedule.GracePeriod = config.Duration(time.Second)
 	d := opsDeps(t, cfg, nil)
@@ -448,7 +449,8 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("SIGTERM mid-run checkpoints and the next run continues", func(t *testing.T) {
-		hub, url := opsFakehub(t, fakehub.Config{Contacts: 400, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
+		// 1,000 contacts: about 33 deal pages, more than one listing group.
+	hub, url := opsFakehub(t, fakehub.Config{Contacts: 1000, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 		cfg := opsConfig(t, url)
 		cfg.Schedule.GracePeriod = config.Duration(time.Second)
 		cfgPath := opsWriteConfig(t, cfg)
@@ -473,7 +475,8 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("second signal exits at once, store consistent", func(t *testing.T) {
-		hub, url := opsFakehub(t, fakehub.Config{Contacts: 400, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
+		// 1,000 contacts: about 33 deal pages, more than one listing group.
+	hub, url := opsFakehub(t, fakehub.Config{Contacts: 1000, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 		cfg := opsConfig(t, url)
 		cfg.Schedule.GracePeriod = config.Duration(20 * time.Second)
 		cfgPath := opsWriteConfig(t, cfg)
