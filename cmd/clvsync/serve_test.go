@@ -450,7 +450,7 @@ func TestBinary(t *testing.T) {
 
 	t.Run("SIGTERM mid-run checkpoints and the next run continues", func(t *testing.T) {
 		// 1,000 contacts: about 33 deal pages, more than one listing group.
-	hub, url := opsFakehub(t, fakehub.Config{Contacts: 1000, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
+		hub, url := opsFakehub(t, fakehub.Config{Contacts: 1000, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 		cfg := opsConfig(t, url)
 		cfg.Schedule.GracePeriod = config.Duration(time.Second)
 		cfgPath := opsWriteConfig(t, cfg)
@@ -476,7 +476,7 @@ func TestBinary(t *testing.T) {
 
 	t.Run("second signal exits at once, store consistent", func(t *testing.T) {
 		// 1,000 contacts: about 33 deal pages, more than one listing group.
-	hub, url := opsFakehub(t, fakehub.Config{Contacts: 1000, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
+		hub, url := opsFakehub(t, fakehub.Config{Contacts: 1000, Faults: fakehub.Faults{Slow: 1, SlowDelay: 60 * time.Millisecond}})
 		cfg := opsConfig(t, url)
 		cfg.Schedule.GracePeriod = config.Duration(20 * time.Second)
 		cfgPath := opsWriteConfig(t, cfg)
