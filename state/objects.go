@@ -254,11 +254,11 @@ const rebuildChunk = 50_000
 
 // RebuildIndexes makes the contact and company indices from the stored
 // deals when PutListedDeals left them stale, and does nothing otherwise. It
-// empties them, collects every (contact, deal) and then every (company,
-// deal) pair, sorts them and inserts them in key order, rebuildChunk per
-// transaction; the last clears the stale mark, so a run killed midway
-// starts over on its next call. It holds one index's keys in memory (about
-// 50 bytes per pair).
+// collects every (contact, deal) and (company, deal) pair in one pass over
+// the deals, empties the indices, and inserts the pairs sorted, rebuildChunk
+// per transaction; the last clears the stale mark, so a run killed midway
+// starts over on its next call. The pairs are held in one buffer per index
+// (about 35 bytes per pair).
 func (s *Store) RebuildIndexes() error {
 	var stale bool
 	if err := s.view(func(tx *bolt.Tx) error {
@@ -267,23 +267,23 @@ func (s *Store) RebuildIndexes() error {
 	}); err != nil || !stale {
 		return err
 	}
+	var contacts, companies pairKeys
+	if err := s.ForEachDeal(func(d Deal) error {
+		for _, id := range d.ContactIDs {
+			contacts.add(id, d.ID)
+		}
+		for _, id := range d.CompanyIDs {
+			companies.add(id, d.ID)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("rebuild indices: %w", err)
+	}
 	for _, idx := range []struct {
 		bucket []byte
-		ids    func(Deal) []string
-	}{
-		{bucketContactDeals, func(d Deal) []string { return d.ContactIDs }},
-		{bucketCompanyDeals, func(d Deal) []string { return d.CompanyIDs }},
-	} {
-		var keys [][]byte
-		if err := s.ForEachDeal(func(d Deal) error {
-			for _, id := range idx.ids(d) {
-				keys = append(keys, pairKey(id, d.ID))
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("rebuild indices: %w", err)
-		}
-		slices.SortFunc(keys, bytes.Compare)
+		keys   *pairKeys
+	}{{bucketContactDeals, &contacts}, {bucketCompanyDeals, &companies}} {
+		keys := idx.keys.sorted()
 		if err := s.update(func(tx *bolt.Tx) error {
 			if err := tx.DeleteBucket(idx.bucket); err != nil {
 				return err
@@ -298,7 +298,7 @@ func (s *Store) RebuildIndexes() error {
 				b := tx.Bucket(idx.bucket)
 				b.FillPercent = dealsFillPercent
 				for _, k := range chunk {
-					if err := b.Put(k, []byte{}); err != nil {
+					if err := b.Put(idx.keys.key(k), []byte{}); err != nil {
 						return err
 					}
 				}
@@ -312,6 +312,37 @@ func (s *Store) RebuildIndexes() error {
 		return fmt.Errorf("rebuild indices: %w", err)
 	}
 	return nil
+}
+
+// pairKeys holds index keys (pairKey) back to back in one buffer, so
+// collecting a million of them is a few allocations, not a million.
+type pairKeys struct {
+	buf  []byte
+	ends []int
+}
+
+func (p *pairKeys) add(a, b string) {
+	p.buf = append(append(append(p.buf, a...), sep), b...)
+	p.ends = append(p.ends, len(p.buf))
+}
+
+// key returns the i-th key added.
+func (p *pairKeys) key(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = p.ends[i-1]
+	}
+	return p.buf[start:p.ends[i]:p.ends[i]]
+}
+
+// sorted returns the keys' positions in key order.
+func (p *pairKeys) sorted() []int {
+	order := make([]int, len(p.ends))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return bytes.Compare(p.key(x), p.key(y)) })
+	return order
 }
 
 func putDeal(tx *bolt.Tx, d *Deal) error { return putDealRecord(tx, d, true) }
