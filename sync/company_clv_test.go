@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -269,5 +270,34 @@ func TestRunner_CompanyPassIsGuarded(t *testing.T) {
 	}
 	if fs, _ := e.store.CompanyUnit().Failures(); len(fs) != 0 {
 		t.Errorf("company failures left after the retry: %v", fs)
+	}
+}
+
+// A company property of another type than clvsync writes is left out of
+// the company writes (the other values are written) and fails the run,
+// as on contacts.
+func TestRunner_CompanyPropertyOfTheWrongTypeIsLeftOut(t *testing.T) {
+	e := setup(t, 300, withCompanies(true))
+	ctx := context.Background()
+	name := e.cfg.Property(config.OutOrders)
+	if _, err := e.client.Properties.Create(ctx, "companies", hubspot.PropertyCreate{
+		Name: name, Label: "Orders (text)", Type: "string", FieldType: "text", GroupName: "companyinformation"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.runner.Run(ctx, hsync.RunOptions{})
+	if !errors.Is(err, hsync.ErrOutputsLeftOut) || hsync.Outcome(err) != state.OutcomeFailed {
+		t.Fatalf("run: %v (outcome %s), want outputs left out", err, hsync.Outcome(err))
+	}
+	if rep.Written == 0 || rep.Companies == nil || rep.Companies.Written == 0 || len(rep.Companies.LeftOut) != 1 {
+		t.Fatalf("contacts written %d, companies %+v", rep.Written, rep.Companies)
+	}
+	var ids []string
+	for id := range buyingCompanies(t, e) {
+		ids = append(ids, id)
+	}
+	for id, v := range companyValues(t, e, ids) {
+		if v[name] != "" {
+			t.Errorf("company %s: the left-out %s was written: %q", id, name, v[name])
+		}
 	}
 }
