@@ -10,13 +10,15 @@ import (
 // the caller stores the last answer: fetching and storing overlap instead of
 // taking turns, and the pull uses the rate limit it is allowed.
 //
-// The sequence stops at its first error (which is passed on). When the
+// The sequence stops at its first error (which is passed on); when ctx is
+// done it ends with ctx's error, never quietly. When the
 // caller stops early, the context given to open is cancelled and prefetch
 // waits for the goroutine to finish, so nothing runs on after it returns.
 // Items already fetched ahead are dropped; nothing is stored by the
 // producer, so dropping them loses nothing.
 func prefetch[T any](ctx context.Context, depth int, open func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
+		parent := ctx
 		ctx, cancel := context.WithCancel(ctx)
 		type item struct {
 			v   T
@@ -45,6 +47,16 @@ func prefetch[T any](ctx context.Context, depth int, open func(context.Context) 
 			if !yield(it.v, it.err) {
 				return
 			}
+			if it.err != nil {
+				return
+			}
+		}
+		// The producer stops without sending anything once the context
+		// is done: end with its error, so a cancelled listing is never
+		// taken for a complete one.
+		if err := parent.Err(); err != nil {
+			var zero T
+			yield(zero, err)
 		}
 	}
 }

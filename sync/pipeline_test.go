@@ -66,6 +66,31 @@ func TestPrefetch(t *testing.T) {
 		}
 		<-stopped
 	})
+	// A cancelled run must see an error, never a sequence that just ends:
+	// a full listing that ended quietly was recorded as complete with the
+	// deals it had (the SIGTERM test of TestBinary found it).
+	t.Run("cancellation ends the sequence with the context's error", func(t *testing.T) {
+		for range 50 {
+			ctx, cancel := context.WithCancel(t.Context())
+			stopped := make(chan error, 1)
+			var last error
+			n := 0
+			for _, err := range prefetch(ctx, 2, counting(1_000_000, -1, stopped)) {
+				last = err
+				if err != nil {
+					break
+				}
+				if n++; n == 5 {
+					cancel()
+				}
+			}
+			<-stopped
+			cancel()
+			if !errors.Is(last, context.Canceled) {
+				t.Fatalf("after %d items the sequence ended with %v, want context.Canceled", n, last)
+			}
+		}
+	})
 	t.Run("early stop cancels the producer before returning", func(t *testing.T) {
 		before := runtime.NumGoroutine()
 		stopped := make(chan error, 1)

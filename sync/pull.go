@@ -221,8 +221,16 @@ func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules 
 				return err
 			}
 		}
+		if next == fullDone {
+			return nil
+		}
 	}
-	return nil
+	// Only the last page ends a listing: anything else must not be taken
+	// for a complete one.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list deals: %w", err)
+	}
+	return errors.New("list deals: the listing ended before its last page")
 }
 
 func appendIf(s []string, v string, ok bool) []string {
