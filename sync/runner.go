@@ -304,15 +304,32 @@ func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uin
 	// Each phase touches most of the state file; release its mapped pages
 	// so they do not add up in the resident set (state.ReleaseMapped).
 	r.releaseMapped()
-	t1 := time.Now()
-	rep.Phases.Pull = t1.Sub(t0)
+	rep.Phases.Pull = time.Since(t0)
+	if err := r.computeAndWrite(ctx, o, plan, runID, rules, leftOut, rep); err != nil {
+		return err
+	}
+	err = r.verdict(rep)
+	if r.Config.Companies {
+		err = errors.Join(err, r.companyPass(ctx, o, plan, runID, rules, rep))
+	}
+	return err
+}
+
+// computeAndWrite is a run's compute and write phases for the runner's
+// customer unit: compute every customer's values, read HubSpot's values
+// back on full resyncs and --reconcile, and write what changed, timing each
+// phase on the real clock into rep and releasing the state file's mapped
+// pages after each, like the pull.
+func (r *Runner) computeAndWrite(ctx context.Context, o RunOptions, plan pullPlan, runID uint64, rules DealRules,
+	leftOut map[config.OutputKey]bool, rep *Summary) error {
+	t0 := time.Now()
 	dry, err := r.compute(ctx, runID, rules, o, rep)
 	if err != nil {
 		return err
 	}
 	r.releaseMapped()
-	t2 := time.Now()
-	rep.Phases.Compute = t2.Sub(t1)
+	t1 := time.Now()
+	rep.Phases.Compute = t1.Sub(t0)
 	var repair map[string]bool
 	if plan.Full || o.Reconcile {
 		if repair, err = r.reconcile(ctx, leftOut, rep); err != nil {
@@ -323,12 +340,8 @@ func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uin
 		return err
 	}
 	r.releaseMapped()
-	rep.Phases.Write = time.Since(t2)
-	err = r.verdict(rep)
-	if r.Config.Companies {
-		err = errors.Join(err, r.companyPass(ctx, o, plan, runID, rules, rep))
-	}
-	return err
+	rep.Phases.Write = time.Since(t1)
+	return nil
 }
 
 // verdict turns what the write-back met into the run's outcome: refused

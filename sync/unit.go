@@ -99,24 +99,9 @@ func (r *Runner) companyPass(ctx context.Context, o RunOptions, plan pullPlan, r
 			Msg: fmt.Sprintf("the company property %s has another type than clvsync writes", r.Config.Property(key)),
 			Fix: "fix or delete the company property in HubSpot (clvsync never changes an existing property's type), or rename the output"})
 	}
-	t0 := time.Now()
-	dry, err := cr.compute(ctx, runID, rules, o, crep)
-	if err != nil {
+	if err := cr.computeAndWrite(ctx, o, plan, runID, rules, leftOut, crep); err != nil {
 		return fmt.Errorf("companies: %w", err)
 	}
-	r.releaseMapped()
-	t1 := time.Now()
-	crep.Phases.Compute = t1.Sub(t0)
-	var repair map[string]bool
-	if plan.Full || o.Reconcile {
-		if repair, err = cr.reconcile(ctx, leftOut, crep); err != nil {
-			return fmt.Errorf("companies: %w", err)
-		}
-	}
-	if err := cr.writeBack(ctx, o, writeInput{dry: dry, leftOut: leftOut, repair: repair}, crep); err != nil {
-		return fmt.Errorf("companies: %w", err)
-	}
-	crep.Phases.Write = time.Since(t1)
 	r.Logger.Info("companies", "customers", crep.Customers, "model", crep.Model, "changed", crep.Changed,
 		"written", crep.Written, "failed", crep.Failed)
 	if err := cr.verdict(crep); err != nil {
