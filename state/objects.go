@@ -552,43 +552,42 @@ func (s *Store) DeleteContacts(ids []string, cursors ...Cursor) error {
 // deleteContact edits id's deals with edit and removes every record keyed
 // by id.
 func deleteContact(tx *bolt.Tx, id string, edit func(*dealRecord)) error {
-	if err := editDealsOf(tx, tx.Bucket(bucketContactDeals), id, edit); err != nil {
+	return deleteCustomer(tx, contactUnit, id, edit)
+}
+
+// deleteCustomer edits the deals of u's customer id with edit and removes
+// every record of u keyed by id: its record, computed result, written
+// values, failure and history.
+func deleteCustomer(tx *bolt.Tx, u *unit, id string, edit func(*dealRecord)) error {
+	if err := editDealsOf(tx, tx.Bucket(u.index), id, edit); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bucketContacts, bucketComputed, bucketWritten, bucketFailures} {
+	for _, name := range [][]byte{u.records, u.computed, u.written, u.failures} {
 		if err := tx.Bucket(name).Delete([]byte(id)); err != nil {
 			return err
 		}
 	}
-	return deletePrefix(tx.Bucket(bucketHistory), prefixKey(id))
+	return deletePrefix(tx.Bucket(u.history), prefixKey(id))
 }
 
 // DeleteCompanies removes companies with everything keyed by them (index
 // entries and the ids from their deals' CompanyIDs, and their computed
 // result, written values, history and failure as customers), and sets
-// cursors, in one Update. Contacts'
-// CompanyID is HubSpot's property and is left as read.
+// cursors, in one Update. Contacts' CompanyID is HubSpot's property and is
+// left as read.
 func (s *Store) DeleteCompanies(ids []string, cursors ...Cursor) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			if err := validID("company", id); err != nil {
 				return err
 			}
-			if err := editDealsOf(tx, tx.Bucket(bucketCompanyDeals), id, func(r *dealRecord) {
+			if err := deleteCustomer(tx, companyUnit, id, func(r *dealRecord) {
 				r.CompanyIDs = without(r.CompanyIDs, id)
 				if r.PrimaryCompanyID == id {
 					r.PrimaryCompanyID = ""
 				}
 			}); err != nil {
 				return fmt.Errorf("company %q: %w", id, err)
-			}
-			for _, name := range [][]byte{bucketCompanies, bucketCompanyComputed, bucketCompanyWritten, bucketCompanyFailures} {
-				if err := tx.Bucket(name).Delete([]byte(id)); err != nil {
-					return err
-				}
-			}
-			if err := deletePrefix(tx.Bucket(bucketCompanyHistory), prefixKey(id)); err != nil {
-				return err
 			}
 		}
 		return putCursors(tx, cursors)
