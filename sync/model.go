@@ -113,11 +113,6 @@ func LoadModel(meta interface{ Meta(string) (string, error) }) (m StoredModel, o
 	return loadModel(meta, MetaModel)
 }
 
-// LoadCompanyModel reads the companies' stored model (companies: true).
-func LoadCompanyModel(meta interface{ Meta(string) (string, error) }) (m StoredModel, ok bool, err error) {
-	return loadModel(meta, MetaCompanyModel)
-}
-
 func loadModel(meta interface{ Meta(string) (string, error) }, key string) (m StoredModel, ok bool, err error) {
 	raw, err := meta.Meta(key)
 	if err != nil || raw == "" {
