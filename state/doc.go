@@ -48,6 +48,9 @@
 //	company_computed/, company_written/, company_history/, company_failures/
 //	                <companyID>...          -> the same records for companies as
 //	                                           customers (companies: true; Store.CompanyUnit)
+//	dirty/          <contactID>             -> "" (inputs changed since last computed; see Store.Dirty)
+//	company_dirty/  <companyID>             -> "" (the same for companies)
+//	                NUL                     -> "" (every customer: a deletion or merge)
 //
 // Associations are stored in both directions: deal -> contacts/companies is
 // the authoritative list inside the deal record, and contact_deals /
@@ -65,7 +68,8 @@
 // of pre-release builds: the same buckets without failures, no
 // schema_version key, and cursors values stored as bare RFC 3339 timestamps.
 // v1 to v2 changes no bytes (see migrateV1toV2); v2 to v3 adds the company
-// unit's buckets, empty (see migrateV2toV3).
+// unit's buckets, empty (see migrateV2toV3); v3 to v4 adds the dirty
+// buckets, empty (see migrateV3toV4).
 // A bbolt file holding buckets this package does not know, or a file that is
 // not a bbolt database at all, is refused with ErrNotStateFile.
 //

@@ -368,6 +368,9 @@ func putDealRecord(tx *bolt.Tx, d *Deal, index bool) error {
 	if _, err := getRecord(deals, []byte(d.ID), &old, nil); err != nil {
 		return err
 	}
+	if err := markDealDirty(tx, old, rec); err != nil {
+		return err
+	}
 	if err := reindex(tx.Bucket(bucketContactDeals), d.ID, old.ContactIDs, rec.ContactIDs); err != nil {
 		return err
 	}
@@ -420,6 +423,9 @@ func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
 			if err := putRecord(b, []byte(c.ID), &rec, nil); err != nil {
 				return err
 			}
+			if err := markDirty(tx, bucketDirty, []string{c.ID}); err != nil {
+				return err
+			}
 		}
 		return putCursors(tx, cursors)
 	})
@@ -439,6 +445,9 @@ func (s *Store) PutCompanies(cs []Company, cursors ...Cursor) error {
 			}
 			rec := companyRecord{Name: c.Name, CreatedAt: utc(c.CreatedAt), ModifiedAt: utc(c.ModifiedAt)}
 			if err := putRecord(b, []byte(c.ID), &rec, nil); err != nil {
+				return err
+			}
+			if err := markDirty(tx, bucketCompanyDirty, []string{c.ID}); err != nil {
 				return err
 			}
 		}
@@ -466,6 +475,9 @@ func (s *Store) DeleteDeals(ids []string, cursors ...Cursor) error {
 					return err
 				}
 				continue
+			}
+			if err := markDealDirty(tx, old, dealRecord{}); err != nil {
+				return err
 			}
 			if err := reindex(tx.Bucket(bucketContactDeals), id, old.ContactIDs, nil); err != nil {
 				return err
@@ -559,6 +571,9 @@ func deleteContact(tx *bolt.Tx, id string, edit func(*dealRecord)) error {
 // every record of u keyed by id: its record, computed result, written
 // values, failure and history.
 func deleteCustomer(tx *bolt.Tx, u *unit, id string, edit func(*dealRecord)) error {
+	if err := markAllDirty(tx); err != nil {
+		return err
+	}
 	if err := editDealsOf(tx, tx.Bucket(u.index), id, edit); err != nil {
 		return err
 	}

@@ -91,36 +91,39 @@ func (r writtenRecord) written(id string) Written {
 // Options.HistoryRetention points, all in one Update. Callers batch about
 // 1000 results per call.
 func (s *Store) PutResults(runID uint64, at time.Time, rs []Result) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		computed, hist := tx.Bucket(s.u.computed), tx.Bucket(s.u.history)
-		// Results are put in contact id order, run after run: mostly
-		// rewrites in place, appends for new customers.
-		computed.FillPercent = appendFillPercent
-		for _, r := range rs {
-			if err := validID(s.u.kind, r.ContactID); err != nil {
-				return err
-			}
-			if err := validMapKeys("result value", r.Values); err != nil {
-				return err
-			}
-			rec := resultRecord{RunID: runID, Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
-			if err := putRecord(computed, []byte(r.ContactID), &rec, s.keys); err != nil {
-				return err
-			}
-			h := historyRecord{At: utc(at), CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
-			if err := putRecord(hist, historyKey(r.ContactID, runID), &h, nil); err != nil {
-				return err
-			}
-			if err := trimHistory(hist, r.ContactID, s.opts.HistoryRetention); err != nil {
-				return err
-			}
-		}
-		return s.keys.save(tx)
-	})
+	err := s.update(func(tx *bolt.Tx) error { return s.putResults(tx, runID, at, rs) })
 	if err != nil {
 		return fmt.Errorf("put results of run %d: %w", runID, err)
 	}
 	return nil
+}
+
+// putResults is PutResults inside tx.
+func (s *Store) putResults(tx *bolt.Tx, runID uint64, at time.Time, rs []Result) error {
+	computed, hist := tx.Bucket(s.u.computed), tx.Bucket(s.u.history)
+	// Results are put in contact id order, run after run: mostly
+	// rewrites in place, appends for new customers.
+	computed.FillPercent = appendFillPercent
+	for _, r := range rs {
+		if err := validID(s.u.kind, r.ContactID); err != nil {
+			return err
+		}
+		if err := validMapKeys("result value", r.Values); err != nil {
+			return err
+		}
+		rec := resultRecord{RunID: runID, Values: r.Values, CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
+		if err := putRecord(computed, []byte(r.ContactID), &rec, s.keys); err != nil {
+			return err
+		}
+		h := historyRecord{At: utc(at), CLV: r.CLV, Tier: r.Tier, Segment: r.Segment}
+		if err := putRecord(hist, historyKey(r.ContactID, runID), &h, nil); err != nil {
+			return err
+		}
+		if err := trimHistory(hist, r.ContactID, s.opts.HistoryRetention); err != nil {
+			return err
+		}
+	}
+	return s.keys.save(tx)
 }
 
 // trimHistory deletes the oldest points of contactID beyond keep.

@@ -19,7 +19,7 @@ import (
 const DefaultPath = "clvsync.db"
 
 // SchemaVersion is the newest schema this package reads and writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Defaults applied by Open to zero Options fields.
 const (
@@ -100,13 +100,18 @@ type unit struct {
 	kind                                 string // "contact" or "company", in errors
 	records, index                       []byte
 	computed, written, history, failures []byte
+	// dirty holds the ids of the unit's customers whose inputs changed
+	// since their values were last computed (see Dirty).
+	dirty []byte
 }
 
 var (
 	contactUnit = &unit{kind: "contact", records: bucketContacts, index: bucketContactDeals,
-		computed: bucketComputed, written: bucketWritten, history: bucketHistory, failures: bucketFailures}
+		computed: bucketComputed, written: bucketWritten, history: bucketHistory, failures: bucketFailures,
+		dirty: bucketDirty}
 	companyUnit = &unit{kind: "company", records: bucketCompanies, index: bucketCompanyDeals,
-		computed: bucketCompanyComputed, written: bucketCompanyWritten, history: bucketCompanyHistory, failures: bucketCompanyFailures}
+		computed: bucketCompanyComputed, written: bucketCompanyWritten, history: bucketCompanyHistory, failures: bucketCompanyFailures,
+		dirty: bucketCompanyDirty}
 )
 
 // CompanyUnit returns a view of the same file in which companies are the
@@ -142,11 +147,15 @@ var (
 	bucketCompanyWritten  = []byte("company_written")
 	bucketCompanyHistory  = []byte("company_history")
 	bucketCompanyFailures = []byte("company_failures")
+	// The customers whose values must be computed again, per unit.
+	bucketDirty        = []byte("dirty")
+	bucketCompanyDirty = []byte("company_dirty")
 
 	allBuckets = [][]byte{bucketMeta, bucketDeals, bucketContacts, bucketCompanies,
 		bucketContactDeals, bucketCompanyDeals, bucketCursors, bucketComputed,
 		bucketWritten, bucketHistory, bucketFailures, bucketRuns, bucketEvents,
-		bucketCompanyComputed, bucketCompanyWritten, bucketCompanyHistory, bucketCompanyFailures}
+		bucketCompanyComputed, bucketCompanyWritten, bucketCompanyHistory, bucketCompanyFailures,
+		bucketDirty, bucketCompanyDirty}
 
 	keySchemaVersion = []byte("schema_version")
 )
@@ -158,6 +167,7 @@ var migrations = [SchemaVersion]func(tx *bolt.Tx) error{
 	migrateV0toV1,
 	migrateV1toV2,
 	migrateV2toV3,
+	migrateV3toV4,
 }
 
 // Open opens (or creates, mode 0600) the state file at path, waits at most
@@ -373,6 +383,14 @@ func migrateV1toV2(*bolt.Tx) error { return nil }
 // build, which would refuse them as unknown buckets, from calling the file
 // foreign: it refuses it as newer.
 func migrateV2toV3(*bolt.Tx) error { return nil }
+
+// migrateV3toV4 changes nothing in place: schema v4 adds the dirty and
+// company_dirty buckets, which Open creates empty, and which every change
+// to a deal, contact or company keeps from then on. An empty dirty bucket is
+// safe: a run computes every customer until one has (sync's compute basis).
+// The bump keeps a v3 build, which would change records without marking
+// them, from using the file: it refuses it as newer.
+func migrateV3toV4(*bolt.Tx) error { return nil }
 
 // ReleaseMapped releases the pages of the state file mapped into this
 // process. bbolt maps the file read-only and reads records straight from the

@@ -1,0 +1,81 @@
+package state
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestStore_DirtyMarks(t *testing.T) {
+	type want struct {
+		contacts, companies []string
+		all                 bool
+	}
+	check := func(t *testing.T, s *Store, w want) {
+		t.Helper()
+		ids, all, err := s.Dirty()
+		must(t, err)
+		if !slices.Equal(ids, w.contacts) || all != w.all {
+			t.Errorf("dirty contacts %v all %v, want %v all %v", ids, all, w.contacts, w.all)
+		}
+		ids, all, err = s.CompanyUnit().Dirty()
+		must(t, err)
+		if !slices.Equal(ids, w.companies) || all != w.all {
+			t.Errorf("dirty companies %v all %v, want %v all %v", ids, all, w.companies, w.all)
+		}
+	}
+	clear := func(t *testing.T, s *Store) {
+		t.Helper()
+		must(t, s.FinishCompute(1, time.Now(), nil, nil, true, nil))
+		must(t, s.CompanyUnit().FinishCompute(1, time.Now(), nil, nil, true, nil))
+	}
+	s := newStore(t)
+	check(t, s, want{})
+
+	// A full listing marks nothing: a full sync computes everyone.
+	must(t, s.PutListedDeals([]Deal{{ID: "1", ContactIDs: []string{"a"}, CompanyIDs: []string{"x"}}}))
+	must(t, s.RebuildIndexes())
+	check(t, s, want{})
+
+	// A stored deal marks its customers before and after.
+	must(t, s.PutDeals([]Deal{{ID: "1", ContactIDs: []string{"b"}, CompanyIDs: []string{"y"}}}))
+	check(t, s, want{contacts: []string{"a", "b"}, companies: []string{"x", "y"}})
+
+	// FinishCompute clears the listed marks only, with the results and the
+	// meta values in the same transaction.
+	must(t, s.FinishCompute(2, time.Now(), []Result{{ContactID: "a", Values: map[string]string{"clv_total": "1"}}},
+		[]string{"a"}, false, map[string]string{"basis": "v"}))
+	check(t, s, want{contacts: []string{"b"}, companies: []string{"x", "y"}})
+	if r, ok, err := s.Result("a"); err != nil || !ok || r.RunID != 2 {
+		t.Errorf("result of a: %+v %v %v", r, ok, err)
+	}
+	if v, err := s.Meta("basis"); err != nil || v != "v" {
+		t.Errorf("meta basis = %q, %v", v, err)
+	}
+	clear(t, s)
+	check(t, s, want{})
+
+	// A stored contact or company marks itself; a deleted deal its customers.
+	must(t, s.PutContacts([]Contact{{ID: "c"}}))
+	must(t, s.PutCompanies([]Company{{ID: "z"}}))
+	check(t, s, want{contacts: []string{"c"}, companies: []string{"z"}})
+	clear(t, s)
+	must(t, s.DeleteDeals([]string{"1"}))
+	check(t, s, want{contacts: []string{"b"}, companies: []string{"y"}})
+	clear(t, s)
+
+	// A deletion or a merge marks every customer of both units.
+	for name, op := range map[string]func() error{
+		"delete contact": func() error { return s.DeleteContacts([]string{"c"}) },
+		"delete company": func() error { return s.DeleteCompanies([]string{"z"}) },
+		"merge":          func() error { return s.MergeContacts("d", []string{"e"}) },
+	} {
+		op()
+		ids, all, err := s.Dirty()
+		must(t, err)
+		if !all {
+			t.Errorf("%s: dirty %v, not all", name, ids)
+		}
+		clear(t, s)
+	}
+}
