@@ -128,18 +128,24 @@ func Quadrant(in []QuadrantInput, cfg QuadrantConfig) ([]QuadrantCell, decimal.D
 	}
 	out := make([]QuadrantCell, len(in))
 	for i, c := range in {
-		q := QuadrantCell{ID: c.ID, High: c.CLV.GreaterThanOrEqual(clvT), Long: c.Months >= monthsT}
-		switch {
-		case q.High && q.Long:
-			q.Name = cfg.Names.HighLong
-		case q.High:
-			q.Name = cfg.Names.HighShort
-		case q.Long:
-			q.Name = cfg.Names.LowLong
-		default:
-			q.Name = cfg.Names.LowShort
-		}
-		out[i] = q
+		out[i] = QuadrantAt(c, clvT, monthsT, cfg)
 	}
 	return out, clvT, monthsT, nil
+}
+
+// QuadrantAt classifies one customer against given thresholds, as Quadrant
+// does.
+func QuadrantAt(c QuadrantInput, clvT decimal.Decimal, monthsT float64, cfg QuadrantConfig) QuadrantCell {
+	q := QuadrantCell{ID: c.ID, High: c.CLV.GreaterThanOrEqual(clvT), Long: c.Months >= monthsT}
+	switch {
+	case q.High && q.Long:
+		q.Name = cfg.Names.HighLong
+	case q.High:
+		q.Name = cfg.Names.HighShort
+	case q.Long:
+		q.Name = cfg.Names.LowLong
+	default:
+		q.Name = cfg.Names.LowShort
+	}
+	return q
 }

@@ -123,15 +123,7 @@ func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	bounds := make([]float64, len(cfg.Cuts)+1) // bounds[i] = lower bound of tier i
-	for i, s := range cfg.Cuts {
-		bounds[i+1] = bounds[i] + s
-	}
-	bounds[len(cfg.Cuts)] = 1 // absorb float error in the last cut
-	index := map[string]int{}
-	for i, n := range cfg.Names {
-		index[n] = i
-	}
+	place := cfg.placer()
 	sorted := make([]TierInput, len(in))
 	copy(sorted, in)
 	sort.SliceStable(sorted, func(i, j int) bool {
@@ -142,7 +134,6 @@ func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
 	})
 	n := float64(len(sorted))
 	out := make([]TierAssignment, len(sorted))
-	last := len(cfg.Names) - 1
 	for start := 0; start < len(sorted); {
 		end := start + 1
 		for end < len(sorted) && sorted[end].Value.Equal(sorted[start].Value) {
@@ -151,6 +142,38 @@ func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
 		// Mean of start, start+1, …, end-1 customers strictly above.
 		p := float64(start+end-1) / 2 / n
 		positive := sorted[start].Value.IsPositive()
+		for i := start; i < end; i++ {
+			c := sorted[i]
+			a := TierAssignment{ID: c.ID, Percentile: p}
+			a.Tier, a.Kept = place(p, positive, positive || start > 0, c.Previous)
+			out[i] = a
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// placer returns the tier rule of AssignTiers for a customer at percentile
+// p: positive says whether its value is, anyPositive whether anybody's is;
+// previous is its previous tier, kept within Margin.
+func (cfg TierConfig) placer() func(p float64, positive, anyPositive bool, previous string) (tier string, kept bool) {
+	bounds := make([]float64, len(cfg.Cuts)+1) // bounds[i] = lower bound of tier i
+	for i, s := range cfg.Cuts {
+		bounds[i+1] = bounds[i] + s
+	}
+	bounds[len(cfg.Cuts)] = 1 // absorb float error in the last cut
+	index := map[string]int{}
+	for i, n := range cfg.Names {
+		index[n] = i
+	}
+	last := len(cfg.Names) - 1
+	return func(p float64, positive, anyPositive bool, previous string) (string, bool) {
+		switch {
+		case !anyPositive:
+			return "", false
+		case !positive:
+			return cfg.Names[last], false
+		}
 		tier := last
 		for k := range cfg.Names {
 			if p < bounds[k+1]-1e-12 {
@@ -158,26 +181,13 @@ func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
 				break
 			}
 		}
-		for i := start; i < end; i++ {
-			c := sorted[i]
-			a := TierAssignment{ID: c.ID, Percentile: p}
-			switch {
-			case !positive && start == 0: // nobody has a positive value
-			case !positive:
-				a.Tier = cfg.Names[last]
-			default:
-				a.Tier = cfg.Names[tier]
-				if prev, ok := index[c.Previous]; ok && cfg.Margin > 0 && prev != tier {
-					if p >= bounds[prev]-cfg.Margin && p < bounds[prev+1]+cfg.Margin {
-						a.Tier, a.Kept = cfg.Names[prev], true
-					}
-				}
+		if prev, ok := index[previous]; ok && cfg.Margin > 0 && prev != tier {
+			if p >= bounds[prev]-cfg.Margin && p < bounds[prev+1]+cfg.Margin {
+				return cfg.Names[prev], true
 			}
-			out[i] = a
 		}
-		start = end
+		return cfg.Names[tier], false
 	}
-	return out, nil
 }
 
 // ChurnRisk is a churn-risk band derived from P(alive).

@@ -1,0 +1,145 @@
+package clv
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/shopspring/decimal"
+)
+
+// The scales keep what a segmentation of the whole base decided in a few
+// numbers, so that a customer whose values change later can be placed
+// among the same base without ranking everybody again: TierScale for CLV
+// tiers, RFMScale for RFM scores. Quadrant thresholds are two numbers
+// already (Quadrant returns them, QuadrantAt applies them).
+
+// TierScale is a base's tier values (TierInput.Value as float64), highest
+// first.
+type TierScale struct {
+	Values []float64 `json:"values"`
+}
+
+// NewTierScale keeps the values of in.
+func NewTierScale(in []TierInput) TierScale {
+	v := make([]float64, len(in))
+	for i, c := range in {
+		v[i] = c.Value.InexactFloat64()
+	}
+	slices.SortFunc(v, func(a, b float64) int { return -cmpFloat(a, b) })
+	return TierScale{Values: v}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Assign returns the tier AssignTiers gives c when it ranks c among the
+// scale's base and c: its percentile is the mean rank of its tie group over
+// the base plus c, and Previous is kept within cfg.Margin as there.
+func (s TierScale) Assign(c TierInput, cfg TierConfig) (TierAssignment, error) {
+	if err := cfg.Validate(); err != nil {
+		return TierAssignment{}, err
+	}
+	v := c.Value.InexactFloat64()
+	// Values are highest first: above are those > v, equal those == v.
+	above := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] <= v })
+	upTo := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] < v })
+	n := float64(len(s.Values) + 1)
+	p := float64(2*above+(upTo-above)) / 2 / n
+	positive := c.Value.IsPositive()
+	a := TierAssignment{ID: c.ID, Percentile: p}
+	a.Tier, a.Kept = cfg.placer()(p, positive, positive || above > 0, c.Previous)
+	return a, nil
+}
+
+// RFMScale holds, for each of recency, frequency and monetary value, the
+// lowest value the base's customers with each score 1..5 had. Recency is
+// the last purchase in Unix seconds; monetary value is revenue, or revenue
+// per order with RFMMonetaryAverage.
+type RFMScale struct {
+	R, F, M RFMBounds
+}
+
+// RFMBounds is one dimension of an RFMScale: Min[k] is the lowest value
+// with score k+1, where Has[k].
+type RFMBounds struct {
+	Min [5]float64 `json:"min"`
+	Has [5]bool    `json:"has"`
+}
+
+// rfmValues is c's recency, frequency and monetary value as RFMScale keeps
+// them.
+func rfmValues(c RFMInput, monetary string) (r, f, m float64) {
+	r, f, m = float64(c.Last.Unix()), float64(c.Orders), c.Revenue.InexactFloat64()
+	if monetary == RFMMonetaryAverage && c.Orders > 0 {
+		m = c.Revenue.DivRound(decimal.NewFromInt(int64(c.Orders)), 16).InexactFloat64()
+	}
+	return r, f, m
+}
+
+// NewRFMScale keeps the score bounds of scores, which ScoreRFM gave in.
+func NewRFMScale(in []RFMInput, scores []RFMScore, cfg RFMConfig) RFMScale {
+	var s RFMScale
+	for i, c := range in {
+		if c.Orders <= 0 {
+			continue
+		}
+		r, f, m := rfmValues(c, cfg.Monetary)
+		s.R.lower(scores[i].R, r)
+		s.F.lower(scores[i].F, f)
+		s.M.lower(scores[i].M, m)
+	}
+	return s
+}
+
+// lower makes v the bound of score when it is lower.
+func (b *RFMBounds) lower(score int, v float64) {
+	if k := score - 1; k >= 0 && k < 5 && (!b.Has[k] || v < b.Min[k]) {
+		b.Min[k], b.Has[k] = v, true
+	}
+}
+
+// Score scores c on the scale: on each of R, F and M the highest score whose
+// lowest value c reaches, else the lowest score anybody had. Scores are
+// monotone in the values, so every customer of the base the scale was made
+// from scores as ScoreRFM scored it. A customer without an order scores
+// 1, 1, 1, as there.
+func (s RFMScale) Score(c RFMInput, cfg RFMConfig) (RFMScore, error) {
+	rules, err := cfg.compile()
+	if err != nil {
+		return RFMScore{}, err
+	}
+	out := RFMScore{ID: c.ID, R: 1, F: 1, M: 1}
+	if c.Orders > 0 {
+		r, f, m := rfmValues(c, cfg.Monetary)
+		out.R, out.F, out.M = s.R.score(r), s.F.score(f), s.M.score(m)
+	}
+	out.Segment = rfmMatch(rules, out.R, out.F, out.M)
+	return out, nil
+}
+
+// score is the highest score whose bound v reaches, else the lowest score
+// with a bound (3 when the base had no buyer: the middle, as a single
+// customer scores).
+func (b RFMBounds) score(v float64) int {
+	lowest := 0
+	for k := 4; k >= 0; k-- {
+		if !b.Has[k] {
+			continue
+		}
+		lowest = k + 1
+		if v >= b.Min[k] {
+			return k + 1
+		}
+	}
+	if lowest == 0 {
+		return 3
+	}
+	return lowest
+}
