@@ -803,6 +803,22 @@ func (s *Store) customerRecord(records *bolt.Bucket, id string) (Contact, error)
 	return r.contact(id), err
 }
 
+// Customer returns one customer of the unit with its deals, as
+// ForEachCustomer would visit it; ok is false when it has no deal.
+func (s *Store) Customer(id string) (c Contact, deals []Deal, ok bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if c, err = s.customerRecord(tx.Bucket(s.u.records), id); err != nil {
+			return err
+		}
+		deals, err = dealsUnder(tx, tx.Bucket(s.u.index), id)
+		return err
+	})
+	if err != nil {
+		return Contact{}, nil, false, wrapErr("get "+s.u.kind, err)
+	}
+	return c, deals, len(deals) > 0, nil
+}
+
 // ForEachCustomer calls fn for every contact that has at least one deal, in
 // contact id order, with its Contact (Contact{ID: id} when not stored yet)
 // and its deals. On the CompanyUnit view it visits companies with deals

@@ -117,12 +117,23 @@ type Records interface {
 	DeleteCompanies(ids []string, cursors ...state.Cursor) error
 	MissingCompanies(limit int) ([]string, error)
 	ForEachCustomer(fn func(c state.Contact, deals []state.Deal) error) error
+	// Customer is one customer of ForEachCustomer's, by id.
+	Customer(id string) (c state.Contact, deals []state.Deal, ok bool, err error)
+	// Dirty lists the customers whose inputs changed since FinishCompute
+	// last cleared them (all: every customer).
+	Dirty() (ids []string, all bool, err error)
 }
 
 // Results keeps computed values, their history, what was written to HubSpot
 // and the writes HubSpot refused.
 type Results interface {
 	PutResults(runID uint64, at time.Time, rs []state.Result) error
+	// FinishCompute stores the last results, clears the dirty marks of the
+	// customers computed and sets meta values, in one transaction.
+	FinishCompute(runID uint64, at time.Time, rs []state.Result, ids []string, all bool, meta map[string]string) error
+	Result(id string) (state.Result, bool, error)
+	Written(id string) (state.Written, bool, error)
+	History(id string) ([]state.HistoryPoint, error)
 	ForEachHistory(fn func(contactID string, points []state.HistoryPoint) error) error
 	ForEachWritten(fn func(state.Written) error) error
 	ForEachResultWritten(fn func(r state.Result, w state.Written, ok bool) error) error

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -125,6 +126,41 @@ func money(s string) decimal.Decimal {
 		return decimal.Zero
 	}
 	return d
+}
+
+// breakerBase is what a breaker counted of every customer: the sizes of
+// the rules' populations.
+type breakerBase struct {
+	Tiered, NonZero, WithOrders, WithTotal int
+}
+
+func (b *breaker) base() breakerBase {
+	return breakerBase{Tiered: b.tiered, NonZero: b.nonZero, WithOrders: b.withOrders, WithTotal: b.withTotal}
+}
+
+// atLeast raises the rules' populations to base's: a run that visits only
+// the changed customers measures its changes against every customer.
+func (b *breaker) atLeast(base breakerBase) {
+	b.tiered, b.nonZero = max(b.tiered, base.Tiered), max(b.nonZero, base.NonZero)
+	b.withOrders, b.withTotal = max(b.withOrders, base.WithOrders), max(b.withTotal, base.WithTotal)
+}
+
+// breakerBase reads the breaker's base counts of the last run that visited
+// every customer (zero when none did).
+func (r *Runner) breakerBase() breakerBase {
+	var b breakerBase
+	if raw, err := r.Store.Meta(r.unitOf().breakerKey); err == nil && raw != "" {
+		_ = json.Unmarshal([]byte(raw), &b) // unreadable: no floor, the subset's own counts
+	}
+	return b
+}
+
+func (r *Runner) saveBreakerBase(b breakerBase) error {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return r.Store.SetMeta(r.unitOf().breakerKey, string(raw))
 }
 
 func (b *breaker) decide(accept bool) BreakerDecision {

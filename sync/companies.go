@@ -126,8 +126,9 @@ func (r *Runner) fetchMissingCompanies(ctx context.Context, rep *Summary) error 
 }
 
 // incrementalCompanies searches companies modified since the cursor and
-// updates those already stored; a company nothing refers to does not
-// matter. Each chunk moves the cursor in the same transaction.
+// updates those already stored whose kept fields changed (clvsync's own
+// write-back touches every company it writes); a company nothing refers to
+// does not matter. Each chunk moves the cursor in the same transaction.
 func (r *Runner) incrementalCompanies(ctx context.Context, rep *Summary) error {
 	pulled := 0
 	search := func(since time.Time) iter.Seq2[hubspot.Object, error] {
@@ -135,8 +136,9 @@ func (r *Runner) incrementalCompanies(ctx context.Context, rep *Summary) error {
 	}
 	keep := func(o hubspot.Object, _ func() error) (state.Company, time.Time, bool, error) {
 		c := normalizeCompany(o)
-		_, known, err := r.Store.Company(c.ID)
-		return c, c.ModifiedAt, known, err
+		stored, known, err := r.Store.Company(c.ID)
+		changed := stored.Name != c.Name || !stored.CreatedAt.Equal(c.CreatedAt)
+		return c, c.ModifiedAt, known && changed, err
 	}
 	put := func(batch []state.Company, c state.Cursor) error {
 		if err := r.Store.PutCompanies(batch, c); err != nil {

@@ -50,10 +50,29 @@ type customer struct {
 	trend             clv.TrendResult
 }
 
-// compute derives every output for every customer as of now and stores the
-// results (and a CLV history point per contact) under runID. A dry run
-// stores nothing: its results are returned instead.
-func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o RunOptions, rep *Summary) ([]state.Result, error) {
+// compute derives every output for the customers as of now and stores the
+// results (and a CLV history point per customer) under runID: for every
+// customer, or, when full is false and the day's compute basis serves, for
+// the customers whose inputs changed, which it returns as ids (see
+// basis.go). A dry run stores nothing: its results are returned instead.
+func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o RunOptions, full bool, rep *Summary) (dry []state.Result, ids []string, err error) {
+	if !full && !o.Reconcile {
+		b, ids, ok, err := r.changedOnly(rules, r.now(), o)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			dry, err := r.computeChanged(runID, rules, o, b, ids, rep)
+			return dry, ids, err
+		}
+	}
+	dry, err = r.computeAll(ctx, runID, rules, o, rep)
+	return dry, nil, err
+}
+
+// computeAll computes every customer, and saves the compute basis its
+// segmentation and totals make.
+func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, o RunOptions, rep *Summary) ([]state.Result, error) {
 	cfg := r.Config
 	asOf := r.now()
 	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
@@ -112,7 +131,7 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if err != nil {
 		return nil, err
 	}
-	rep.Customers = len(custs)
+	rep.Customers, rep.Computed = len(custs), len(custs)
 	r.progress("compute", visited, contacts)
 
 	hists := make([]clv.HistoricalValue, len(custs))
@@ -142,7 +161,8 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	if m.Rhythm == 0 {
 		m.Rhythm = baseRhythm(custs) // a model stored before rhythms were
 	}
-	if err := r.segment(custs, asOf, m.Rhythm); err != nil {
+	sc, err := r.segment(custs, asOf, m.Rhythm)
+	if err != nil {
 		return nil, err
 	}
 	rep.Value = r.value(custs, step)
@@ -172,7 +192,16 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 			}
 		}
 	}
-	return nil, flush()
+	// The last results go with the basis, pending until the write-back
+	// ends (see settle).
+	b := computeBasis{Day: day(asOf), Hash: r.computeHash(rules), ModelVersion: rep.ModelVersion, RunID: runID,
+		Customers: len(custs), Total: rep.Value.Total, Predicted: rep.Value.Predicted, TopTotal: rep.Value.topTotal,
+		Tiers: sc.tiers, RFM: sc.rfm, QuadCLV: sc.quadCLV, QuadMonths: sc.quadMonths, Pending: true}
+	meta, err := b.meta(r.unitOf().basisKey)
+	if err != nil {
+		return nil, err
+	}
+	return nil, r.Store.FinishCompute(runID, asOf, results, nil, false, meta)
 }
 
 // value sums the customers' CLV as it is written (rounded parts) and the
@@ -182,18 +211,17 @@ func (r *Runner) value(custs []*customer, step decimal.Decimal) Value {
 	if names := r.Config.Segments.Tiers.Names; len(names) > 0 {
 		v.TopTier = names[0]
 	}
-	var top decimal.Decimal
 	for _, c := range custs {
 		hp, _ := c.hist.HistoricalCLV()
 		pred := roundTo(c.predProf, step)
 		total := roundTo(hp, step).Add(pred)
 		v.Total, v.Predicted = v.Total.Add(total), v.Predicted.Add(pred)
 		if c.tier == v.TopTier {
-			top = top.Add(total)
+			v.topTotal = v.topTotal.Add(total)
 		}
 	}
 	if v.Total.IsPositive() {
-		v.TopTierShare = top.Div(v.Total).InexactFloat64()
+		v.TopTierShare = v.topTotal.Div(v.Total).InexactFloat64()
 	}
 	return v
 }
@@ -525,8 +553,9 @@ func clampMoney(d decimal.Decimal) decimal.Decimal {
 }
 
 // segment assigns tiers (with hysteresis and a minimum time in tier), RFM
-// scores and segments, quadrant cells, churn risk and trends.
-func (r *Runner) segment(custs []*customer, asOf time.Time, rhythm float64) error {
+// scores and segments, quadrant cells, churn risk and trends, and returns
+// the scales it ranked the customers on.
+func (r *Runner) segment(custs []*customer, asOf time.Time, rhythm float64) (scales, error) {
 	sc := r.Config.Segments
 	tierIn := make([]clv.TierInput, len(custs))
 	rfmIn := make([]clv.RFMInput, len(custs))
@@ -538,41 +567,36 @@ func (r *Runner) segment(custs []*customer, asOf time.Time, rhythm float64) erro
 		}
 		tierIn[i] = clv.TierInput{ID: c.id, Value: value, Previous: c.prevTier}
 		rfmIn[i] = clv.RFMInput{ID: c.id, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}
-		since := c.created
-		if since.IsZero() || (!c.hist.First.IsZero() && c.hist.First.Before(since)) {
-			since = c.hist.First
-		}
-		quadIn[i] = clv.QuadrantInput{ID: c.id, CLV: c.total, Months: clv.RelationshipMonths(since, asOf)}
+		quadIn[i] = quadrantInput(c, asOf)
 	}
+	var out scales
 	tiers, err := clv.AssignTiers(tierIn, r.Config.CLVTiers())
 	if err != nil {
-		return fmt.Errorf("segments.tiers: %w", err)
+		return out, fmt.Errorf("segments.tiers: %w", err)
 	}
+	out.tiers = clv.NewTierScale(tierIn)
 	tierOf := make(map[string]string, len(tiers))
 	for _, t := range tiers {
 		tierOf[t.ID] = t.Tier
 	}
 	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
 	for _, c := range custs {
-		c.tier = tierOf[c.id]
-		if c.prevTier != "" && c.tier != c.prevTier && minStay > 0 {
-			if entered := c.tierSince; !entered.IsZero() && asOf.Sub(entered) < minStay {
-				c.tier = c.prevTier // too soon to move again
-			}
-		}
+		c.tier = stayInTier(c, tierOf[c.id], asOf, minStay)
 	}
 	scores, err := clv.ScoreRFM(rfmIn, sc.RFM)
 	if err != nil {
-		return fmt.Errorf("segments.rfm: %w", err)
+		return out, fmt.Errorf("segments.rfm: %w", err)
 	}
+	out.rfm = clv.NewRFMScale(rfmIn, scores, sc.RFM)
 	qcfg, err := r.Config.CLVQuadrant()
 	if err != nil {
-		return err
+		return out, err
 	}
-	cells, _, _, err := clv.Quadrant(quadIn, qcfg)
+	cells, clvT, monthsT, err := clv.Quadrant(quadIn, qcfg)
 	if err != nil {
-		return fmt.Errorf("segments.quadrant: %w", err)
+		return out, fmt.Errorf("segments.quadrant: %w", err)
 	}
+	out.quadCLV, out.quadMonths = clvT, monthsT
 	churn := clv.ChurnRiskConfig{High: sc.Churn.High, Medium: sc.Churn.Medium}
 	tcfg := clv.TrendConfig{Window: time.Duration(sc.Trend.WindowDays) * 24 * time.Hour, StableBand: sc.Trend.StableBand}
 	for i, c := range custs {
@@ -582,28 +606,52 @@ func (r *Runner) segment(custs []*customer, asOf time.Time, rhythm float64) erro
 		// base's) buying rhythm: a one-time buyer long gone is never low.
 		c.churn = string(clv.ChurnRiskFor(churn, c.pred.PAlive, c.summary, rhythm))
 	}
-	return r.trends(custs, asOf, tcfg)
+	return out, r.trends(custs, asOf, tcfg)
+}
+
+// stayInTier is the tier c takes when ranked into tier: its previous tier
+// while it has been there less than minStay.
+func stayInTier(c *customer, tier string, asOf time.Time, minStay time.Duration) string {
+	if c.prevTier != "" && tier != c.prevTier && minStay > 0 {
+		if entered := c.tierSince; !entered.IsZero() && asOf.Sub(entered) < minStay {
+			return c.prevTier // too soon to move again
+		}
+	}
+	return tier
+}
+
+// quadrantInput is c's CLV and relationship length: from its creation, or
+// its first purchase when that is earlier.
+func quadrantInput(c *customer, asOf time.Time) clv.QuadrantInput {
+	since := c.created
+	if since.IsZero() || (!c.hist.First.IsZero() && c.hist.First.Before(since)) {
+		since = c.hist.First
+	}
+	return clv.QuadrantInput{ID: c.id, CLV: c.total, Months: clv.RelationshipMonths(since, asOf)}
+}
+
+// trendOf compares c's CLV with its history.
+func trendOf(c *customer, hist []state.HistoryPoint, asOf time.Time, tcfg clv.TrendConfig) (err error) {
+	// A trend needs a baseline at least a day old: runs a few hours
+	// apart would otherwise flip every contact from "new" to "stable"
+	// and rewrite them all.
+	points := make([]clv.TrendPoint, 0, len(hist))
+	for _, h := range hist {
+		if !h.At.After(asOf.Add(-minTrendBaseline)) {
+			points = append(points, clv.TrendPoint{At: h.At, Value: h.CLV})
+		}
+	}
+	if c.trend, err = clv.Trend(points, clv.TrendPoint{At: asOf, Value: c.total}, tcfg); err != nil {
+		return fmt.Errorf("segments.trend: %w", err)
+	}
+	c.trend.Baseline = clv.TrendPoint{} // not an output; one customer is kept per contact
+	return nil
 }
 
 // trends compares each customer's CLV with its history, read in one pass
 // over the stored history (contact id order, like custs).
 func (r *Runner) trends(custs []*customer, asOf time.Time, tcfg clv.TrendConfig) error {
-	trend := func(c *customer, hist []state.HistoryPoint) (err error) {
-		// A trend needs a baseline at least a day old: runs a few hours
-		// apart would otherwise flip every contact from "new" to "stable"
-		// and rewrite them all.
-		points := make([]clv.TrendPoint, 0, len(hist))
-		for _, h := range hist {
-			if !h.At.After(asOf.Add(-minTrendBaseline)) {
-				points = append(points, clv.TrendPoint{At: h.At, Value: h.CLV})
-			}
-		}
-		if c.trend, err = clv.Trend(points, clv.TrendPoint{At: asOf, Value: c.total}, tcfg); err != nil {
-			return fmt.Errorf("segments.trend: %w", err)
-		}
-		c.trend.Baseline = clv.TrendPoint{} // not an output; one customer is kept per contact
-		return nil
-	}
+	trend := func(c *customer, hist []state.HistoryPoint) error { return trendOf(c, hist, asOf, tcfg) }
 	i := 0
 	err := r.Store.ForEachHistory(func(id string, hist []state.HistoryPoint) error {
 		for ; i < len(custs) && custs[i].id < id; i++ {

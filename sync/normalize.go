@@ -2,6 +2,8 @@ package sync
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -41,6 +43,8 @@ type DealRules struct {
 	won                                 func(pipeline, stage string, closedWon bool) bool
 	currencies                          map[string]bool
 	pipelines                           map[string]bool
+	// wonKey lists the won stages, sorted, for computeHash.
+	wonKey string
 }
 
 // NewDealRules builds the deal rules of cfg. won holds the won stages as
@@ -69,6 +73,7 @@ func NewDealRules(cfg config.Config, won map[string]bool) DealRules {
 			won[s.Pipeline+"/"+s.Stage] = true
 		}
 	}
+	rules.wonKey = strings.Join(slices.Sorted(maps.Keys(won)), ",")
 	rules.won = func(pipeline, stage string, closedWon bool) bool {
 		if len(won) == 0 {
 			return closedWon

@@ -436,7 +436,16 @@ func (r *Runner) incrementalContacts(ctx context.Context, rep *Summary) error {
 // one in anything clvsync keeps (not its modification date).
 func contactChanged(stored, c state.Contact) bool {
 	return stored.Email != c.Email || stored.Name != c.Name || stored.Source != c.Source ||
-		stored.CompanyID != c.CompanyID || !stored.CreatedAt.Equal(c.CreatedAt) || !slices.Equal(stored.MergedIDs, c.MergedIDs)
+		stored.CompanyID != c.CompanyID || !stored.CreatedAt.Equal(c.CreatedAt) || !sameIDs(stored.MergedIDs, c.MergedIDs)
+}
+
+// sameIDs reports whether two id lists hold the same ids, in any order
+// (the store keeps merged ids sorted; HubSpot lists them as merged).
+func sameIDs(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // mergedInto returns the ids merged into survivor c (its

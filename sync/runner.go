@@ -85,8 +85,12 @@ type Summary struct {
 		Pull, Compute, Write time.Duration
 	}
 	Customers int
-	Model     string // the model used: a purchase model, subscription or simple
-	FitNote   string
+	// Computed counts the customers whose values this run computed: every
+	// customer on a full computation, else those whose inputs changed
+	// (see compute).
+	Computed int
+	Model    string // the model used: a purchase model, subscription or simple
+	FitNote  string
 	// ModelVersion is the stored model's version; Refit says why this run
 	// fitted it ("" when it predicted with the stored one).
 	ModelVersion int
@@ -131,6 +135,7 @@ type Value struct {
 	// its customers hold.
 	TopTier      string
 	TopTierShare float64
+	topTotal     decimal.Decimal // the top tier's part of Total
 }
 
 // ChangeSample is one contact's old and new values, for --dry-run output.
@@ -323,7 +328,7 @@ func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uin
 func (r *Runner) computeAndWrite(ctx context.Context, o RunOptions, plan pullPlan, runID uint64, rules DealRules,
 	leftOut map[config.OutputKey]bool, rep *Summary) error {
 	t0 := time.Now()
-	dry, err := r.compute(ctx, runID, rules, o, rep)
+	dry, ids, err := r.compute(ctx, runID, rules, o, plan.Full, rep)
 	if err != nil {
 		return err
 	}
@@ -336,8 +341,13 @@ func (r *Runner) computeAndWrite(ctx context.Context, o RunOptions, plan pullPla
 			return err
 		}
 	}
-	if err := r.writeBack(ctx, o, writeInput{dry: dry, leftOut: leftOut, repair: repair}, rep); err != nil {
+	if err := r.writeBack(ctx, o, writeInput{dry: dry, ids: ids, leftOut: leftOut, repair: repair}, rep); err != nil {
 		return err
+	}
+	if !o.DryRun {
+		if err := r.settle(runID, ids); err != nil {
+			return err
+		}
 	}
 	r.releaseMapped()
 	rep.Phases.Write = time.Since(t1)

@@ -19,11 +19,16 @@ type customerUnit struct {
 	plural string // HubSpot's object type: "contacts" or "companies"
 	// modelKey is the store meta key of the unit's stored model.
 	modelKey string
+	// basisKey and breakerKey are the meta keys of the unit's compute
+	// basis and the circuit breaker's base counts (see basis.go).
+	basisKey, breakerKey string
 }
 
 var (
-	contactsUnit  = customerUnit{kind: "contact", plural: "contacts", modelKey: MetaModel}
-	companiesUnit = customerUnit{kind: "company", plural: "companies", modelKey: MetaCompanyModel}
+	contactsUnit = customerUnit{kind: "contact", plural: "contacts", modelKey: MetaModel,
+		basisKey: "compute_basis", breakerKey: "breaker_base"}
+	companiesUnit = customerUnit{kind: "company", plural: "companies", modelKey: MetaCompanyModel,
+		basisKey: "company_compute_basis", breakerKey: "company_breaker_base"}
 )
 
 // MetaCompanyModel is the store meta key holding the companies' own

@@ -72,6 +72,9 @@ const (
 type writeInput struct {
 	// dry holds a dry run's results, which are not stored.
 	dry []state.Result
+	// ids, when not nil, are the only customers this run computed (the
+	// rest keep the values of the day's full computation; see basis.go).
+	ids []string
 	// leftOut are outputs HubSpot would reject: never sent.
 	leftOut map[config.OutputKey]bool
 	// repair lists contacts whose values in HubSpot differ from what was
@@ -226,6 +229,9 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, in writeInput, rep
 		if in.dry != nil || o.DryRun {
 			return r.eachDry(in.dry, one)
 		}
+		if in.ids != nil {
+			return r.eachComputed(in.ids, rep.RunID, one)
+		}
 		return r.Store.ForEachResultWritten(func(res state.Result, prev state.Written, had bool) error {
 			if res.RunID != rep.RunID {
 				return nil // a contact no longer computed (no longer a customer)
@@ -244,6 +250,17 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, in writeInput, rep
 	})
 	if err != nil {
 		return err
+	}
+	if in.ids != nil {
+		// Only the changed customers were visited: the breaker's and
+		// max_changes's shares are of every customer, as the day's full
+		// computation counted them.
+		total = rep.Customers
+		brk.atLeast(r.breakerBase())
+	} else if !o.DryRun {
+		if err := r.saveBreakerBase(brk.base()); err != nil {
+			return err
+		}
 	}
 	rep.Skipped = total - rep.Changed
 	r.nameSamples(rep)
@@ -278,6 +295,28 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, in writeInput, rep
 		snd.start(batch)
 	}
 	return errors.Join(err, snd.wait())
+}
+
+// eachComputed visits the results run computed of the customers ids with
+// what was written to each before.
+func (r *Runner) eachComputed(ids []string, run uint64, fn func(res state.Result, prev state.Written, had bool) error) error {
+	for _, id := range ids {
+		res, ok, err := r.Store.Result(id)
+		if err != nil {
+			return err
+		}
+		if !ok || res.RunID != run {
+			continue // not a customer
+		}
+		w, had, err := r.Store.Written(id)
+		if err != nil {
+			return err
+		}
+		if err := fn(res, w, had); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // eachDry visits a dry run's results with what was written to each

@@ -1,0 +1,305 @@
+package sync
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/clvsync/clvsync/clv"
+	"github.com/clvsync/clvsync/state"
+	"github.com/clvsync/clvsync/sync/config"
+)
+
+// Work proportional to change. Computing every customer is O(portal) (about
+// 40 s at 300k contacts), and between two runs of one day only the
+// customers whose deals or records changed have new inputs. So a run
+// computes everyone at most once a day (the first run of each UTC day, and
+// any run that refits the model, changes the config, reconciles, resyncs,
+// or follows a deletion or merge) and keeps a compute basis: the day, the
+// model version, a fingerprint of the config and deal rules, the base's
+// tier and RFM scales and quadrant thresholds, and the portfolio totals.
+// Later runs that day compute only the customers the store marked dirty
+// (state.Store.Dirty: every change to a deal marks its contacts and
+// companies, before and after) plus those whose last write HubSpot refused,
+// place them on the basis's scales, and move the totals by their change.
+// Everyone else keeps the values of the day's full computation: within a
+// day time moves predictions less than write_back.min_change, and the first
+// run of the next day catches up.
+
+// computeBasis is what the last full computation of a unit left for the
+// runs after it.
+type computeBasis struct {
+	Day          string `json:"day"`  // UTC date of the full computation
+	Hash         string `json:"hash"` // computeHash then
+	ModelVersion int    `json:"model_version"`
+	// RunID is the run of the full computation: a stored result from it or
+	// later is a current customer's.
+	RunID      uint64          `json:"run_id"`
+	Customers  int             `json:"customers"`
+	Total      decimal.Decimal `json:"total"`
+	Predicted  decimal.Decimal `json:"predicted"`
+	TopTotal   decimal.Decimal `json:"top_total"`
+	Tiers      clv.TierScale   `json:"tiers"`
+	RFM        clv.RFMScale    `json:"rfm"`
+	QuadCLV    decimal.Decimal `json:"quadrant_clv"`
+	QuadMonths float64         `json:"quadrant_months"`
+	// Pending is true from the full computation until its write-back
+	// ended: a run killed or blocked in between computes everyone again.
+	Pending bool `json:"pending,omitempty"`
+}
+
+// scales is what segment decided of the whole base.
+type scales struct {
+	tiers      clv.TierScale
+	rfm        clv.RFMScale
+	quadCLV    decimal.Decimal
+	quadMonths float64
+}
+
+// day is the UTC date of t, as computeBasis keeps it.
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// computeHash fingerprints everything a customer's values are computed
+// from besides its own records: the model, segment, deal and rounding
+// settings and the won stages HubSpot's pipelines define.
+func (r *Runner) computeHash(rules DealRules) string {
+	cfg := r.Config
+	b, err := json.Marshal(struct {
+		Model       config.ModelConfig
+		Segments    config.SegmentsConfig
+		Deals       config.DealsConfig
+		Attribution string
+		Rounding    string
+		Won         string
+	}{cfg.Model, cfg.Segments, cfg.Deals, cfg.Attribution, cfg.WriteBack.RoundingStep, rules.wonKey})
+	if err != nil {
+		return "" // never equal to a stored hash: everyone is computed
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+// loadBasis reads the unit's compute basis; ok is false when there is none
+// or it cannot be read.
+func (r *Runner) loadBasis() (computeBasis, bool) {
+	raw, err := r.Store.Meta(r.unitOf().basisKey)
+	if err != nil || raw == "" {
+		return computeBasis{}, false
+	}
+	var b computeBasis
+	if err := json.Unmarshal([]byte(raw), &b); err != nil {
+		r.Logger.Warn("compute basis unreadable; computing every customer", "err", err)
+		return computeBasis{}, false
+	}
+	return b, true
+}
+
+func (b computeBasis) meta(key string) (map[string]string, error) {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encode the compute basis: %w", err)
+	}
+	return map[string]string{key: string(raw)}, nil
+}
+
+// changedOnly returns the basis and the customers to compute when this run
+// may compute only the changed ones (see above); ok is false when it must
+// compute everyone.
+func (r *Runner) changedOnly(rules DealRules, asOf time.Time, o RunOptions) (b computeBasis, ids []string, ok bool, err error) {
+	b, ok = r.loadBasis()
+	if !ok || b.Pending || b.Day != day(asOf) || b.Hash != r.computeHash(rules) {
+		return b, nil, false, nil
+	}
+	if old, reason := r.modelDue(asOf, o); reason != "" || old.Version != b.ModelVersion {
+		return b, nil, false, nil
+	}
+	ids, all, err := r.Store.Dirty()
+	if err != nil || all {
+		return b, nil, false, err
+	}
+	failures, err := r.Store.Failures()
+	if err != nil {
+		return b, nil, false, err
+	}
+	for _, f := range failures {
+		ids = append(ids, f.ContactID) // retried: its values are sent again
+	}
+	slices.Sort(ids)
+	return b, slices.Compact(ids), true, nil
+}
+
+// computeChanged computes the customers ids on the basis b: the stored
+// model, the basis's scales, each customer's own history. It stores their
+// results and the basis with the totals moved in one transaction (their
+// dirty marks stay until the write-back ends: see settle); a dry run stores
+// nothing and returns the results.
+func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b computeBasis, ids []string, rep *Summary) ([]state.Result, error) {
+	cfg := r.Config
+	asOf := r.now()
+	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
+	margin := decimal.NewFromFloat(cfg.Model.Margin)
+	cost, err := cfg.Model.CostPerOrderAmount()
+	if err != nil {
+		return nil, err
+	}
+	step, err := cfg.WriteBack.RoundingStepAmount()
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := loadModel(r.Store, r.unitOf().modelKey)
+	if err != nil {
+		return nil, err
+	}
+	rep.ModelVersion = m.Version
+	keepOrders := cfg.Model.Type == config.ModelSubscription
+	var custs []*customer
+	// old are the current results of the customers computed: their part
+	// of the totals, which their new values replace.
+	var old []state.Result
+	customers := b.Customers
+	for _, id := range ids {
+		c, deals, _, err := r.Store.Customer(id)
+		if err != nil {
+			return nil, err
+		}
+		res, hadRes, err := r.Store.Result(id)
+		if err != nil {
+			return nil, err
+		}
+		current := hadRes && res.RunID >= b.RunID
+		if current {
+			old = append(old, res)
+			customers--
+		}
+		w, had, err := r.Store.Written(id)
+		if err != nil {
+			return nil, err
+		}
+		orders := r.orders(rules, id, deals, asOf)
+		if len(orders) == 0 && !had {
+			continue // not a customer (see compute)
+		}
+		customers++
+		cu := &customer{id: id, created: c.CreatedAt, prevTier: w.Values[string(config.OutTier)], tierSince: w.Since[string(config.OutTier)]}
+		cu.hist = clv.Historical(orders, margin, cost, asOf)
+		cu.summary, _ = clv.Summarize(id, orders, asOf, unit)
+		if keepOrders {
+			cu.orders = orders
+		}
+		custs = append(custs, cu)
+	}
+	rep.Customers, rep.Computed = customers, len(custs)
+	base := m.Base
+	base.AsOf = asOf
+	for _, c := range custs {
+		c.simple = base.Customer(c.hist).ByLifespan
+	}
+	if err := r.predict(custs, m, unit, margin, cost, asOf, rep); err != nil {
+		return nil, err
+	}
+	if err := r.segmentOn(custs, b, asOf, m.Rhythm); err != nil {
+		return nil, err
+	}
+	// Move the totals by what the customers computed add and take away.
+	v := r.value(custs, step)
+	b.Total, b.Predicted, b.TopTotal = b.Total.Add(v.Total), b.Predicted.Add(v.Predicted), b.TopTotal.Add(v.topTotal)
+	for _, res := range old {
+		total, pred := money(res.Values[string(config.OutTotal)]), money(res.Values[string(config.OutPredicted)])
+		b.Total, b.Predicted = b.Total.Sub(total), b.Predicted.Sub(pred)
+		if res.Tier == v.TopTier {
+			b.TopTotal = b.TopTotal.Sub(total)
+		}
+	}
+	b.Customers = customers
+	rep.Value = b.value(v)
+	results := make([]state.Result, len(custs))
+	for i, c := range custs {
+		out := r.outputs(c, rep.Model, step, asOf)
+		results[i] = state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment}
+	}
+	if o.DryRun {
+		return results, nil
+	}
+	meta, err := b.meta(r.unitOf().basisKey)
+	if err != nil {
+		return nil, err
+	}
+	return nil, r.Store.FinishCompute(runID, asOf, results, nil, false, meta)
+}
+
+// settle ends a run's computation once its write-back has ended: the dirty
+// marks of the customers computed are cleared (all of them after a full
+// computation, whose basis stops being pending). Until then a run killed or
+// blocked leaves them for the next run, which computes and writes them
+// again.
+func (r *Runner) settle(runID uint64, ids []string) error {
+	if ids != nil {
+		return r.Store.FinishCompute(runID, r.now(), nil, ids, false, nil)
+	}
+	b, ok := r.loadBasis()
+	if !ok || !b.Pending {
+		return nil
+	}
+	b.Pending = false
+	meta, err := b.meta(r.unitOf().basisKey)
+	if err != nil {
+		return err
+	}
+	return r.Store.FinishCompute(runID, r.now(), nil, nil, true, meta)
+}
+
+// value is the portfolio value the basis's totals make, in v's currency
+// and top tier.
+func (b computeBasis) value(v Value) Value {
+	v.Total, v.Predicted, v.TopTierShare = b.Total, b.Predicted, 0
+	if b.Total.IsPositive() {
+		v.TopTierShare = b.TopTotal.Div(b.Total).InexactFloat64()
+	}
+	return v
+}
+
+// segmentOn segments the customers on the basis's scales: tiers and RFM
+// scores placed among the base of the day's full computation, quadrants by
+// its thresholds; churn risk and trends are each customer's own.
+func (r *Runner) segmentOn(custs []*customer, b computeBasis, asOf time.Time, rhythm float64) error {
+	sc := r.Config.Segments
+	tcfg := r.Config.CLVTiers()
+	qcfg, err := r.Config.CLVQuadrant()
+	if err != nil {
+		return err
+	}
+	churn := clv.ChurnRiskConfig{High: sc.Churn.High, Medium: sc.Churn.Medium}
+	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
+	for _, c := range custs {
+		value := c.total
+		if sc.Tiers.Basis == clv.TierBasisPredicted {
+			value = c.predProf
+		}
+		t, err := b.Tiers.Assign(clv.TierInput{ID: c.id, Value: value, Previous: c.prevTier}, tcfg)
+		if err != nil {
+			return fmt.Errorf("segments.tiers: %w", err)
+		}
+		c.tier = stayInTier(c, t.Tier, asOf, minStay)
+		if c.rfm, err = b.RFM.Score(clv.RFMInput{ID: c.id, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}, sc.RFM); err != nil {
+			return fmt.Errorf("segments.rfm: %w", err)
+		}
+		c.quadrant = clv.QuadrantAt(quadrantInput(c, asOf), b.QuadCLV, b.QuadMonths, qcfg).Name
+		c.churn = string(clv.ChurnRiskFor(churn, c.pred.PAlive, c.summary, rhythm))
+	}
+	tr := clv.TrendConfig{Window: time.Duration(sc.Trend.WindowDays) * 24 * time.Hour, StableBand: sc.Trend.StableBand}
+	for _, c := range custs {
+		hist, err := r.Store.History(c.id)
+		if err != nil {
+			return err
+		}
+		if err := trendOf(c, hist, asOf, tr); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package sync_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/clvsync/clvsync/state"
+	hsync "github.com/clvsync/clvsync/sync"
+	"github.com/clvsync/clvsync/sync/config"
+)
+
+// computedBy lists, in id order, the customers whose stored result run
+// computed.
+func computedBy(t *testing.T, st interface {
+	ForEachResult(func(state.Result) error) error
+}, run uint64) []string {
+	t.Helper()
+	var ids []string
+	if err := st.ForEachResult(func(r state.Result) error {
+		if r.RunID == run {
+			ids = append(ids, r.ContactID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// A run computes only the customers whose orders changed since every
+// customer was last computed that day; the next day, or after a refit or a
+// config change, it computes everyone again (time moves every prediction).
+func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
+	e := setup(t, 400, func(c *config.Config) { c.Companies = true })
+	first := e.run(t, hsync.RunOptions{})
+	everyone := len(computedBy(t, e.store, first.RunID))
+	if everyone != first.Customers || everyone == 0 {
+		t.Fatalf("full run computed %d, reports %d customers", everyone, first.Customers)
+	}
+
+	// Nothing changed, an hour later: nothing is computed again, and the
+	// run still accounts for every customer.
+	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
+	quiet := e.run(t, hsync.RunOptions{})
+	if got := computedBy(t, e.store, quiet.RunID); len(got) != 0 {
+		t.Errorf("run with nothing changed computed %d customers, want 0", len(got))
+	}
+	if quiet.Customers != first.Customers || !quiet.Value.Total.Equal(first.Value.Total) || quiet.Computed != 0 {
+		t.Errorf("run with nothing changed: %d customers, CLV %s, computed %d; want %d, %s, 0",
+			quiet.Customers, quiet.Value.Total, quiet.Computed, first.Customers, first.Value.Total)
+	}
+
+	// One deal of one contact changes: that contact (and the deal's
+	// company) is computed, nobody else, and the totals move by its change.
+	id, deal := soleCustomer(t, e.store)
+	before := written(t, e.store, id)
+	amount := deal.Amount.Decimal.Mul(decimal.NewFromInt(3)).StringFixed(2)
+	if _, err := e.client.Deals.Update(context.Background(), deal.ID, map[string]string{"amount": amount}); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(2 * time.Hour) }
+	one := e.run(t, hsync.RunOptions{})
+	if got := computedBy(t, e.store, one.RunID); !slices.Equal(got, []string{id}) || one.Computed != 1 {
+		t.Errorf("after one deal of %s changed, computed %d customers %.80v (reported %d), want [%s]", id, len(got), got, one.Computed, id)
+	}
+	after := written(t, e.store, id)
+	if after["historical_revenue"] == before["historical_revenue"] {
+		t.Errorf("historical revenue of %s unchanged after its deal tripled", id)
+	}
+	move := money(t, after["total"]).Sub(money(t, before["total"]))
+	if want := first.Value.Total.Add(move); !one.Value.Total.Equal(want) || one.Customers != first.Customers {
+		t.Errorf("portfolio CLV after the change %s (%d customers), want %s + %s = %s (%d)",
+			one.Value.Total, one.Customers, first.Value.Total, move, want, first.Customers)
+	}
+	co := deal.PrimaryCompanyID
+	if co == "" && len(deal.CompanyIDs) > 0 {
+		co = deal.CompanyIDs[0]
+	}
+	if co != "" {
+		if got := computedBy(t, e.store.CompanyUnit(), one.RunID); !slices.Equal(got, []string{co}) {
+			t.Errorf("companies computed after the change: %d %.80v, want the deal's company [%s]", len(got), got, co)
+		}
+	}
+
+	// The next day everyone is computed again.
+	e.runner.Clock = func() time.Time { return anchor.Add(26 * time.Hour) }
+	next := e.run(t, hsync.RunOptions{})
+	if got := len(computedBy(t, e.store, next.RunID)); got != next.Customers || next.Computed != next.Customers {
+		t.Errorf("next day computed %d (reported %d) of %d customers, want all", got, next.Computed, next.Customers)
+	}
+}
+
+func money(t *testing.T, s string) decimal.Decimal {
+	t.Helper()
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		t.Fatalf("money %q: %v", s, err)
+	}
+	return d
+}
