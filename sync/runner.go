@@ -402,7 +402,7 @@ func (rep *Summary) counts() map[string]int64 {
 	n := rep.unitCounts()
 	if c := rep.Companies; c != nil {
 		n["companies"], n["companies_changed"], n["companies_written"] = int64(c.Customers), int64(c.Changed), int64(c.Written)
-		n["companies_failed"] = int64(c.Failed)
+		n["companies_failed"], n["companies_computed"] = int64(c.Failed), int64(c.Computed)
 	}
 	return n
 }
@@ -412,7 +412,7 @@ func (rep *Summary) unitCounts() map[string]int64 {
 		"deals_pulled": int64(rep.Pulled.Deals), "contacts_pulled": int64(rep.Pulled.Contacts),
 		"companies_pulled": int64(rep.Pulled.Companies),
 		"deleted":          int64(rep.Pulled.Deleted), "merged": int64(rep.Pulled.Merged),
-		"customers": int64(rep.Customers), "changed": int64(rep.Changed), "written": int64(rep.Written),
+		"customers": int64(rep.Customers), "computed": int64(rep.Computed), "changed": int64(rep.Changed), "written": int64(rep.Written),
 		"failed": int64(rep.Failed), "skipped": int64(rep.Skipped), "warnings": int64(rep.Warnings),
 		"changed_by_orders": int64(rep.ChangedBy.Orders), "changed_by_refit": int64(rep.ChangedBy.Refit),
 		"changed_by_time": int64(rep.ChangedBy.Time), "repaired": int64(rep.Repaired),

@@ -103,6 +103,7 @@ func printReport(w io.Writer, rep hsync.Summary, cfgPath string) {
 			fmt.Fprintf(w, "; the %s tier holds %.0f%%", v.TopTier, 100*v.TopTierShare)
 		}
 		fmt.Fprintln(w)
+		printComputed(w, rep, "customers")
 	}
 	for i, m := range rep.Moves {
 		label := ""
@@ -164,6 +165,15 @@ func printReport(w io.Writer, rep hsync.Summary, cfgPath string) {
 	}
 }
 
+// printComputed says, when a run computed only the customers whose inputs
+// changed, how many that was.
+func printComputed(w io.Writer, rep hsync.Summary, what string) {
+	if rep.Computed < rep.Customers {
+		fmt.Fprintf(w, "  computed    %d of the %d %s: those whose deals or records changed since today's first run (the others keep its values)\n",
+			rep.Computed, rep.Customers, what)
+	}
+}
+
 // printCompanies prints the company pass's account (companies: true).
 func printCompanies(w io.Writer, c hsync.Summary, verb string) {
 	v := c.Value
@@ -173,6 +183,7 @@ func printCompanies(w io.Writer, c hsync.Summary, verb string) {
 		fmt.Fprintf(w, " (fitted this run: %s)", c.Refit)
 	}
 	fmt.Fprintln(w)
+	printComputed(w, c, "companies")
 	fmt.Fprintf(w, "              %d companies %s, %d unchanged", c.Changed, verb, c.Skipped)
 	if !c.DryRun {
 		fmt.Fprintf(w, "; %d written, %d failed", c.Written, c.Failed)
