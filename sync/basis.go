@@ -53,6 +53,27 @@ type computeBasis struct {
 	Pending bool `json:"pending,omitempty"`
 }
 
+// CurrentSince returns the run of the last full computation of the
+// contacts' values (of the companies' with companies true): a stored result
+// of that run or a later one is a current customer's, an older one a former
+// customer's. It is 0 when no run kept a compute basis; then the newest
+// run's results are the current ones.
+func CurrentSince(meta func(key string) (string, error), companies bool) uint64 {
+	key := contactsUnit.basisKey
+	if companies {
+		key = companiesUnit.basisKey
+	}
+	raw, err := meta(key)
+	if err != nil || raw == "" {
+		return 0
+	}
+	var b computeBasis
+	if json.Unmarshal([]byte(raw), &b) != nil {
+		return 0
+	}
+	return b.RunID
+}
+
 // scales is what segment decided of the whole base.
 type scales struct {
 	tiers      clv.TierScale

@@ -11,6 +11,7 @@ import (
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
+	"github.com/clvsync/clvsync/sync/report"
 )
 
 // computedBy lists, in id order, the customers whose stored result run
@@ -84,6 +85,16 @@ func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
 		if got := computedBy(t, e.store.CompanyUnit(), one.RunID); !slices.Equal(got, []string{co}) {
 			t.Errorf("companies computed after the change: %d %.80v, want the deal's company [%s]", len(got), got, co)
 		}
+	}
+
+	// The report still counts every company with its own values, not just
+	// the one this run computed.
+	d, err := report.Build(context.Background(), e.store, e.cfg, anchor.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.CompaniesTotal != first.Companies.Customers {
+		t.Errorf("report lists %d companies after an incremental run, want all %d", d.CompaniesTotal, first.Companies.Customers)
 	}
 
 	// The next day everyone is computed again.

@@ -993,10 +993,13 @@ func companies(store *state.Store, custs []*reportCustomer) ([]CompanyRow, int, 
 	return rows, total, nil
 }
 
-// ownCompanyValues reads the companies' own values from the newest run
-// that computed them (companies: true); empty when none did.
+// ownCompanyValues reads the companies' own values (companies: true): the
+// results of the day's full computation and the runs after it, which
+// computed only the companies that changed (sync.CurrentSince); empty when
+// none did.
 func ownCompanyValues(store *state.Store) (map[string]*CompanyRow, error) {
 	var results []state.Result
+	since := hsync.CurrentSince(store.Meta, true)
 	var newest uint64
 	err := store.CompanyUnit().ForEachResult(func(r state.Result) error {
 		newest = max(newest, r.RunID)
@@ -1006,9 +1009,12 @@ func ownCompanyValues(store *state.Store) (map[string]*CompanyRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	if since == 0 {
+		since = newest
+	}
 	by := map[string]*CompanyRow{}
 	for _, r := range results {
-		if r.RunID != newest {
+		if r.RunID < since {
 			continue // no longer a customer
 		}
 		v := func(k config.OutputKey) decimal.Decimal { d, _ := decimal.NewFromString(r.Values[string(k)]); return d }
