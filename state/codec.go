@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,13 @@ func decodeRecord(k, raw []byte, v any, keys *keyTable) error {
 // putRecord stores v under k, in the binary encoding when v has one, unless
 // the stored value is already the same bytes.
 func putRecord(b *bolt.Bucket, k []byte, v any, keys *keyTable) error {
+	_, err := putRecordChanged(b, k, v, keys)
+	return err
+}
+
+// putRecordChanged is putRecord, reporting whether the stored bytes
+// changed.
+func putRecordChanged(b *bolt.Bucket, k []byte, v any, keys *keyTable) (bool, error) {
 	var enc []byte
 	if br, ok := v.(binaryRecord); ok {
 		e := encoder{buf: []byte{binFormat}, keys: keys}
@@ -67,10 +75,13 @@ func putRecord(b *bolt.Bucket, k []byte, v any, keys *keyTable) error {
 	} else {
 		var err error
 		if enc, err = json.Marshal(v); err != nil {
-			return fmt.Errorf("encode %q: %w", k, err)
+			return false, fmt.Errorf("encode %q: %w", k, err)
 		}
 	}
-	return putIfChanged(b, k, enc)
+	if old := b.Get(k); old != nil && bytes.Equal(old, enc) {
+		return false, nil
+	}
+	return true, b.Put(k, enc)
 }
 
 // encoder appends the binary encoding: unsigned varints, length-prefixed

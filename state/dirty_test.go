@@ -55,11 +55,19 @@ func TestStore_DirtyMarks(t *testing.T) {
 	clear(t, s)
 	check(t, s, want{})
 
+	// Stored again unchanged (an incremental search's overlap), it marks
+	// nobody.
+	must(t, s.PutDeals([]Deal{{ID: "1", ContactIDs: []string{"b"}, CompanyIDs: []string{"y"}}}))
+	check(t, s, want{})
+
 	// A stored contact or company marks itself; a deleted deal its customers.
 	must(t, s.PutContacts([]Contact{{ID: "c"}}))
 	must(t, s.PutCompanies([]Company{{ID: "z"}}))
 	check(t, s, want{contacts: []string{"c"}, companies: []string{"z"}})
 	clear(t, s)
+	must(t, s.PutContacts([]Contact{{ID: "c"}}))
+	must(t, s.PutCompanies([]Company{{ID: "z"}}))
+	check(t, s, want{})
 	must(t, s.DeleteDeals([]string{"1"}))
 	check(t, s, want{contacts: []string{"b"}, companies: []string{"y"}})
 	clear(t, s)

@@ -368,16 +368,18 @@ func putDealRecord(tx *bolt.Tx, d *Deal, index bool) error {
 	if _, err := getRecord(deals, []byte(d.ID), &old, nil); err != nil {
 		return err
 	}
-	if err := markDealDirty(tx, old, rec); err != nil {
-		return err
-	}
 	if err := reindex(tx.Bucket(bucketContactDeals), d.ID, old.ContactIDs, rec.ContactIDs); err != nil {
 		return err
 	}
 	if err := reindex(tx.Bucket(bucketCompanyDeals), d.ID, old.CompanyIDs, rec.CompanyIDs); err != nil {
 		return err
 	}
-	return putRecord(deals, []byte(d.ID), &rec, nil)
+	// A deal stored again unchanged (an incremental search's overlap reads
+	// it twice) marks nobody.
+	if changed, err := putRecordChanged(deals, []byte(d.ID), &rec, nil); err != nil || !changed {
+		return err
+	}
+	return markDealDirty(tx, old, rec)
 }
 
 // reindex moves dealID's entries in a reverse index from the sorted set old
@@ -420,11 +422,12 @@ func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
 			rec := contactRecord{Email: c.Email, Name: c.Name, CreatedAt: utc(c.CreatedAt), Source: c.Source,
 				CompanyID: c.CompanyID, ModifiedAt: utc(c.ModifiedAt),
 				MergedIDs: sortedUnique(append(slices.Clone(c.MergedIDs), old.MergedIDs...))}
-			if err := putRecord(b, []byte(c.ID), &rec, nil); err != nil {
+			if changed, err := putRecordChanged(b, []byte(c.ID), &rec, nil); err != nil {
 				return err
-			}
-			if err := markDirty(tx, bucketDirty, []string{c.ID}); err != nil {
-				return err
+			} else if changed {
+				if err := markDirty(tx, bucketDirty, []string{c.ID}); err != nil {
+					return err
+				}
 			}
 		}
 		return putCursors(tx, cursors)
@@ -444,11 +447,12 @@ func (s *Store) PutCompanies(cs []Company, cursors ...Cursor) error {
 				return fmt.Errorf("company %d: %w", i, err)
 			}
 			rec := companyRecord{Name: c.Name, CreatedAt: utc(c.CreatedAt), ModifiedAt: utc(c.ModifiedAt)}
-			if err := putRecord(b, []byte(c.ID), &rec, nil); err != nil {
+			if changed, err := putRecordChanged(b, []byte(c.ID), &rec, nil); err != nil {
 				return err
-			}
-			if err := markDirty(tx, bucketCompanyDirty, []string{c.ID}); err != nil {
-				return err
+			} else if changed {
+				if err := markDirty(tx, bucketCompanyDirty, []string{c.ID}); err != nil {
+					return err
+				}
 			}
 		}
 		return putCursors(tx, cursors)

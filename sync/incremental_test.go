@@ -97,6 +97,13 @@ func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
 		t.Errorf("report lists %d companies after an incremental run, want all %d", d.CompaniesTotal, first.Companies.Customers)
 	}
 
+	// The run after it has nothing new: the deal its search overlap reads
+	// again is stored unchanged, which marks nobody.
+	e.runner.Clock = func() time.Time { return anchor.Add(3 * time.Hour) }
+	if again := e.run(t, hsync.RunOptions{}); again.Computed != 0 {
+		t.Errorf("run after the change's run computed %d customers, want 0", again.Computed)
+	}
+
 	// The next day everyone is computed again.
 	e.runner.Clock = func() time.Time { return anchor.Add(26 * time.Hour) }
 	next := e.run(t, hsync.RunOptions{})
