@@ -258,17 +258,21 @@ func ScoreRFM(in []RFMInput, cfg RFMConfig) ([]RFMScore, error) {
 
 // rfmQuintiles scores values 1..5, higher value = 5, tie-aware (see ScoreRFM).
 func rfmQuintiles(v []decimal.Decimal) []int {
-	n := len(v)
+	return quintilesBy(len(v), func(a, b int) int { return v[a].Cmp(v[b]) })
+}
+
+// quintilesBy is rfmQuintiles over n values that cmp compares by index.
+func quintilesBy(n int, cmp func(a, b int) int) []int {
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.Slice(idx, func(a, b int) bool { return v[idx[a]].LessThan(v[idx[b]]) })
+	sort.Slice(idx, func(a, b int) bool { return cmp(idx[a], idx[b]) < 0 })
 	type group struct{ start, end int }
 	var groups []group
 	for start := 0; start < n; {
 		end := start + 1
-		for end < n && v[idx[end]].Equal(v[idx[start]]) {
+		for end < n && cmp(idx[end], idx[start]) == 0 {
 			end++
 		}
 		groups = append(groups, group{start, end})

@@ -58,6 +58,63 @@ func (s TierScale) Assign(c TierInput, cfg TierConfig) (TierAssignment, error) {
 	return a, nil
 }
 
+// AssignMember returns the tier AssignTiers gives c when c is one of the
+// base the scale was made from (its value among the scale's): its
+// percentile is its tie group's mean rank over the base.
+func (s TierScale) AssignMember(c TierInput, cfg TierConfig) (TierAssignment, error) {
+	if err := cfg.Validate(); err != nil {
+		return TierAssignment{}, err
+	}
+	v := c.Value.InexactFloat64()
+	above := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] <= v })
+	upTo := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] < v })
+	n := float64(max(len(s.Values), 1))
+	// The group is customers above .. upTo-1: AssignTiers' (start+end-1)/2/n.
+	p := float64(above+max(upTo, above+1)-1) / 2 / n
+	positive := c.Value.IsPositive()
+	a := TierAssignment{ID: c.ID, Percentile: p}
+	a.Tier, a.Kept = cfg.placer()(p, positive, positive || above > 0, c.Previous)
+	return a, nil
+}
+
+// NewTierScaleOf keeps the given tier values (TierInput.Value as float64).
+func NewTierScaleOf(values []float64) TierScale {
+	v := slices.Clone(values)
+	slices.SortFunc(v, func(a, b float64) int { return -cmpFloat(a, b) })
+	return TierScale{Values: v}
+}
+
+// RFMKey is one customer's recency, frequency and monetary value as an
+// RFMScale ranks them (see RFMKeyOf).
+type RFMKey struct{ R, F, M float64 }
+
+// RFMKeyOf is c's key for NewRFMScaleOf; ok is false for a customer without
+// an order, whom RFM does not rank.
+func RFMKeyOf(c RFMInput, cfg RFMConfig) (k RFMKey, ok bool) {
+	if c.Orders <= 0 {
+		return k, false
+	}
+	k.R, k.F, k.M = rfmValues(c, cfg.Monetary)
+	return k, true
+}
+
+// NewRFMScaleOf scores the buyers' keys as ScoreRFM scores buyers, on the
+// keys' order, and keeps the bounds: a run that cannot hold every
+// customer's RFMInput keeps only their keys.
+func NewRFMScaleOf(keys []RFMKey) RFMScale {
+	var s RFMScale
+	for _, dim := range []struct {
+		b   *RFMBounds
+		get func(RFMKey) float64
+	}{{&s.R, func(k RFMKey) float64 { return k.R }}, {&s.F, func(k RFMKey) float64 { return k.F }}, {&s.M, func(k RFMKey) float64 { return k.M }}} {
+		scores := quintilesBy(len(keys), func(a, b int) int { return cmpFloat(dim.get(keys[a]), dim.get(keys[b])) })
+		for i, k := range keys {
+			dim.b.lower(scores[i], dim.get(k))
+		}
+	}
+	return s
+}
+
 // RFMScale holds, for each of recency, frequency and monetary value, the
 // lowest value the base's customers with each score 1..5 had. Recency is
 // the last purchase in Unix seconds; monetary value is revenue, or revenue

@@ -106,3 +106,83 @@ func TestRFMScale_Outside(t *testing.T) {
 		t.Errorf("hi %+v, lo %+v, none %+v", hi, lo, none)
 	}
 }
+
+// Every customer of a base placed as a member of its scale gets the tier
+// AssignTiers gave it.
+func TestTierScale_AssignMemberMatchesAssignTiers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	names := DefaultTierConfig().Names
+	for trial := range 300 {
+		cfg := DefaultTierConfig()
+		if trial%2 == 1 {
+			cfg.Margin = 0.05
+		}
+		n := 1 + rng.IntN(60)
+		base := make([]TierInput, n)
+		values := make([]float64, n)
+		for i := range base {
+			v := decimal.NewFromInt(int64(rng.IntN(12)-2) * 100)
+			if trial%3 == 0 {
+				v = decimal.NewFromInt(int64(rng.IntN(1000))).Div(decimal.NewFromInt(7)).Round(2)
+			}
+			base[i] = TierInput{ID: fmt.Sprintf("b%03d", i), Value: v, Previous: names[rng.IntN(len(names))]}
+			values[i] = v.InexactFloat64()
+		}
+		want, err := AssignTiers(base, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scale := NewTierScaleOf(values)
+		byID := map[string]TierInput{}
+		for _, c := range base {
+			byID[c.ID] = c
+		}
+		for _, w := range want {
+			got, err := scale.AssignMember(byID[w.ID], cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != w {
+				t.Fatalf("trial %d: %+v: got %+v, want %+v", trial, byID[w.ID], got, w)
+			}
+		}
+	}
+}
+
+// A scale made from the buyers' keys alone scores every customer as
+// ScoreRFM does.
+func TestRFMScaleOf_ReproducesScoreRFM(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	asOf := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for trial := range 200 {
+		cfg := DefaultRFMConfig()
+		if trial%2 == 1 {
+			cfg.Monetary = RFMMonetaryAverage
+		}
+		n := 1 + rng.IntN(80)
+		in := make([]RFMInput, n)
+		var keys []RFMKey
+		for i := range in {
+			orders := rng.IntN(6)
+			in[i] = RFMInput{ID: fmt.Sprintf("c%03d", i), Orders: orders, Last: asOf.AddDate(0, 0, -rng.IntN(400)),
+				Revenue: decimal.NewFromInt(int64(orders * (10 + rng.IntN(500)))).Div(decimal.NewFromInt(3)).Round(2)}
+			if k, ok := RFMKeyOf(in[i], cfg); ok {
+				keys = append(keys, k)
+			}
+		}
+		want, err := ScoreRFM(in, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scale := NewRFMScaleOf(keys)
+		for i, c := range in {
+			got, err := scale.Score(c, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want[i] {
+				t.Fatalf("trial %d, customer %+v: got %+v, want %+v", trial, c, got, want[i])
+			}
+		}
+	}
+}

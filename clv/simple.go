@@ -228,27 +228,55 @@ func simpleDiv(a, b decimal.Decimal) decimal.Decimal {
 // data: an empty base gives zeros and a flag; only the configuration is
 // validated.
 func NewSimpleBase(histories []HistoricalValue, cfg SimpleConfig, asOf time.Time) (SimpleBase, error) {
-	if err := cfg.Validate(); err != nil {
+	sb, err := NewSimpleBaseBuilder(cfg, asOf)
+	if err != nil {
 		return SimpleBase{}, err
 	}
-	b := SimpleBase{Config: cfg, AsOf: asOf, Customers: len(histories)}
 	for _, h := range histories {
-		b.Revenue = b.Revenue.Add(h.Revenue)
-		b.Profit = b.Profit.Add(h.Profit)
-		if h.Orders == 0 {
-			continue
-		}
-		b.Buyers++
-		b.Orders += h.Orders
-		span, churned := simpleSpan(h, cfg, asOf)
-		b.CustomerPeriods = b.CustomerPeriods.Add(span)
-		if churned {
-			b.Churned++
-		}
+		sb.Add(h)
 	}
+	return sb.Base(), nil
+}
+
+// SimpleBaseBuilder makes a SimpleBase from one customer's history at a
+// time, so the histories need not all be held: NewSimpleBase is Add for
+// each, then Base.
+type SimpleBaseBuilder struct{ b SimpleBase }
+
+// NewSimpleBaseBuilder validates cfg and starts an empty base.
+func NewSimpleBaseBuilder(cfg SimpleConfig, asOf time.Time) (*SimpleBaseBuilder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &SimpleBaseBuilder{b: SimpleBase{Config: cfg, AsOf: asOf}}, nil
+}
+
+// Add counts one customer's history (built with Historical at the base's
+// asOf).
+func (sb *SimpleBaseBuilder) Add(h HistoricalValue) {
+	b := &sb.b
+	b.Customers++
+	b.Revenue = b.Revenue.Add(h.Revenue)
+	b.Profit = b.Profit.Add(h.Profit)
+	if h.Orders == 0 {
+		return
+	}
+	b.Buyers++
+	b.Orders += h.Orders
+	span, churned := simpleSpan(h, b.Config, b.AsOf)
+	b.CustomerPeriods = b.CustomerPeriods.Add(span)
+	if churned {
+		b.Churned++
+	}
+}
+
+// Base returns the base-wide averages of the histories added.
+func (sb *SimpleBaseBuilder) Base() SimpleBase {
+	b := sb.b
+	cfg := b.Config
 	if b.Buyers == 0 {
 		b.Flags = append(b.Flags, Flag{Kind: FlagShortHistory, Reason: "no customer has an order"})
-		return b, nil
+		return b
 	}
 	orders := decimal.NewFromInt(int64(b.Orders))
 	period := decimal.NewFromInt(int64(cfg.Period))
@@ -279,7 +307,7 @@ func NewSimpleBase(histories []HistoricalValue, cfg SimpleConfig, asOf time.Time
 	b.Purchases = simpleDiv(orders.Mul(b.ActivePeriods), b.CustomerPeriods)
 	b.ByPurchases, b.Flags = clampFlagged(ByPurchases(b.ProfitPerOrder, b.Purchases), b.Flags)
 	b.ByLifespan, b.Flags = clampFlagged(simpleDiv(b.Profit.Mul(b.Lifespan), b.CustomerPeriods), b.Flags)
-	return b, nil
+	return b
 }
 
 // SimpleValue is one customer's CLV by the simple formulas. The values are
