@@ -98,39 +98,44 @@ func Quadrant(in []QuadrantInput, cfg QuadrantConfig) ([]QuadrantCell, decimal.D
 	if err := cfg.Validate(); err != nil {
 		return nil, decimal.Zero, 0, err
 	}
-	var clvT decimal.Decimal
-	var monthsT float64
-	if cfg.CLVThreshold != nil {
-		clvT = *cfg.CLVThreshold
-	} else if len(in) > 0 {
-		v := make([]decimal.Decimal, len(in))
-		for i, c := range in {
-			v[i] = c.CLV
-		}
-		sort.Slice(v, func(a, b int) bool { return v[a].LessThan(v[b]) })
-		clvT = v[len(v)/2]
-		if len(v)%2 == 0 {
-			clvT = v[len(v)/2-1].Add(clvT).Div(decimal.NewFromInt(2))
-		}
+	clvs, months := make([]decimal.Decimal, len(in)), make([]float64, len(in))
+	for i, c := range in {
+		clvs[i], months[i] = c.CLV, c.Months
 	}
-	if cfg.MonthsThreshold != nil {
-		monthsT = *cfg.MonthsThreshold
-	} else if len(in) > 0 {
-		v := make([]float64, len(in))
-		for i, c := range in {
-			v[i] = c.Months
-		}
-		sort.Float64s(v)
-		monthsT = v[len(v)/2]
-		if len(v)%2 == 0 {
-			monthsT = (v[len(v)/2-1] + monthsT) / 2
-		}
-	}
+	clvT, monthsT := QuadrantThresholds(clvs, months, cfg)
 	out := make([]QuadrantCell, len(in))
 	for i, c := range in {
 		out[i] = QuadrantAt(c, clvT, monthsT, cfg)
 	}
 	return out, clvT, monthsT, nil
+}
+
+// QuadrantThresholds returns the thresholds Quadrant classifies customers
+// with CLV values clvs and relationship months by: the configured ones, else
+// the medians (the mean of the two middle values for an even count). It
+// sorts both slices.
+func QuadrantThresholds(clvs []decimal.Decimal, months []float64, cfg QuadrantConfig) (decimal.Decimal, float64) {
+	var clvT decimal.Decimal
+	var monthsT float64
+	if cfg.CLVThreshold != nil {
+		clvT = *cfg.CLVThreshold
+	} else if n := len(clvs); n > 0 {
+		sort.Slice(clvs, func(a, b int) bool { return clvs[a].LessThan(clvs[b]) })
+		clvT = clvs[n/2]
+		if n%2 == 0 {
+			clvT = clvs[n/2-1].Add(clvT).Div(decimal.NewFromInt(2))
+		}
+	}
+	if cfg.MonthsThreshold != nil {
+		monthsT = *cfg.MonthsThreshold
+	} else if n := len(months); n > 0 {
+		sort.Float64s(months)
+		monthsT = months[n/2]
+		if n%2 == 0 {
+			monthsT = (months[n/2-1] + monthsT) / 2
+		}
+	}
+	return clvT, monthsT
 }
 
 // QuadrantAt classifies one customer against given thresholds, as Quadrant

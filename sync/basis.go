@@ -177,7 +177,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 		return nil, err
 	}
 	rep.ModelVersion = m.Version
-	keepOrders := cfg.Model.Type == config.ModelSubscription
+	env := computeEnv{asOf: asOf, unit: unit, margin: margin, cost: cost, step: step}
 	var custs []*customer
 	// old are the current results of the customers computed: their part
 	// of the totals, which their new values replace.
@@ -209,21 +209,14 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 		cu := &customer{id: id, created: c.CreatedAt, prevTier: w.Values[string(config.OutTier)], tierSince: w.Since[string(config.OutTier)]}
 		cu.hist = clv.Historical(orders, margin, cost, asOf)
 		cu.summary, _ = clv.Summarize(id, orders, asOf, unit)
-		if keepOrders {
-			cu.orders = orders
-		}
+		cu.orders = orders
 		custs = append(custs, cu)
 	}
 	rep.Customers, rep.Computed = customers, len(custs)
-	base := m.Base
-	base.AsOf = asOf
-	for _, c := range custs {
-		c.simple = base.Customer(c.hist).ByLifespan
-	}
-	if err := r.predict(custs, m, unit, margin, cost, asOf, rep); err != nil {
+	if err := r.predictWith(custs, m, env, rep); err != nil {
 		return nil, err
 	}
-	if err := r.segmentOn(custs, b, asOf, m.Rhythm); err != nil {
+	if err := r.segmentOn(custs, b, asOf, m.Rhythm, false); err != nil {
 		return nil, err
 	}
 	// Move the totals by what the customers computed add and take away.
@@ -285,9 +278,10 @@ func (b computeBasis) value(v Value) Value {
 }
 
 // segmentOn segments the customers on the basis's scales: tiers and RFM
-// scores placed among the base of the day's full computation, quadrants by
-// its thresholds; churn risk and trends are each customer's own.
-func (r *Runner) segmentOn(custs []*customer, b computeBasis, asOf time.Time, rhythm float64) error {
+// scores placed among the base of the day's full computation (members of
+// it when member is true: computeAll's own base), quadrants by its
+// thresholds; churn risk and trends are each customer's own.
+func (r *Runner) segmentOn(custs []*customer, b computeBasis, asOf time.Time, rhythm float64, member bool) error {
 	sc := r.Config.Segments
 	tcfg := r.Config.CLVTiers()
 	qcfg, err := r.Config.CLVQuadrant()
@@ -296,17 +290,17 @@ func (r *Runner) segmentOn(custs []*customer, b computeBasis, asOf time.Time, rh
 	}
 	churn := clv.ChurnRiskConfig{High: sc.Churn.High, Medium: sc.Churn.Medium}
 	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
+	place := b.Tiers.Assign
+	if member {
+		place = b.Tiers.AssignMember
+	}
 	for _, c := range custs {
-		value := c.total
-		if sc.Tiers.Basis == clv.TierBasisPredicted {
-			value = c.predProf
-		}
-		t, err := b.Tiers.Assign(clv.TierInput{ID: c.id, Value: value, Previous: c.prevTier}, tcfg)
+		t, err := place(clv.TierInput{ID: c.id, Value: r.tierValue(c), Previous: c.prevTier}, tcfg)
 		if err != nil {
 			return fmt.Errorf("segments.tiers: %w", err)
 		}
 		c.tier = stayInTier(c, t.Tier, asOf, minStay)
-		if c.rfm, err = b.RFM.Score(clv.RFMInput{ID: c.id, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}, sc.RFM); err != nil {
+		if c.rfm, err = b.RFM.Score(rfmInput(c), sc.RFM); err != nil {
 			return fmt.Errorf("segments.rfm: %w", err)
 		}
 		c.quadrant = clv.QuadrantAt(quadrantInput(c, asOf), b.QuadCLV, b.QuadMonths, qcfg).Name

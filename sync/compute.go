@@ -23,8 +23,8 @@ import (
 type customer struct {
 	id      string
 	created time.Time // contact create date
-	// orders are kept only for the subscription model, which needs each
-	// payment; the purchase models need only the summary.
+	// orders are the customer's orders, held while its chunk is computed
+	// (the subscription model needs each payment).
 	orders   []clv.Order
 	hist     clv.HistoricalValue
 	summary  clv.Summary
@@ -37,17 +37,22 @@ type customer struct {
 	// interval).
 	predLow, predHigh decimal.Decimal
 	confidence        string
-	predVar           float64         // variance of the predicted profit from the purchase process
-	predParamSD       float64         // its standard deviation from the parameters' uncertainty
-	total             decimal.Decimal // historical profit + predicted profit
-	flags             clv.Flags
-	prevTier          string
-	tierSince         time.Time // when prevTier was entered
-	tier              string
-	rfm               clv.RFMScore
-	quadrant          string
-	churn             string
-	trend             clv.TrendResult
+	predVar           float64 // variance of the predicted profit from the purchase process
+	predParamSD       float64 // its standard deviation from the parameters' uncertainty
+	// band is the purchase model's interval on revenue with the variance
+	// and parameter standard deviation behind it; restored says pred and
+	// band were kept from an earlier pass (computeAll), not computed.
+	band      band
+	restored  bool
+	total     decimal.Decimal // historical profit + predicted profit
+	flags     clv.Flags
+	prevTier  string
+	tierSince time.Time // when prevTier was entered
+	tier      string
+	rfm       clv.RFMScore
+	quadrant  string
+	churn     string
+	trend     clv.TrendResult
 }
 
 // compute derives every output for the customers as of now and stores the
@@ -70,138 +75,146 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 	return dry, nil, err
 }
 
-// computeAll computes every customer, and saves the compute basis its
-// segmentation and totals make.
+// computeAll computes every customer and saves the compute basis its
+// segmentation and totals make. It holds a few numbers per customer, never
+// the customers, so memory stays flat as the portal grows: three passes over
+// the store, each a chunk of customers at a time. The first gathers what the
+// model needs (the simple base's sums; with a refit due, the summaries the
+// fit condenses), the second predicts every customer and keeps the
+// prediction's floats with the keys that rank customers into tiers, RFM
+// scores and quadrants, and the third rebuilds each customer, takes its
+// prediction back, places it on the scales those keys make (exactly as
+// ranking everyone at once would) and stores its results.
 func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, o RunOptions, rep *Summary) ([]state.Result, error) {
 	cfg := r.Config
-	asOf := r.now()
-	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
-	margin := decimal.NewFromFloat(cfg.Model.Margin)
-	cost, err := cfg.Model.CostPerOrderAmount()
+	env, err := r.computeEnv()
 	if err != nil {
 		return nil, err
 	}
-	step, err := cfg.WriteBack.RoundingStepAmount()
-	if err != nil {
-		return nil, err
+	asOf := env.asOf
+	pass := r.newPasses(ctx, rules, env)
+
+	// Pass 1: the population the model is fitted on.
+	_, refit := r.modelDue(asOf, o)
+	pop := &population{asOf: asOf, withSummaries: refit != ""}
+	simpleCfg := clv.DefaultSimpleConfig()
+	simpleCfg.Period = cfg.Model.SimplePeriodMonths
+	if pop.simple, err = clv.NewSimpleBaseBuilder(simpleCfg, asOf); err != nil {
+		return nil, fmt.Errorf("simple formulas: %w", err)
 	}
-	prev, err := r.writtenTiers()
-	if err != nil {
-		return nil, err
-	}
-	// The subscription model needs every payment; other models keep only
-	// each customer's summary (a tournament reads the orders again from
-	// the store).
-	keepOrders := cfg.Model.Type == config.ModelSubscription
-	var custs []*customer
-	contacts, visited := 0, 0
-	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
-		if n, err := c.Counts(); err == nil {
-			contacts = n.Contacts
-			if r.companies() {
-				contacts = n.Companies
-			}
+	if err := pass.each(0, func(custs []*customer) error {
+		for _, c := range custs {
+			pop.add(c, cfg.Model.Type)
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	err = r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
-		if err := ctx.Err(); err != nil {
+	rep.Customers, rep.Computed = pop.customers, pop.customers
+	m, err := r.model(ctx, pop, rules, pop.simple.Base(), env.unit, asOf, o, rep)
+	if err != nil {
+		return nil, err
+	}
+	if m.Rhythm == 0 {
+		m.Rhythm = r.rhythmOf(pass, pop) // a model stored before rhythms were
+	}
+
+	// Pass 2: predictions, kept as floats, and the keys of the scales.
+	var (
+		kept     []keptPrediction
+		tierVals []float64
+		rfmKeys  []clv.RFMKey
+		quadCLV  []decimal.Decimal
+		quadMons []float64
+	)
+	kept = make([]keptPrediction, 0, pop.customers)
+	if err := pass.each(1, func(custs []*customer) error {
+		if err := r.predictWith(custs, m, env, rep); err != nil {
 			return err
 		}
-		visited++
-		if visited%256 == 0 {
-			r.progress("compute", visited, contacts)
+		for _, c := range custs {
+			kept = append(kept, keptPrediction{id: idHash(c.id), pred: c.pred, band: c.band})
+			tierVals = append(tierVals, r.tierValue(c).InexactFloat64())
+			if k, ok := clv.RFMKeyOf(rfmInput(c), cfg.Segments.RFM); ok {
+				rfmKeys = append(rfmKeys, k)
+			}
+			q := quadrantInput(c, asOf)
+			quadCLV, quadMons = append(quadCLV, q.CLV), append(quadMons, q.Months)
 		}
-		orders := r.orders(rules, c.ID, deals, asOf)
-		w, had := prev[c.ID]
-		// A contact with no order is not a customer, unless clvsync wrote
-		// values to it before (its deals were lost or deleted): then its
-		// values must come down.
-		if len(orders) == 0 && !had {
-			return nil
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	sc, err := r.scalesOf(tierVals, rfmKeys, quadCLV, quadMons)
+	if err != nil {
+		return nil, err
+	}
+	tierVals, rfmKeys, quadCLV, quadMons = nil, nil, nil, nil
+
+	// Pass 3: each customer again, its prediction taken back, placed on
+	// the scales, stored.
+	b := computeBasis{Day: day(asOf), Hash: r.computeHash(rules), ModelVersion: rep.ModelVersion, RunID: runID,
+		Tiers: sc.tiers, RFM: sc.rfm, QuadCLV: sc.quadCLV, QuadMonths: sc.quadMonths, Pending: true}
+	var all []state.Result // a dry run's
+	var pending []state.Result
+	next := 0
+	rep.Value = Value{Currency: cfg.Deals.HomeCurrency}
+	if names := cfg.Segments.Tiers.Names; len(names) > 0 {
+		rep.Value.TopTier = names[0]
+	}
+	err = pass.each(2, func(custs []*customer) error {
+		for _, c := range custs {
+			if next >= len(kept) || kept[next].id != idHash(c.id) {
+				return fmt.Errorf("compute: the customers changed between passes (at %s %s); run again", r.unitOf().kind, c.id)
+			}
+			c.pred, c.band, c.restored = kept[next].pred, kept[next].band, true
+			next++
 		}
-		cu := &customer{id: c.ID, created: c.CreatedAt, prevTier: w.tier, tierSince: w.since}
-		cu.hist = clv.Historical(orders, margin, cost, asOf)
-		cu.summary, _ = clv.Summarize(c.ID, orders, asOf, unit)
-		if keepOrders {
-			cu.orders = orders
+		if err := r.predictWith(custs, m, env, rep); err != nil {
+			return err
 		}
-		custs = append(custs, cu)
+		if err := r.segmentOn(custs, b, asOf, m.Rhythm, true); err != nil {
+			return err
+		}
+		v := r.value(custs, env.step)
+		rep.Value.Total, rep.Value.Predicted = rep.Value.Total.Add(v.Total), rep.Value.Predicted.Add(v.Predicted)
+		rep.Value.topTotal = rep.Value.topTotal.Add(v.topTotal)
+		for _, c := range custs {
+			out := r.outputs(c, rep.Model, env.step, asOf)
+			res := state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment}
+			if o.DryRun {
+				all = append(all, res)
+				continue
+			}
+			if pending = append(pending, res); len(pending) == 1000 {
+				if err := r.Store.PutResults(runID, asOf, pending); err != nil {
+					return err
+				}
+				pending = pending[:0]
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Customers, rep.Computed = len(custs), len(custs)
-	r.progress("compute", visited, contacts)
-
-	hists := make([]clv.HistoricalValue, len(custs))
-	for i, c := range custs {
-		hists[i] = c.hist
+	if next != len(kept) {
+		return nil, fmt.Errorf("compute: the customers changed between passes (%d, then %d); run again", len(kept), next)
 	}
-	simpleCfg := clv.DefaultSimpleConfig()
-	simpleCfg.Period = cfg.Model.SimplePeriodMonths
-	base, err := clv.NewSimpleBase(hists, simpleCfg, asOf)
-	if err != nil {
-		return nil, fmt.Errorf("simple formulas: %w", err)
+	if rep.Value.Total.IsPositive() {
+		rep.Value.TopTierShare = rep.Value.topTotal.Div(rep.Value.Total).InexactFloat64()
 	}
-	m, err := r.model(ctx, custs, rules, base, unit, asOf, o, rep)
-	if err != nil {
-		return nil, err
-	}
-	// Between refits the base averages are the model's too, so a
-	// customer's simple value moves only with its own orders and time.
-	base = m.Base
-	base.AsOf = asOf
-	for _, c := range custs {
-		c.simple = base.Customer(c.hist).ByLifespan
-	}
-	if err := r.predict(custs, m, unit, margin, cost, asOf, rep); err != nil {
-		return nil, err
-	}
-	if m.Rhythm == 0 {
-		m.Rhythm = baseRhythm(custs) // a model stored before rhythms were
-	}
-	sc, err := r.segment(custs, asOf, m.Rhythm)
-	if err != nil {
-		return nil, err
-	}
-	rep.Value = r.value(custs, step)
 	if o.DryRun {
-		all := make([]state.Result, len(custs))
-		for i, c := range custs {
-			out := r.outputs(c, rep.Model, step, asOf)
-			all[i] = state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment}
-		}
 		return all, nil
-	}
-	results := make([]state.Result, 0, 1000)
-	flush := func() error {
-		if len(results) == 0 {
-			return nil
-		}
-		err := r.Store.PutResults(runID, asOf, results)
-		results = results[:0]
-		return err
-	}
-	for _, c := range custs {
-		out := r.outputs(c, rep.Model, step, asOf)
-		results = append(results, state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment})
-		if len(results) == 1000 {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
 	}
 	// The last results go with the basis, pending until the write-back
 	// ends (see settle).
-	b := computeBasis{Day: day(asOf), Hash: r.computeHash(rules), ModelVersion: rep.ModelVersion, RunID: runID,
-		Customers: len(custs), Total: rep.Value.Total, Predicted: rep.Value.Predicted, TopTotal: rep.Value.topTotal,
-		Tiers: sc.tiers, RFM: sc.rfm, QuadCLV: sc.quadCLV, QuadMonths: sc.quadMonths, Pending: true}
+	b.Customers, b.Total, b.Predicted, b.TopTotal = pop.customers, rep.Value.Total, rep.Value.Predicted, rep.Value.topTotal
 	meta, err := b.meta(r.unitOf().basisKey)
 	if err != nil {
 		return nil, err
 	}
-	return nil, r.Store.FinishCompute(runID, asOf, results, nil, false, meta)
+	return nil, r.Store.FinishCompute(runID, asOf, pending, nil, false, meta)
 }
 
 // value sums the customers' CLV as it is written (rounded parts) and the
@@ -226,24 +239,6 @@ func (r *Runner) value(custs []*customer, step decimal.Decimal) Value {
 	return v
 }
 
-// writtenTier is the tier last written to a contact and when it was entered.
-type writtenTier struct {
-	tier  string
-	since time.Time
-}
-
-// writtenTiers reads, in one pass over the written records, the tier each
-// contact was last given; a contact is in the map when anything was ever
-// written to it.
-func (r *Runner) writtenTiers() (map[string]writtenTier, error) {
-	out := map[string]writtenTier{}
-	err := r.Store.ForEachWritten(func(w state.Written) error {
-		out[w.ContactID] = writtenTier{tier: w.Values[string(config.OutTier)], since: w.Since[string(config.OutTier)]}
-		return nil
-	})
-	return out, err
-}
-
 // monthlyRate converts an annual discount rate to the equivalent monthly one.
 func monthlyRate(annual float64) float64 { return math.Pow(1+annual, 1.0/12) - 1 }
 
@@ -261,13 +256,13 @@ func (r *Runner) modelDue(asOf time.Time, o RunOptions) (StoredModel, string) {
 // model returns the model this run predicts with: the stored one, or a new
 // fit when refitReason says one is due. A new fit is saved unless the run is
 // a dry run; rep records the version and why it was fitted.
-func (r *Runner) model(ctx context.Context, custs []*customer, rules DealRules, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time, o RunOptions, rep *Summary) (StoredModel, error) {
+func (r *Runner) model(ctx context.Context, pop *population, rules DealRules, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time, o RunOptions, rep *Summary) (StoredModel, error) {
 	old, reason := r.modelDue(asOf, o)
 	if reason == "" {
 		rep.ModelVersion = old.Version
 		return old, nil
 	}
-	m := r.fit(ctx, custs, rules, base, unit, asOf)
+	m := r.fit(ctx, pop, rules, base, unit, asOf)
 	if err := ctx.Err(); err != nil {
 		return m, err
 	}
@@ -282,11 +277,11 @@ func (r *Runner) model(ctx context.Context, custs []*customer, rules DealRules, 
 	return m, nil
 }
 
-// fit fits the configured model to the customers, falling back to the
+// fit fits the configured model to the population, falling back to the
 // simple formulas when the data cannot support it.
-func (r *Runner) fit(ctx context.Context, custs []*customer, rules DealRules, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time) StoredModel {
+func (r *Runner) fit(ctx context.Context, pop *population, rules DealRules, base clv.SimpleBase, unit clv.TimeUnit, asOf time.Time) StoredModel {
 	cfg := r.Config.Model
-	m := StoredModel{Type: cfg.Type, Base: base, Rhythm: baseRhythm(custs)}
+	m := StoredModel{Type: cfg.Type, Base: base, Rhythm: clv.BuyingRhythm(pop.summaries)}
 	fallback := func(reason string) StoredModel {
 		m.Type, m.Fallback, m.Params, m.Spend = config.ModelSimple, reason, nil, nil
 		return m
@@ -295,12 +290,7 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, rules DealRules, ba
 	case config.ModelSimple:
 		return m
 	case config.ModelSubscription:
-		var tenures []clv.Tenure
-		for _, c := range custs {
-			if t, ok := clv.SubscriptionTenure(c.orders, clv.Month, subscriptionGrace, asOf); ok && c.hist.Orders > 0 {
-				tenures = append(tenures, t)
-			}
-		}
+		tenures := pop.tenures
 		if len(tenures) < cfg.MinCustomers {
 			return fallback(fmt.Sprintf("%d subscribers, fewer than model.min_customers %d", len(tenures), cfg.MinCustomers))
 		}
@@ -312,14 +302,9 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, rules DealRules, ba
 		m.LogLik, m.Customers = sbg.LogLikelihood, len(tenures)
 		return m
 	}
-	summaries := make([]clv.Summary, 0, len(custs))
-	for _, c := range custs {
-		if c.hist.Orders > 0 {
-			summaries = append(summaries, c.summary)
-		}
-	}
+	summaries := pop.summaries
 	if cfg.Type == config.ModelAuto {
-		m.Type, m.Tournament = r.tournament(ctx, custs, rules, unit, asOf)
+		m.Type, m.Tournament = r.tournament(ctx, pop.first, rules, unit, asOf)
 	}
 	f, err := clv.FitModelsContext(ctx, summaries, clv.FitOptions{Model: m.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
 	if err != nil {
@@ -346,16 +331,7 @@ func (r *Runner) fit(ctx context.Context, custs []*customer, rules DealRules, ba
 // tournament is possible it returns BG/NBD and says why. The split
 // summaries come from a second pass over the store, so no run holds every
 // customer's orders in memory.
-func (r *Runner) tournament(ctx context.Context, custs []*customer, rules DealRules, unit clv.TimeUnit, asOf time.Time) (string, *Tournament) {
-	var first time.Time
-	for _, c := range custs {
-		if c.hist.Orders == 0 {
-			continue
-		}
-		if first.IsZero() || c.hist.First.Before(first) {
-			first = c.hist.First
-		}
-	}
+func (r *Runner) tournament(ctx context.Context, first time.Time, rules DealRules, unit clv.TimeUnit, asOf time.Time) (string, *Tournament) {
 	t := &Tournament{HoldoutEnd: asOf}
 	holdout := min(asOf.Sub(first)/2, 365*24*time.Hour)
 	t.CalibrationEnd = asOf.Add(-holdout)
@@ -419,17 +395,6 @@ func (r *Runner) tournament(ctx context.Context, custs []*customer, rules DealRu
 	return t.Winner, t
 }
 
-// baseRhythm is the customers' typical time between purchases.
-func baseRhythm(custs []*customer) float64 {
-	summaries := make([]clv.Summary, 0, len(custs))
-	for _, c := range custs {
-		if c.hist.Orders > 0 {
-			summaries = append(summaries, c.summary)
-		}
-	}
-	return clv.BuyingRhythm(summaries)
-}
-
 // predict fills each customer's prediction from the model m, whose simple
 // base is taken as of asOf.
 func (r *Runner) predict(custs []*customer, m StoredModel, unit clv.TimeUnit, margin, cost decimal.Decimal, asOf time.Time, rep *Summary) error {
@@ -486,24 +451,19 @@ func (r *Runner) predict(custs []*customer, m StoredModel, unit clv.TimeUnit, ma
 			if c.hist.Orders == 0 {
 				return
 			}
-			c.pred = fit.Predict(c.summary, cfg.HorizonMonths, monthly, upm)
-			c.predRev = clampMoney(clv.DecimalCLV(c.pred.CLV))
-			purchases, _ := clv.DecimalFromFloat(c.pred.ExpectedPurchases)
-			c.predProf = clampMoney(c.predRev.Mul(margin).Sub(cost.Mul(purchases)))
-			// The interval is on revenue; profit's is taken in proportion.
-			// It carries the purchase process's uncertainty and the
-			// fitted parameters'.
-			lo, hi := fit.Interval(c.summary, cfg.HorizonMonths, upm, c.pred, 0.1, 0.9)
-			psd := fit.ParamSD(c.summary, cfg.HorizonMonths, monthly, upm, c.pred)
-			lo, hi = clv.WidenInterval(c.pred.CLV, lo, hi, psd, 0.1, 0.9)
-			if c.predRev.IsPositive() {
-				k := c.predProf.Div(c.predRev)
-				c.predLow, c.predHigh = clampMoney(clv.DecimalCLV(lo).Mul(k)), clampMoney(clv.DecimalCLV(hi).Mul(k))
-				kf := k.InexactFloat64()
-				c.predVar = fit.Variance(c.summary, cfg.HorizonMonths, upm, c.pred) * kf * kf
-				c.predParamSD = psd * math.Abs(kf)
+			if !c.restored {
+				c.pred = fit.Predict(c.summary, cfg.HorizonMonths, monthly, upm)
+				// The interval is on revenue. It carries the purchase
+				// process's uncertainty and the fitted parameters'.
+				lo, hi := fit.Interval(c.summary, cfg.HorizonMonths, upm, c.pred, 0.1, 0.9)
+				psd := fit.ParamSD(c.summary, cfg.HorizonMonths, monthly, upm, c.pred)
+				c.band = band{psd: psd}
+				c.band.lo, c.band.hi = clv.WidenInterval(c.pred.CLV, lo, hi, psd, 0.1, 0.9)
+				if clampMoney(clv.DecimalCLV(c.pred.CLV)).IsPositive() {
+					c.band.variance = fit.Variance(c.summary, cfg.HorizonMonths, upm, c.pred)
+				}
 			}
-			c.confidence = string(clv.ConfidenceOf(c.predProf.InexactFloat64(), c.predLow.InexactFloat64(), c.predHigh.InexactFloat64()))
+			c.derive(margin, cost)
 		})
 	}
 	for _, c := range custs {
@@ -514,6 +474,44 @@ func (r *Runner) predict(custs []*customer, m StoredModel, unit clv.TimeUnit, ma
 		c.total = hp.Add(c.predProf)
 	}
 	return nil
+}
+
+// band is a purchase model's interval on a customer's predicted revenue
+// (10th and 90th percentiles), the variance of that revenue from the
+// purchase process and its standard deviation from the parameters.
+type band struct {
+	lo, hi, variance, psd float64
+}
+
+// derive sets c's predicted money from its prediction and band: revenue,
+// profit (revenue x margin less the cost of the expected orders), the
+// profit's interval taken in proportion to revenue's, its spread and the
+// confidence that interval's width gives.
+func (c *customer) derive(margin, cost decimal.Decimal) {
+	c.predRev = clampMoney(clv.DecimalCLV(c.pred.CLV))
+	purchases, _ := clv.DecimalFromFloat(c.pred.ExpectedPurchases)
+	c.predProf = clampMoney(c.predRev.Mul(margin).Sub(cost.Mul(purchases)))
+	if c.predRev.IsPositive() {
+		k := c.predProf.Div(c.predRev)
+		c.predLow, c.predHigh = clampMoney(clv.DecimalCLV(c.band.lo).Mul(k)), clampMoney(clv.DecimalCLV(c.band.hi).Mul(k))
+		kf := k.InexactFloat64()
+		c.predVar = c.band.variance * kf * kf
+		c.predParamSD = c.band.psd * math.Abs(kf)
+	}
+	c.confidence = string(clv.ConfidenceOf(c.predProf.InexactFloat64(), c.predLow.InexactFloat64(), c.predHigh.InexactFloat64()))
+}
+
+// predictWith sets the customers' simple values from m's base, then
+// predicts them with m (see predict).
+func (r *Runner) predictWith(custs []*customer, m StoredModel, env computeEnv, rep *Summary) error {
+	// Between refits the base averages are the model's too, so a
+	// customer's simple value moves only with its own orders and time.
+	base := m.Base
+	base.AsOf = env.asOf
+	for _, c := range custs {
+		c.simple = base.Customer(c.hist).ByLifespan
+	}
+	return r.predict(custs, m, env.unit, env.margin, env.cost, env.asOf, rep)
 }
 
 // eachParallel calls fn for every customer, on every core: intervals cost
@@ -552,63 +550,6 @@ func clampMoney(d decimal.Decimal) decimal.Decimal {
 	return v
 }
 
-// segment assigns tiers (with hysteresis and a minimum time in tier), RFM
-// scores and segments, quadrant cells, churn risk and trends, and returns
-// the scales it ranked the customers on.
-func (r *Runner) segment(custs []*customer, asOf time.Time, rhythm float64) (scales, error) {
-	sc := r.Config.Segments
-	tierIn := make([]clv.TierInput, len(custs))
-	rfmIn := make([]clv.RFMInput, len(custs))
-	quadIn := make([]clv.QuadrantInput, len(custs))
-	for i, c := range custs {
-		value := c.total
-		if sc.Tiers.Basis == clv.TierBasisPredicted {
-			value = c.predProf
-		}
-		tierIn[i] = clv.TierInput{ID: c.id, Value: value, Previous: c.prevTier}
-		rfmIn[i] = clv.RFMInput{ID: c.id, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}
-		quadIn[i] = quadrantInput(c, asOf)
-	}
-	var out scales
-	tiers, err := clv.AssignTiers(tierIn, r.Config.CLVTiers())
-	if err != nil {
-		return out, fmt.Errorf("segments.tiers: %w", err)
-	}
-	out.tiers = clv.NewTierScale(tierIn)
-	tierOf := make(map[string]string, len(tiers))
-	for _, t := range tiers {
-		tierOf[t.ID] = t.Tier
-	}
-	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
-	for _, c := range custs {
-		c.tier = stayInTier(c, tierOf[c.id], asOf, minStay)
-	}
-	scores, err := clv.ScoreRFM(rfmIn, sc.RFM)
-	if err != nil {
-		return out, fmt.Errorf("segments.rfm: %w", err)
-	}
-	out.rfm = clv.NewRFMScale(rfmIn, scores, sc.RFM)
-	qcfg, err := r.Config.CLVQuadrant()
-	if err != nil {
-		return out, err
-	}
-	cells, clvT, monthsT, err := clv.Quadrant(quadIn, qcfg)
-	if err != nil {
-		return out, fmt.Errorf("segments.quadrant: %w", err)
-	}
-	out.quadCLV, out.quadMonths = clvT, monthsT
-	churn := clv.ChurnRiskConfig{High: sc.Churn.High, Medium: sc.Churn.Medium}
-	tcfg := clv.TrendConfig{Window: time.Duration(sc.Trend.WindowDays) * 24 * time.Hour, StableBand: sc.Trend.StableBand}
-	for i, c := range custs {
-		c.rfm = scores[i]
-		c.quadrant = cells[i].Name
-		// P(alive) read with recency against the customer's (or the
-		// base's) buying rhythm: a one-time buyer long gone is never low.
-		c.churn = string(clv.ChurnRiskFor(churn, c.pred.PAlive, c.summary, rhythm))
-	}
-	return out, r.trends(custs, asOf, tcfg)
-}
-
 // stayInTier is the tier c takes when ranked into tier: its previous tier
 // while it has been there less than minStay.
 func stayInTier(c *customer, tier string, asOf time.Time, minStay time.Duration) string {
@@ -645,35 +586,6 @@ func trendOf(c *customer, hist []state.HistoryPoint, asOf time.Time, tcfg clv.Tr
 		return fmt.Errorf("segments.trend: %w", err)
 	}
 	c.trend.Baseline = clv.TrendPoint{} // not an output; one customer is kept per contact
-	return nil
-}
-
-// trends compares each customer's CLV with its history, read in one pass
-// over the stored history (contact id order, like custs).
-func (r *Runner) trends(custs []*customer, asOf time.Time, tcfg clv.TrendConfig) error {
-	trend := func(c *customer, hist []state.HistoryPoint) error { return trendOf(c, hist, asOf, tcfg) }
-	i := 0
-	err := r.Store.ForEachHistory(func(id string, hist []state.HistoryPoint) error {
-		for ; i < len(custs) && custs[i].id < id; i++ {
-			if err := trend(custs[i], nil); err != nil {
-				return err
-			}
-		}
-		if i < len(custs) && custs[i].id == id {
-			err := trend(custs[i], hist)
-			i++
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for ; i < len(custs); i++ {
-		if err := trend(custs[i], nil); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

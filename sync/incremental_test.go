@@ -8,6 +8,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/clvsync/clvsync/clv"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
@@ -119,4 +120,40 @@ func money(t *testing.T, s string) decimal.Decimal {
 		t.Fatalf("money %q: %v", s, err)
 	}
 	return d
+}
+
+// computeAll never holds every customer: it ranks them on scales of float
+// keys. Every stored tier must still be the one ranking all customers at
+// once (clv.AssignTiers) gives.
+func TestRunner_FullComputationRanksAsOne(t *testing.T) {
+	e := setup(t, 400, func(c *config.Config) { c.Segments.Tiers.Basis = "total" })
+	rep := e.run(t, hsync.RunOptions{})
+	var in []clv.TierInput
+	got := map[string]string{}
+	if err := e.store.ForEachResult(func(r state.Result) error {
+		if r.RunID == rep.RunID {
+			in = append(in, clv.TierInput{ID: r.ContactID, Value: r.CLV})
+			got[r.ContactID] = r.Tier
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := clv.AssignTiers(in, e.cfg.CLVTiers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != rep.Customers {
+		t.Fatalf("%d results, %d customers", len(want), rep.Customers)
+	}
+	differ := 0
+	for _, w := range want {
+		if got[w.ID] != w.Tier {
+			differ++
+			t.Logf("%s: tier %q, ranking everyone gives %q", w.ID, got[w.ID], w.Tier)
+		}
+	}
+	if differ > 0 {
+		t.Errorf("%d of %d customers' tiers differ from ranking everyone at once", differ, len(want))
+	}
 }

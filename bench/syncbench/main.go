@@ -103,11 +103,12 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	cfg := config.DefaultConfig()
 	cfg.HubSpot.BaseURL, cfg.HubSpot.Tier, cfg.HubSpot.RateLimitShare = base, tier, share
 	cfg.State.Path = filepath.Join(dir, "clvsync.db")
-	// The runs follow each other within minutes; the default 5-minute
-	// overlap (for clock skew and search lag between runs hours apart)
-	// would re-read the previous run's whole window. fakehub has no search
-	// lag here.
-	cfg.Schedule.OverlapSkew = config.Duration(2 * time.Second)
+	// The runs follow each other within seconds of each 1 % burst of
+	// changes; any overlap (the default 5 minutes is for clock skew and
+	// search lag between runs minutes apart) would re-read the previous
+	// run's whole burst. fakehub has no search lag here, and the search
+	// walk re-reads the cursor's own millisecond anyway.
+	cfg.Schedule.OverlapSkew = 0
 	if keep != "" {
 		cfg.State.Path = keep
 	}

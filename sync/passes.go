@@ -1,0 +1,209 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/clvsync/clvsync/clv"
+	"github.com/clvsync/clvsync/state"
+	"github.com/clvsync/clvsync/sync/config"
+)
+
+// computeEnv is what every customer's computation of a run shares.
+type computeEnv struct {
+	asOf   time.Time
+	unit   clv.TimeUnit
+	margin decimal.Decimal
+	cost   decimal.Decimal // per order
+	step   decimal.Decimal // write_back.rounding_step
+}
+
+func (r *Runner) computeEnv() (computeEnv, error) {
+	cfg := r.Config
+	env := computeEnv{asOf: r.now(), margin: decimal.NewFromFloat(cfg.Model.Margin)}
+	env.unit, _ = clv.ParseTimeUnit(cfg.Model.TimeUnit)
+	var err error
+	if env.cost, err = cfg.Model.CostPerOrderAmount(); err != nil {
+		return env, err
+	}
+	env.step, err = cfg.WriteBack.RoundingStepAmount()
+	return env, err
+}
+
+// passChunk is how many customers a pass of computeAll holds at a time.
+const passChunk = 2048
+
+// passes reads the customers of the store for computeAll's passes.
+type passes struct {
+	r     *Runner
+	ctx   context.Context
+	rules DealRules
+	env   computeEnv
+	total int // customers with deals, for progress (0: unknown)
+}
+
+func (r *Runner) newPasses(ctx context.Context, rules DealRules, env computeEnv) *passes {
+	p := &passes{r: r, ctx: ctx, rules: rules, env: env}
+	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
+		if n, err := c.Counts(); err == nil {
+			p.total = n.Contacts
+			if r.companies() {
+				p.total = n.Companies
+			}
+		}
+	}
+	return p
+}
+
+// each calls fn with the customers, in id order, passChunk at a time.
+// Every customer of a run is a contact (or company) with orders, or one
+// clvsync wrote values to before (its deals were lost or deleted: its values
+// must come down). Pass n of 3 reports progress as the compute phase's n-th
+// third.
+func (p *passes) each(n int, fn func([]*customer) error) error {
+	r, env := p.r, p.env
+	chunk := make([]*customer, 0, passChunk)
+	visited := 0
+	progress := func() {
+		if p.total > 0 {
+			r.progress("compute", n*p.total+min(visited, p.total), 3*p.total)
+		}
+	}
+	err := r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		if visited++; visited%256 == 0 {
+			progress()
+		}
+		orders := r.orders(p.rules, c.ID, deals, env.asOf)
+		cu := &customer{id: c.ID, created: c.CreatedAt}
+		// The last written tier is only needed to place the customer
+		// (last pass), and whether anything was written only for a
+		// contact without orders.
+		if len(orders) == 0 || n == 2 {
+			w, had, err := r.Store.Written(c.ID)
+			if err != nil {
+				return err
+			}
+			if len(orders) == 0 && !had {
+				return nil
+			}
+			cu.prevTier, cu.tierSince = w.Values[string(config.OutTier)], w.Since[string(config.OutTier)]
+		}
+		cu.hist = clv.Historical(orders, env.margin, env.cost, env.asOf)
+		cu.summary, _ = clv.Summarize(c.ID, orders, env.asOf, env.unit)
+		cu.orders = orders
+		if chunk = append(chunk, cu); len(chunk) == passChunk {
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			chunk = make([]*customer, 0, passChunk)
+		}
+		return nil
+	})
+	if err == nil && len(chunk) > 0 {
+		err = fn(chunk)
+	}
+	progress()
+	return err
+}
+
+// population is what computeAll's first pass keeps of every customer for
+// the model: the simple base's sums, the earliest purchase, the summaries
+// of the buyers when a fit is due, and the subscribers' tenures for the
+// subscription model.
+type population struct {
+	asOf          time.Time
+	customers     int
+	simple        *clv.SimpleBaseBuilder
+	first         time.Time
+	withSummaries bool
+	summaries     []clv.Summary // buyers', when withSummaries
+	tenures       []clv.Tenure  // subscription model
+}
+
+func (p *population) add(c *customer, model string) {
+	p.customers++
+	p.simple.Add(c.hist)
+	if c.hist.Orders == 0 {
+		return
+	}
+	if p.first.IsZero() || c.hist.First.Before(p.first) {
+		p.first = c.hist.First
+	}
+	if p.withSummaries {
+		p.summaries = append(p.summaries, c.summary)
+	}
+	if model == config.ModelSubscription {
+		if t, ok := clv.SubscriptionTenure(c.orders, clv.Month, subscriptionGrace, p.asOf); ok {
+			p.tenures = append(p.tenures, t)
+		}
+	}
+}
+
+// rhythmOf is the base's buying rhythm, from the population's summaries or,
+// when the pass did not keep them, from another pass.
+func (r *Runner) rhythmOf(p *passes, pop *population) float64 {
+	if pop.withSummaries {
+		return clv.BuyingRhythm(pop.summaries)
+	}
+	var summaries []clv.Summary
+	_ = p.each(0, func(custs []*customer) error {
+		for _, c := range custs {
+			if c.hist.Orders > 0 {
+				summaries = append(summaries, c.summary)
+			}
+		}
+		return nil
+	})
+	return clv.BuyingRhythm(summaries)
+}
+
+// keptPrediction is what computeAll keeps of one customer's prediction
+// between its second and third pass (the model's floats, from which every
+// money output is derived again the same way), with a hash of the
+// customer's id to check the passes saw the same customers.
+type keptPrediction struct {
+	id   uint64
+	pred clv.Prediction
+	band band
+}
+
+func idHash(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// tierValue is the value c is ranked by into tiers (segments.tiers.basis).
+func (r *Runner) tierValue(c *customer) decimal.Decimal {
+	if r.Config.Segments.Tiers.Basis == clv.TierBasisPredicted {
+		return c.predProf
+	}
+	return c.total
+}
+
+func rfmInput(c *customer) clv.RFMInput {
+	return clv.RFMInput{ID: c.id, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}
+}
+
+// scalesOf makes the scales of a base from every customer's keys: tier
+// values, buyers' RFM keys, and CLV and relationship months (their medians
+// are the quadrant's thresholds unless the config sets them).
+func (r *Runner) scalesOf(tierVals []float64, rfmKeys []clv.RFMKey, quadCLV []decimal.Decimal, quadMons []float64) (scales, error) {
+	out := scales{tiers: clv.NewTierScaleOf(tierVals), rfm: clv.NewRFMScaleOf(rfmKeys)}
+	qcfg, err := r.Config.CLVQuadrant()
+	if err != nil {
+		return out, err
+	}
+	if err := qcfg.Validate(); err != nil {
+		return out, fmt.Errorf("segments.quadrant: %w", err)
+	}
+	out.quadCLV, out.quadMonths = clv.QuadrantThresholds(quadCLV, quadMons, qcfg)
+	return out, nil
+}
