@@ -13,7 +13,11 @@ import (
 func eachContact(tx *bolt.Tx, from string, fn func(Contact) (bool, error)) error {
 	contacts := tx.Bucket(bucketContacts)
 	c := contacts.Cursor()
+	n := 0
 	for k, _ := c.Seek([]byte(from)); k != nil; k, _ = c.Next() {
+		if n++; n%scanRelease == 0 {
+			releaseMapped(tx)
+		}
 		var r contactRecord
 		if _, err := getRecord(contacts, k, &r, nil); err != nil {
 			return err

@@ -866,7 +866,11 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 // or company ids that have deals), in order, until fn returns false.
 func indexedIDs(idx *bolt.Bucket, fn func(id string) (bool, error)) error {
 	c := idx.Cursor()
+	n := 0
 	for k, _ := c.First(); k != nil; {
+		if n++; n%scanRelease == 0 {
+			releaseMapped(idx.Tx())
+		}
 		id, _ := splitKey(k)
 		more, err := fn(id)
 		if err != nil || !more {

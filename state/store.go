@@ -418,6 +418,11 @@ func releaseMapped(tx *bolt.Tx) {
 // mapped file pages.
 const releaseEvery = 8
 
+// scanRelease is how many records a scan inside one transaction reads
+// between releases of the mapped pages (MissingContacts and
+// MissingCompanies read whole buckets in one View).
+const scanRelease = 20_000
+
 // Close releases the file and its lock and removes the pid sidecar. It is
 // safe to call more than once.
 func (s *Store) Close() error {

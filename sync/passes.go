@@ -103,6 +103,9 @@ func (p *passes) each(n int, fn func([]*customer) error) error {
 				return err
 			}
 			chunk = make([]*customer, 0, passChunk)
+			// The chunk's lookups (written values, history) mapped pages
+			// the scan's own releases do not cover.
+			r.releaseMapped()
 		}
 		return nil
 	})

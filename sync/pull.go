@@ -331,6 +331,10 @@ func searchModified[T any](ctx context.Context, r *Runner, cursor, what string,
 		batch = batch[:0]
 		return err
 	}
+	// keep looks records up one by one: the pages they touch would stay
+	// mapped until the phase ends (the read-back of a full write-back is
+	// every customer).
+	seen := 0
 	for o, err := range search(cur.Time.Add(-time.Duration(r.Config.Schedule.OverlapSkew))) {
 		if err != nil {
 			return fmt.Errorf("search modified %s: %w", what, err)
@@ -338,6 +342,9 @@ func searchModified[T any](ctx context.Context, r *Runner, cursor, what string,
 		v, modified, ok, err := keep(o, flush)
 		if err != nil {
 			return err
+		}
+		if seen++; seen%10_000 == 0 {
+			r.releaseMapped()
 		}
 		if modified.After(high) {
 			high = modified
