@@ -214,3 +214,19 @@ func TestStore_CompanyUnit(t *testing.T) {
 		t.Errorf("failures kept after the company was deleted: %v, %v", fs, err)
 	}
 }
+
+func TestStore_CustomerCount(t *testing.T) {
+	s := newStore(t)
+	must(t, s.PutDeals([]Deal{
+		{ID: "1", ContactIDs: []string{"a", "b"}, CompanyIDs: []string{"x"}},
+		{ID: "2", ContactIDs: []string{"b"}, CompanyIDs: []string{"x", "y"}},
+		{ID: "3"},
+	}))
+	must(t, s.PutContacts([]Contact{{ID: "c"}})) // no deal: not a customer
+	if n, err := s.CustomerCount(); err != nil || n != 2 {
+		t.Errorf("contacts with deals: %d, %v; want 2", n, err)
+	}
+	if n, err := s.CompanyUnit().CustomerCount(); err != nil || n != 2 {
+		t.Errorf("companies with deals: %d, %v; want 2", n, err)
+	}
+}

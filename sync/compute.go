@@ -262,6 +262,9 @@ func (r *Runner) model(ctx context.Context, pop *population, rules DealRules, ba
 		rep.ModelVersion = old.Version
 		return old, nil
 	}
+	// A fit is CPU for a while: the pages the passes mapped need not stay
+	// resident meanwhile.
+	r.releaseMapped()
 	m := r.fit(ctx, pop, rules, base, unit, asOf)
 	if err := ctx.Err(); err != nil {
 		return m, err
@@ -355,6 +358,7 @@ func (r *Runner) tournament(ctx context.Context, first time.Time, rules DealRule
 		t.Note = "the order history could not be read (" + err.Error() + "): no tournament, bgnbd used"
 		return clv.ModelBGNBD, t
 	}
+	r.releaseMapped()
 	length := clv.UnitsBetween(t.CalibrationEnd, asOf, unit)
 	budget := time.Duration(r.Config.Model.FitBudget)
 	// One model at a time, each within the fit budget: a slow fit is left

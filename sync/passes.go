@@ -48,12 +48,9 @@ type passes struct {
 
 func (r *Runner) newPasses(ctx context.Context, rules DealRules, env computeEnv) *passes {
 	p := &passes{r: r, ctx: ctx, rules: rules, env: env}
-	if c, ok := r.Store.(interface{ Counts() (state.Counts, error) }); ok && r.Progress != nil {
-		if n, err := c.Counts(); err == nil {
-			p.total = n.Contacts
-			if r.companies() {
-				p.total = n.Companies
-			}
+	if c, ok := r.Store.(interface{ CustomerCount() (int, error) }); ok && r.Progress != nil {
+		if n, err := c.CustomerCount(); err == nil {
+			p.total = n
 		}
 	}
 	return p

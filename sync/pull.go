@@ -343,7 +343,7 @@ func searchModified[T any](ctx context.Context, r *Runner, cursor, what string,
 		if err != nil {
 			return err
 		}
-		if seen++; seen%10_000 == 0 {
+		if seen++; seen%1_000 == 0 {
 			r.releaseMapped()
 		}
 		if modified.After(high) {

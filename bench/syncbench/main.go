@@ -25,9 +25,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -57,6 +59,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
 		os.Exit(2)
 	}
+	phase.Store("")
 	go sampleHeap(*memProfile, *memTrace)
 	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -146,7 +149,9 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		}
 		stopProfile = pprof.StopCPUProfile
 	}
-	runner.Progress = func(phase string, done, total int) {
+	runner.Progress = func(ph string, done, total int) {
+		phase.Store(ph)
+		phase := ph
 		if pullCPU == 0 && !strings.HasPrefix(phase, "pull") {
 			pullCPU = cpuTime() - cpuAtStart
 			stopProfile()
@@ -186,6 +191,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		}
 		fmt.Println()
 	}
+	fmt.Printf("  peak RSS         %s\n", peakLine())
 	fmt.Printf("  wall time        %s, CPU %s (pull %s: %.2f ms per pull request)\n", fullWall.Round(time.Millisecond),
 		fullCPU.Round(time.Millisecond), pullCPU.Round(time.Millisecond), float64(pullCPU.Microseconds())/1000/float64(max(pullCalls, 1)))
 	if fi, err := os.Stat(cfg.State.Path); err == nil && fullIO >= 0 {
@@ -210,6 +216,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		if err != nil {
 			return err
 		}
+		resetPeak(store) // changeDeals read the whole store in this process
 		resetHub(base)
 		calls.Store(0)
 		runner.Clock = func() time.Time { return time.Date(2026, 11, 1, 13+i, 0, 0, 0, time.UTC) }
@@ -231,6 +238,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		fmt.Printf("  phases           pull %.1fs, compute %.1fs, write %.1fs\n", rep2.Phases.Pull.Seconds(), rep2.Phases.Compute.Seconds(), rep2.Phases.Write.Seconds())
 		fmt.Printf("  wall time        %s, CPU %s (pull %s), disk written %.1f MB\n", time.Since(start).Round(time.Millisecond),
 			incCPU.Round(time.Millisecond), pullCPU.Round(time.Millisecond), float64(incIO)/1e6)
+		fmt.Printf("  peak RSS         %s\n", peakLine())
 		fmt.Printf("  at HubSpot's real limits its %d searches alone take %.0f s (search: %d requests/s per portal)\n\n",
 			hs2.search, float64(hs2.search)/hubspotSearchPerSecond, hubspotSearchPerSecond)
 	}
@@ -238,8 +246,8 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	if err != nil {
 		return err
 	}
-	fmt.Printf("peak RSS %s (now: %s anonymous, %s file-backed: bbolt maps the state file), peak Go heap in use %.0f MB, state file %.1f MB\n",
-		procStatus("VmHWM"), procStatus("RssAnon"), procStatus("RssFile"), float64(peakHeap.Load())/1e6, float64(fi.Size())/1e6)
+	fmt.Printf("now: %s anonymous, %s file-backed (bbolt maps the state file); peak Go heap in use %.0f MB over all runs, state file %.1f MB\n",
+		procStatus("RssAnon"), procStatus("RssFile"), float64(peakHeap.Load())/1e6, float64(fi.Size())/1e6)
 	return nil
 }
 
@@ -356,12 +364,43 @@ func hubStats(base string) hubCounts {
 	return hc
 }
 
+// resetPeak returns what the bench itself used (changeDeals scans the store)
+// and restarts the peak RSS count (VmHWM), so the next run's peak is its own.
+func resetPeak(store *state.Store) {
+	_ = store.ReleaseMapped()
+	debug.FreeOSMemory()
+	peakMu.Lock()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	peakAt = peakRSS{}
+	peakMu.Unlock()
+}
+
 func resetHub(base string) {
 	resp, err := http.Post(base+"/_fakehub/stats/reset", "application/json", nil)
 	if err == nil {
 		resp.Body.Close()
 	}
 }
+
+// peakAt is where the process's peak RSS was reached: the phase and the
+// resident set's split just after.
+var (
+	peakMu sync.Mutex
+	peakAt peakRSS
+)
+
+type peakRSS struct{ hwm, phase, anon, file string }
+
+// peakLine says the peak RSS since the last resetPeak and where it was
+// reached.
+func peakLine() string {
+	peakMu.Lock()
+	defer peakMu.Unlock()
+	return fmt.Sprintf("%s (reached in phase %q; just after: %s anonymous, %s file-backed)", procStatus("VmHWM"), peakAt.phase, peakAt.anon, peakAt.file)
+}
+
+// phase is the phase the runner last reported progress in, for -memtrace.
+var phase atomic.Value // string
 
 // pullProfile is the -cpuprofile path.
 var pullProfile string
@@ -382,12 +421,18 @@ func sampleHeap(profile string, trace bool) {
 		runtime.ReadMemStats(&ms)
 		if trace && time.Since(traced) >= time.Second {
 			traced = time.Now()
-			fmt.Fprintf(os.Stderr, "%s heap in use %d MB, next GC at %d MB, RSS %s\n",
-				traced.Format("15:04:05"), ms.HeapInuse>>20, ms.NextGC>>20, procStatus("VmRSS"))
+			fmt.Fprintf(os.Stderr, "%s heap in use %d MB, next GC at %d MB, RSS %s (anonymous %s, file-backed %s) %s\n",
+				traced.Format("15:04:05"), ms.HeapInuse>>20, ms.NextGC>>20, procStatus("VmRSS"), procStatus("RssAnon"), procStatus("RssFile"), phase.Load())
 		}
 		if ms.HeapInuse > peakHeap.Load() {
 			peakHeap.Store(ms.HeapInuse)
 		}
+		// Where the peak RSS was reached (at this tick's resolution).
+		peakMu.Lock()
+		if hwm := procStatus("VmHWM"); hwm != peakAt.hwm {
+			peakAt = peakRSS{hwm: hwm, phase: phase.Load().(string), anon: procStatus("RssAnon"), file: procStatus("RssFile")}
+		}
+		peakMu.Unlock()
 		if profile != "" && ms.HeapInuse > profiled+profiled/20 {
 			profiled = ms.HeapInuse
 			if f, err := os.Create(profile); err == nil {
