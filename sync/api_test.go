@@ -38,6 +38,7 @@ func newMemStore() *memStore {
 	return &memStore{cursors: map[string]state.Cursor{}, meta: map[string]string{}, companies: map[string]state.Company{}}
 }
 
+func (m *memStore) ReleaseMapped() error                     { return nil } // nothing mapped
 func (m *memStore) Cursor(name string) (state.Cursor, error) { return m.cursors[name], nil }
 func (m *memStore) Meta(key string) (string, error)          { return m.meta[key], nil }
 func (m *memStore) SetCursors(cs ...state.Cursor) error {
