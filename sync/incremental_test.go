@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
@@ -155,5 +156,27 @@ func TestRunner_FullComputationRanksAsOne(t *testing.T) {
 	}
 	if differ > 0 {
 		t.Errorf("%d of %d customers' tiers differ from ranking everyone at once", differ, len(want))
+	}
+}
+
+// PullGCPercent holds only while the run pulls: the compute phase, whose
+// heap grows with the portal, collects as the process was set to.
+func TestRunner_PullGCPercentIsRestored(t *testing.T) {
+	e := setup(t, 100, nil)
+	var during []int
+	e.runner.PullGCPercent = 300
+	e.runner.Progress = func(phase string, _, _ int) {
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		if len(during) == 0 || during[len(during)-1] != p {
+			during = append(during, p)
+		}
+	}
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	e.run(t, hsync.RunOptions{})
+	after := debug.SetGCPercent(before)
+	if after != 100 || !slices.Contains(during, 300) || during[len(during)-1] != 100 {
+		t.Errorf("GC percent seen during the run %v, after it %d; want 300 while pulling, then 100", during, after)
 	}
 }

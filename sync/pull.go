@@ -175,7 +175,7 @@ func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules 
 	// Several pages go into one transaction with the checkpoint of the
 	// last: one disk flush per group instead of per page, and a killed run
 	// re-reads at most the pages of one group.
-	var group []state.Deal
+	group := make([]state.Deal, 0, listingGroup*opts.Limit)
 	pagesInGroup := 0
 	flush := func(after string) error {
 		if err := r.Store.PutListedDeals(group, state.Cursor{Name: cursorDealsFull, Time: start, After: after}); err != nil {
@@ -183,7 +183,7 @@ func (r *Runner) listDeals(ctx context.Context, opts hubspot.ListOptions, rules 
 		}
 		contacts.add(group)
 		rep.Pulled.Deals += len(group)
-		group, pagesInGroup = nil, 0
+		group, pagesInGroup = make([]state.Deal, 0, listingGroup*opts.Limit), 0
 		return nil
 	}
 	listed := 0

@@ -126,7 +126,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		return err
 	}
 	defer store.Close()
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler),
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler), PullGCPercent: 300, // as clvsync run sets it
 		Clock: func() time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) }}
 	allowed := float64(tierBurst(tier)) * scale * share / 10 // requests per second we may use
 

@@ -55,7 +55,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, Progress: ui.Progress}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, PullGCPercent: pullGCPercent(), Progress: ui.Progress}
 	if runner.Clock, err = clockFromEnv(os.Getenv); err != nil {
 		return fail(stderr, err)
 	}
@@ -264,4 +264,13 @@ func clockFromEnv(getenv func(string) string) (func() time.Time, error) {
 		return nil, config.Problems{{Key: "CLVSYNC_NOW", Msg: err.Error(), Fix: "use RFC 3339, e.g. 2026-11-01T12:00:00Z, or unset it"}}
 	}
 	return func() time.Time { return t }, nil
+}
+
+// pullGCPercent is the collector's target during a run's pull (see
+// sync.Runner.PullGCPercent): 300, unless the operator set GOGC.
+func pullGCPercent() int {
+	if os.Getenv("GOGC") != "" {
+		return 0
+	}
+	return 300
 }
