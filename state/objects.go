@@ -254,11 +254,12 @@ const rebuildChunk = 50_000
 
 // RebuildIndexes makes the contact and company indices from the stored
 // deals when PutListedDeals left them stale, and does nothing otherwise. It
-// collects every (contact, deal) and (company, deal) pair in one pass over
-// the deals, empties the indices, and inserts the pairs sorted, rebuildChunk
-// per transaction; the last clears the stale mark, so a run killed midway
-// starts over on its next call. The pairs are held in one buffer per index
-// (about 35 bytes per pair).
+// empties the indices, collects the (contact, deal) and (company, deal)
+// pairs in one pass over the deals, and every rebuildBuffer pairs (and at
+// the end) inserts those collected, sorted, rebuildChunk per transaction;
+// the last transaction clears the stale mark, so a run killed midway starts
+// over on its next call. The pairs are held in one buffer per index (about
+// 35 bytes per pair).
 func (s *Store) RebuildIndexes() error {
 	var stale bool
 	if err := s.view(func(tx *bolt.Tx) error {
@@ -267,7 +268,45 @@ func (s *Store) RebuildIndexes() error {
 	}); err != nil || !stale {
 		return err
 	}
+	if err := s.update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketContactDeals, bucketCompanyDeals} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("rebuild indices: %w", err)
+	}
 	var contacts, companies pairKeys
+	// flush inserts the pairs collected so far, sorted, and empties the
+	// buffers for the next rebuildBuffer pairs.
+	flush := func() error {
+		for _, idx := range []struct {
+			bucket []byte
+			keys   *pairKeys
+		}{{bucketContactDeals, &contacts}, {bucketCompanyDeals, &companies}} {
+			for chunk := range slices.Chunk(idx.keys.sorted(), rebuildChunk) {
+				if err := s.update(func(tx *bolt.Tx) error {
+					b := tx.Bucket(idx.bucket)
+					b.FillPercent = dealsFillPercent
+					for _, k := range chunk {
+						if err := b.Put(idx.keys.key(k), []byte{}); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			idx.keys.reset()
+		}
+		return nil
+	}
 	if err := s.ForEachDeal(func(d Deal) error {
 		for _, id := range d.ContactIDs {
 			contacts.add(id, d.ID)
@@ -275,44 +314,26 @@ func (s *Store) RebuildIndexes() error {
 		for _, id := range d.CompanyIDs {
 			companies.add(id, d.ID)
 		}
+		if len(contacts.ends)+len(companies.ends) >= rebuildBuffer {
+			return flush()
+		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("rebuild indices: %w", err)
 	}
-	for _, idx := range []struct {
-		bucket []byte
-		keys   *pairKeys
-	}{{bucketContactDeals, &contacts}, {bucketCompanyDeals, &companies}} {
-		keys := idx.keys.sorted()
-		if err := s.update(func(tx *bolt.Tx) error {
-			if err := tx.DeleteBucket(idx.bucket); err != nil {
-				return err
-			}
-			_, err := tx.CreateBucket(idx.bucket)
-			return err
-		}); err != nil {
-			return fmt.Errorf("rebuild indices: %w", err)
-		}
-		for chunk := range slices.Chunk(keys, rebuildChunk) {
-			if err := s.update(func(tx *bolt.Tx) error {
-				b := tx.Bucket(idx.bucket)
-				b.FillPercent = dealsFillPercent
-				for _, k := range chunk {
-					if err := b.Put(idx.keys.key(k), []byte{}); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
-				return fmt.Errorf("rebuild indices: %w", err)
-			}
-		}
+	if err := flush(); err != nil {
+		return fmt.Errorf("rebuild indices: %w", err)
 	}
 	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyIndexesStale) }); err != nil {
 		return fmt.Errorf("rebuild indices: %w", err)
 	}
 	return nil
 }
+
+// rebuildBuffer is how many index entries RebuildIndexes collects before it
+// inserts them: the rebuild's memory is bounded (about 20 MB), not
+// proportional to the deals, and each insert is still sorted.
+var rebuildBuffer = 500_000 // a var for tests
 
 // pairKeys holds index keys (pairKey) back to back in one buffer, so
 // collecting a million of them is a few allocations, not a million.
@@ -325,6 +346,9 @@ func (p *pairKeys) add(a, b string) {
 	p.buf = append(append(append(p.buf, a...), sep), b...)
 	p.ends = append(p.ends, len(p.buf))
 }
+
+// reset empties p, keeping its memory.
+func (p *pairKeys) reset() { p.buf, p.ends = p.buf[:0], p.ends[:0] }
 
 // key returns the i-th key added.
 func (p *pairKeys) key(i int) []byte {

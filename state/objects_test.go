@@ -495,8 +495,19 @@ func TestStore_ResetData(t *testing.T) {
 
 // Deals stored by PutListedDeals are found through the indices once
 // RebuildIndexes ran, exactly as if PutDeals had stored them; a second
-// call does nothing, and ResetData clears the stale mark.
+// call does nothing, and ResetData clears the stale mark. With a buffer of
+// two pairs the rebuild inserts in several rounds, to the same indices.
 func TestStore_PutListedDealsThenRebuildIndexes(t *testing.T) {
+	for _, buffer := range []int{rebuildBuffer, 2} {
+		t.Run(fmt.Sprint(buffer), func(t *testing.T) {
+			defer func(b int) { rebuildBuffer = b }(rebuildBuffer)
+			rebuildBuffer = buffer
+			testPutListedDealsThenRebuildIndexes(t)
+		})
+	}
+}
+
+func testPutListedDealsThenRebuildIndexes(t *testing.T) {
 	deals := []Deal{
 		{ID: "3", ContactIDs: []string{"c2", "c1"}, CompanyIDs: []string{"k1"}},
 		{ID: "1", ContactIDs: []string{"c1"}},
