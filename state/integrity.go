@@ -438,5 +438,17 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 // update is db.Update under guard. bbolt rolls the transaction back when fn
 // panics, so the store stays usable for reads of undamaged pages.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return guard(s.path, func() error { return s.db.Update(fn) })
+	return guard(s.path, func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			// The pages the transaction read (and the lookups since the
+			// last release) need not stay resident: a run's updates reach
+			// all over the file. bbolt writes through the file, never
+			// through the mapping, so the mapped data stays valid.
+			releaseMapped(tx)
+			return nil
+		})
+	})
 }

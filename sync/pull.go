@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -77,7 +78,8 @@ func (r *Runner) plan(force bool) (pullPlan, error) {
 func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Summary) error {
 	start := r.now()
 	if p.Full {
-		if err := r.fullDeals(ctx, p, rules, start, rep); err != nil {
+		err := r.withPullGC(func() error { return r.fullDeals(ctx, p, rules, start, rep) })
+		if err != nil {
 			return err
 		}
 		// The listing stored its deals without index entries; nothing
@@ -127,6 +129,16 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		}
 	}
 	return nil
+}
+
+// withPullGC runs fn, a full listing, with the collector at
+// Runner.PullGCPercent.
+func (r *Runner) withPullGC(fn func() error) error {
+	if r.PullGCPercent <= 0 {
+		return fn()
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(r.PullGCPercent))
+	return fn()
 }
 
 // fullDeals lists every deal page by page, storing each page together with
