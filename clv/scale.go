@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 
@@ -19,58 +20,36 @@ type TierScale struct {
 	Values []float64 `json:"values"`
 }
 
-// NewTierScale keeps the values of in.
-func NewTierScale(in []TierInput) TierScale {
-	v := make([]float64, len(in))
-	for i, c := range in {
-		v[i] = c.Value.InexactFloat64()
-	}
-	slices.SortFunc(v, func(a, b float64) int { return -cmpFloat(a, b) })
-	return TierScale{Values: v}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // Assign returns the tier AssignTiers gives c when it ranks c among the
 // scale's base and c: its percentile is the mean rank of its tie group over
 // the base plus c, and Previous is kept within cfg.Margin as there.
 func (s TierScale) Assign(c TierInput, cfg TierConfig) (TierAssignment, error) {
-	if err := cfg.Validate(); err != nil {
-		return TierAssignment{}, err
-	}
-	v := c.Value.InexactFloat64()
-	// Values are highest first: above are those > v, equal those == v.
-	above := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] <= v })
-	upTo := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] < v })
-	n := float64(len(s.Values) + 1)
-	p := float64(2*above+(upTo-above)) / 2 / n
-	positive := c.Value.IsPositive()
-	a := TierAssignment{ID: c.ID, Percentile: p}
-	a.Tier, a.Kept = cfg.placer()(p, positive, positive || above > 0, c.Previous)
-	return a, nil
+	return s.place(c, cfg, false)
 }
 
 // AssignMember returns the tier AssignTiers gives c when c is one of the
 // base the scale was made from (its value among the scale's): its
 // percentile is its tie group's mean rank over the base.
 func (s TierScale) AssignMember(c TierInput, cfg TierConfig) (TierAssignment, error) {
+	return s.place(c, cfg, true)
+}
+
+func (s TierScale) place(c TierInput, cfg TierConfig, member bool) (TierAssignment, error) {
 	if err := cfg.Validate(); err != nil {
 		return TierAssignment{}, err
 	}
 	v := c.Value.InexactFloat64()
+	// Values are highest first: above are those > v, upTo those >= v.
 	above := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] <= v })
 	upTo := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] < v })
-	n := float64(max(len(s.Values), 1))
-	// The group is customers above .. upTo-1: AssignTiers' (start+end-1)/2/n.
-	p := float64(above+max(upTo, above+1)-1) / 2 / n
+	// AssignTiers' percentile of a tie group from start to end-1 over n
+	// customers is (start+end-1)/2/n; a newcomer joins the group and the
+	// base.
+	start, end, n := above, max(upTo, above+1), len(s.Values)
+	if !member {
+		end, n = upTo+1, n+1
+	}
+	p := float64(start+end-1) / 2 / float64(max(n, 1))
 	positive := c.Value.IsPositive()
 	a := TierAssignment{ID: c.ID, Percentile: p}
 	a.Tier, a.Kept = cfg.placer()(p, positive, positive || above > 0, c.Previous)
@@ -80,7 +59,7 @@ func (s TierScale) AssignMember(c TierInput, cfg TierConfig) (TierAssignment, er
 // NewTierScaleOf keeps the given tier values (TierInput.Value as float64).
 func NewTierScaleOf(values []float64) TierScale {
 	v := slices.Clone(values)
-	slices.SortFunc(v, func(a, b float64) int { return -cmpFloat(a, b) })
+	slices.SortFunc(v, func(a, b float64) int { return cmp.Compare(b, a) })
 	return TierScale{Values: v}
 }
 
@@ -107,7 +86,7 @@ func NewRFMScaleOf(keys []RFMKey) RFMScale {
 		b   *RFMBounds
 		get func(RFMKey) float64
 	}{{&s.R, func(k RFMKey) float64 { return k.R }}, {&s.F, func(k RFMKey) float64 { return k.F }}, {&s.M, func(k RFMKey) float64 { return k.M }}} {
-		scores := quintilesBy(len(keys), func(a, b int) int { return cmpFloat(dim.get(keys[a]), dim.get(keys[b])) })
+		scores := quintilesBy(len(keys), func(a, b int) int { return cmp.Compare(dim.get(keys[a]), dim.get(keys[b])) })
 		for i, k := range keys {
 			dim.b.lower(scores[i], dim.get(k))
 		}
@@ -140,21 +119,6 @@ func rfmValues(c RFMInput, monetary string) (r, f, m float64) {
 	return r, f, m
 }
 
-// NewRFMScale keeps the score bounds of scores, which ScoreRFM gave in.
-func NewRFMScale(in []RFMInput, scores []RFMScore, cfg RFMConfig) RFMScale {
-	var s RFMScale
-	for i, c := range in {
-		if c.Orders <= 0 {
-			continue
-		}
-		r, f, m := rfmValues(c, cfg.Monetary)
-		s.R.lower(scores[i].R, r)
-		s.F.lower(scores[i].F, f)
-		s.M.lower(scores[i].M, m)
-	}
-	return s
-}
-
 // lower makes v the bound of score when it is lower.
 func (b *RFMBounds) lower(score int, v float64) {
 	if k := score - 1; k >= 0 && k < 5 && (!b.Has[k] || v < b.Min[k]) {
@@ -165,7 +129,7 @@ func (b *RFMBounds) lower(score int, v float64) {
 // Score scores c on the scale: on each of R, F and M the highest score whose
 // lowest value c reaches, else the lowest score anybody had. Scores are
 // monotone in the values, so every customer of the base the scale was made
-// from scores as ScoreRFM scored it. A customer without an order scores
+// from (NewRFMScaleOf) scores as ScoreRFM scored it. A customer without an order scores
 // 1, 1, 1, as there.
 func (s RFMScale) Score(c RFMInput, cfg RFMConfig) (RFMScore, error) {
 	rules, err := cfg.compile()
