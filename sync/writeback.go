@@ -300,7 +300,10 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, in writeInput, rep
 // eachComputed visits the results run computed of the customers ids with
 // what was written to each before.
 func (r *Runner) eachComputed(ids []string, run uint64, fn func(res state.Result, prev state.Written, had bool) error) error {
-	for _, id := range ids {
+	for i, id := range ids {
+		if i%lookupRelease == lookupRelease-1 {
+			r.releaseMapped()
+		}
 		res, ok, err := r.Store.Result(id)
 		if err != nil {
 			return err

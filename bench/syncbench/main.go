@@ -167,6 +167,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	}
 	fullWall := time.Since(start)
 	fullCPU, fullIO := cpuTime()-cpuAtStart, writeBytes()-ioAtStart
+	fullPeak := peakLine() // before Counts, which reads every page of the file in this process
 	counts, err := store.Counts()
 	if err != nil {
 		return err
@@ -191,7 +192,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		}
 		fmt.Println()
 	}
-	fmt.Printf("  peak RSS         %s\n", peakLine())
+	fmt.Printf("  peak RSS         %s\n", fullPeak)
 	fmt.Printf("  wall time        %s, CPU %s (pull %s: %.2f ms per pull request)\n", fullWall.Round(time.Millisecond),
 		fullCPU.Round(time.Millisecond), pullCPU.Round(time.Millisecond), float64(pullCPU.Microseconds())/1000/float64(max(pullCalls, 1)))
 	if fi, err := os.Stat(cfg.State.Path); err == nil && fullIO >= 0 {
