@@ -24,20 +24,35 @@ type TierScale struct {
 // scale's base and c: its percentile is the mean rank of its tie group over
 // the base plus c, and Previous is kept within cfg.Margin as there.
 func (s TierScale) Assign(c TierInput, cfg TierConfig) (TierAssignment, error) {
-	return s.place(c, cfg, false)
+	place, err := s.Placer(cfg, false)
+	if err != nil {
+		return TierAssignment{}, err
+	}
+	return place(c), nil
 }
 
 // AssignMember returns the tier AssignTiers gives c when c is one of the
 // base the scale was made from (its value among the scale's): its
 // percentile is its tie group's mean rank over the base.
 func (s TierScale) AssignMember(c TierInput, cfg TierConfig) (TierAssignment, error) {
-	return s.place(c, cfg, true)
-}
-
-func (s TierScale) place(c TierInput, cfg TierConfig, member bool) (TierAssignment, error) {
-	if err := cfg.Validate(); err != nil {
+	place, err := s.Placer(cfg, true)
+	if err != nil {
 		return TierAssignment{}, err
 	}
+	return place(c), nil
+}
+
+// Placer returns Assign (member false) or AssignMember (true) for cfg,
+// validated and with its tier bounds made once, to place many customers.
+func (s TierScale) Placer(cfg TierConfig, member bool) (func(TierInput) TierAssignment, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	placer := cfg.placer()
+	return func(c TierInput) TierAssignment { return s.place(c, placer, member) }, nil
+}
+
+func (s TierScale) place(c TierInput, placer tierPlacer, member bool) TierAssignment {
 	v := c.Value.InexactFloat64()
 	// Values are highest first: above are those > v, upTo those >= v.
 	above := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] <= v })
@@ -52,8 +67,8 @@ func (s TierScale) place(c TierInput, cfg TierConfig, member bool) (TierAssignme
 	p := float64(start+end-1) / 2 / float64(max(n, 1))
 	positive := c.Value.IsPositive()
 	a := TierAssignment{ID: c.ID, Percentile: p}
-	a.Tier, a.Kept = cfg.placer()(p, positive, positive || above > 0, c.Previous)
-	return a, nil
+	a.Tier, a.Kept = placer(p, positive, positive || above > 0, c.Previous)
+	return a
 }
 
 // NewTierScaleOf keeps the given tier values (TierInput.Value as float64).
@@ -129,20 +144,32 @@ func (b *RFMBounds) lower(score int, v float64) {
 // Score scores c on the scale: on each of R, F and M the highest score whose
 // lowest value c reaches, else the lowest score anybody had. Scores are
 // monotone in the values, so every customer of the base the scale was made
-// from (NewRFMScaleOf) scores as ScoreRFM scored it. A customer without an order scores
-// 1, 1, 1, as there.
+// from (NewRFMScaleOf) scores as ScoreRFM scored it. A customer without an
+// order scores 1, 1, 1, as there.
 func (s RFMScale) Score(c RFMInput, cfg RFMConfig) (RFMScore, error) {
-	rules, err := cfg.compile()
+	score, err := s.Scorer(cfg)
 	if err != nil {
 		return RFMScore{}, err
 	}
-	out := RFMScore{ID: c.ID, R: 1, F: 1, M: 1}
-	if c.Orders > 0 {
-		r, f, m := rfmValues(c, cfg.Monetary)
-		out.R, out.F, out.M = s.R.score(r), s.F.score(f), s.M.score(m)
+	return score(c), nil
+}
+
+// Scorer returns Score for cfg with its segment rules compiled once, to
+// score many customers.
+func (s RFMScale) Scorer(cfg RFMConfig) (func(RFMInput) RFMScore, error) {
+	rules, err := cfg.compile()
+	if err != nil {
+		return nil, err
 	}
-	out.Segment = rfmMatch(rules, out.R, out.F, out.M)
-	return out, nil
+	return func(c RFMInput) RFMScore {
+		out := RFMScore{ID: c.ID, R: 1, F: 1, M: 1}
+		if c.Orders > 0 {
+			r, f, m := rfmValues(c, cfg.Monetary)
+			out.R, out.F, out.M = s.R.score(r), s.F.score(f), s.M.score(m)
+		}
+		out.Segment = rfmMatch(rules, out.R, out.F, out.M)
+		return out
+	}, nil
 }
 
 // score is the highest score whose bound v reaches, else the lowest score

@@ -153,10 +153,13 @@ func AssignTiers(in []TierInput, cfg TierConfig) ([]TierAssignment, error) {
 	return out, nil
 }
 
-// placer returns the tier rule of AssignTiers for a customer at percentile
+// tierPlacer is the tier rule of AssignTiers for a customer at percentile
 // p: positive says whether its value is, anyPositive whether anybody's is;
 // previous is its previous tier, kept within Margin.
-func (cfg TierConfig) placer() func(p float64, positive, anyPositive bool, previous string) (tier string, kept bool) {
+type tierPlacer func(p float64, positive, anyPositive bool, previous string) (tier string, kept bool)
+
+// placer returns cfg's tierPlacer.
+func (cfg TierConfig) placer() tierPlacer {
 	bounds := make([]float64, len(cfg.Cuts)+1) // bounds[i] = lower bound of tier i
 	for i, s := range cfg.Cuts {
 		bounds[i+1] = bounds[i] + s
