@@ -160,24 +160,16 @@ func (r *Runner) changedOnly(rules DealRules, asOf time.Time, o RunOptions) (b c
 // dirty marks stay until the write-back ends: see settle); a dry run stores
 // nothing and returns the results.
 func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b computeBasis, ids []string, rep *Summary) ([]state.Result, error) {
-	cfg := r.Config
-	asOf := r.now()
-	unit, _ := clv.ParseTimeUnit(cfg.Model.TimeUnit)
-	margin := decimal.NewFromFloat(cfg.Model.Margin)
-	cost, err := cfg.Model.CostPerOrderAmount()
+	env, err := r.computeEnv()
 	if err != nil {
 		return nil, err
 	}
-	step, err := cfg.WriteBack.RoundingStepAmount()
-	if err != nil {
-		return nil, err
-	}
+	asOf := env.asOf
 	m, _, err := loadModel(r.Store, r.unitOf().modelKey)
 	if err != nil {
 		return nil, err
 	}
 	rep.ModelVersion = m.Version
-	env := computeEnv{asOf: asOf, unit: unit, margin: margin, cost: cost, step: step}
 	var custs []*customer
 	// old are the current results of the customers computed: their part
 	// of the totals, which their new values replace.
@@ -212,11 +204,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 			continue // not a customer (see compute)
 		}
 		customers++
-		cu := &customer{id: id, created: c.CreatedAt, prevTier: w.Values[string(config.OutTier)], tierSince: w.Since[string(config.OutTier)]}
-		cu.hist = clv.Historical(orders, margin, cost, asOf)
-		cu.summary, _ = clv.Summarize(id, orders, asOf, unit)
-		cu.orders = orders
-		custs = append(custs, cu)
+		custs = append(custs, env.customer(c, orders, w))
 	}
 	rep.Customers, rep.Computed = customers, len(custs)
 	if err := r.predictWith(custs, m, env, rep); err != nil {
@@ -226,7 +214,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 		return nil, err
 	}
 	// Move the totals by what the customers computed add and take away.
-	v := r.value(custs, step)
+	v := r.value(custs, env.step)
 	b.Total, b.Predicted, b.TopTotal = b.Total.Add(v.Total), b.Predicted.Add(v.Predicted), b.TopTotal.Add(v.topTotal)
 	for _, res := range old {
 		total, pred := money(res.Values[string(config.OutTotal)]), money(res.Values[string(config.OutPredicted)])
@@ -239,7 +227,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 	rep.Value = b.value(v)
 	results := make([]state.Result, len(custs))
 	for i, c := range custs {
-		out := r.outputs(c, rep.Model, step, asOf)
+		out := r.outputs(c, rep.Model, env.step, asOf)
 		results[i] = state.Result{ContactID: c.id, Values: out.values(), CLV: c.total, Tier: c.tier, Segment: c.rfm.Segment}
 	}
 	if o.DryRun {
@@ -300,19 +288,18 @@ func (r *Runner) segmentOn(custs []*customer, b computeBasis, asOf time.Time, rh
 	}
 	churn := clv.ChurnRiskConfig{High: sc.Churn.High, Medium: sc.Churn.Medium}
 	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
-	place := b.Tiers.Assign
-	if member {
-		place = b.Tiers.AssignMember
+	place, err := b.Tiers.Placer(tcfg, member)
+	if err != nil {
+		return fmt.Errorf("segments.tiers: %w", err)
+	}
+	score, err := b.RFM.Scorer(sc.RFM)
+	if err != nil {
+		return fmt.Errorf("segments.rfm: %w", err)
 	}
 	for _, c := range custs {
-		t, err := place(clv.TierInput{ID: c.id, Value: r.tierValue(c), Previous: c.prevTier}, tcfg)
-		if err != nil {
-			return fmt.Errorf("segments.tiers: %w", err)
-		}
+		t := place(clv.TierInput{ID: c.id, Value: r.tierValue(c), Previous: c.prevTier})
 		c.tier = stayInTier(c, t.Tier, asOf, minStay)
-		if c.rfm, err = b.RFM.Score(rfmInput(c), sc.RFM); err != nil {
-			return fmt.Errorf("segments.rfm: %w", err)
-		}
+		c.rfm = score(rfmInput(c))
 		c.quadrant = clv.QuadrantAt(quadrantInput(c, asOf), b.QuadCLV, b.QuadMonths, qcfg).Name
 		c.churn = string(clv.ChurnRiskFor(churn, c.pred.PAlive, c.summary, rhythm))
 	}

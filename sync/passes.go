@@ -22,6 +22,16 @@ type computeEnv struct {
 	step   decimal.Decimal // write_back.rounding_step
 }
 
+// customer builds the customer c with its orders and what was last
+// written to it (its tier and since when).
+func (env computeEnv) customer(c state.Contact, orders []clv.Order, w state.Written) *customer {
+	cu := &customer{id: c.ID, created: c.CreatedAt, orders: orders,
+		prevTier: w.Values[string(config.OutTier)], tierSince: w.Since[string(config.OutTier)]}
+	cu.hist = clv.Historical(orders, env.margin, env.cost, env.asOf)
+	cu.summary, _ = clv.Summarize(c.ID, orders, env.asOf, env.unit)
+	return cu
+}
+
 func (r *Runner) computeEnv() (computeEnv, error) {
 	cfg := r.Config
 	env := computeEnv{asOf: r.now(), margin: decimal.NewFromFloat(cfg.Model.Margin)}
@@ -78,23 +88,21 @@ func (p *passes) each(n int, fn func([]*customer) error) error {
 			progress()
 		}
 		orders := r.orders(p.rules, c.ID, deals, env.asOf)
-		cu := &customer{id: c.ID, created: c.CreatedAt}
 		// The last written tier is only needed to place the customer
 		// (last pass), and whether anything was written only for a
 		// contact without orders.
+		var w state.Written
 		if len(orders) == 0 || n == 2 {
-			w, had, err := r.Store.Written(c.ID)
-			if err != nil {
+			var had bool
+			var err error
+			if w, had, err = r.Store.Written(c.ID); err != nil {
 				return err
 			}
 			if len(orders) == 0 && !had {
 				return nil
 			}
-			cu.prevTier, cu.tierSince = w.Values[string(config.OutTier)], w.Since[string(config.OutTier)]
 		}
-		cu.hist = clv.Historical(orders, env.margin, env.cost, env.asOf)
-		cu.summary, _ = clv.Summarize(c.ID, orders, env.asOf, env.unit)
-		cu.orders = orders
+		cu := env.customer(c, orders, w)
 		if chunk = append(chunk, cu); len(chunk) == passChunk {
 			if err := fn(chunk); err != nil {
 				return err
