@@ -87,10 +87,7 @@ func (s *Store) FinishCompute(runID uint64, at time.Time, rs []Result, ids []str
 			return err
 		}
 		if all {
-			if err := tx.DeleteBucket(s.u.dirty); err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucket(s.u.dirty); err != nil {
+			if err := emptyBucket(tx, s.u.dirty); err != nil {
 				return err
 			}
 		} else {

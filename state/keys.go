@@ -164,6 +164,18 @@ func putIfChanged(b *bolt.Bucket, k, v []byte) error {
 	return b.Put(k, v)
 }
 
+// emptyBucket replaces the bucket name with an empty one: cheaper than
+// deleting its keys one by one.
+func emptyBucket(tx *bolt.Tx, name []byte) error {
+	if err := tx.DeleteBucket(name); err != nil {
+		return fmt.Errorf("drop %s: %w", name, err)
+	}
+	if _, err := tx.CreateBucket(name); err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	return nil
+}
+
 // scanPrefix returns copies of every key in b that starts with prefix.
 func scanPrefix(b *bolt.Bucket, prefix []byte) [][]byte {
 	var keys [][]byte

@@ -270,10 +270,7 @@ func (s *Store) RebuildIndexes() error {
 	}
 	if err := s.update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketContactDeals, bucketCompanyDeals} {
-			if err := tx.DeleteBucket(b); err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucket(b); err != nil {
+			if err := emptyBucket(tx, b); err != nil {
 				return err
 			}
 		}

@@ -293,11 +293,8 @@ func (s *Store) ResetData() error {
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDeals, bucketContacts, bucketCompanies,
 			bucketContactDeals, bucketCompanyDeals, bucketCursors} {
-			if err := tx.DeleteBucket(name); err != nil {
-				return fmt.Errorf("drop %s: %w", name, err)
-			}
-			if _, err := tx.CreateBucket(name); err != nil {
-				return fmt.Errorf("create %s: %w", name, err)
+			if err := emptyBucket(tx, name); err != nil {
+				return err
 			}
 		}
 		// No deal is stored now: the indices cover them all.
