@@ -76,9 +76,9 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 }
 
 // computeAll computes every customer and saves the compute basis its
-// segmentation and totals make. It holds a few numbers per customer, never
-// the customers, so memory stays flat as the portal grows: three passes over
-// the store, each a chunk of customers at a time. The first gathers what the
+// segmentation and totals make. It holds a few numbers per customer (about
+// 350 bytes), never the customers themselves: three passes over the store,
+// each a chunk of customers at a time. The first gathers what the
 // model needs (the simple base's sums; with a refit due, the summaries the
 // fit condenses), the second predicts every customer and keeps the
 // prediction's floats with the keys that rank customers into tiers, RFM
