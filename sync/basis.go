@@ -151,6 +151,11 @@ func (r *Runner) changedOnly(rules DealRules, asOf time.Time, o RunOptions) (b c
 		ids = append(ids, f.ContactID) // retried: its values are sent again
 	}
 	slices.Sort(ids)
+	if ids == nil {
+		// Nobody to compute is not everyone: a nil list would send the
+		// write-back and settle over every customer.
+		ids = []string{}
+	}
 	return b, slices.Compact(ids), true, nil
 }
 

@@ -45,10 +45,17 @@ func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("full run computed %d, reports %d customers", everyone, first.Customers)
 	}
 
-	// Nothing changed, an hour later: nothing is computed again, and the
-	// run still accounts for every customer.
+	// Nothing changed, an hour later: nothing is computed again, nor is
+	// any stored result read for the write-back, and the run still
+	// accounts for every customer.
 	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
+	scans := &scanCounter{Store: e.runner.Store}
+	e.runner.Store = scans
 	quiet := e.run(t, hsync.RunOptions{})
+	e.runner.Store = scans.Store
+	if scans.n != 0 {
+		t.Errorf("run with nothing changed scanned every stored result %d times, want 0", scans.n)
+	}
 	if got := computedBy(t, e.store, quiet.RunID); len(got) != 0 {
 		t.Errorf("run with nothing changed computed %d customers, want 0", len(got))
 	}
@@ -112,6 +119,22 @@ func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
 	if got := len(computedBy(t, e.store, next.RunID)); got != next.Customers || next.Computed != next.Customers {
 		t.Errorf("next day computed %d (reported %d) of %d customers, want all", got, next.Computed, next.Customers)
 	}
+}
+
+// scanCounter counts the scans of every stored result with what was
+// written.
+type scanCounter struct {
+	hsync.Store
+	n int
+}
+
+func (s *scanCounter) CompanyUnit() *state.Store {
+	return s.Store.(interface{ CompanyUnit() *state.Store }).CompanyUnit()
+}
+
+func (s *scanCounter) ForEachResultWritten(fn func(state.Result, state.Written, bool) error) error {
+	s.n++
+	return s.Store.ForEachResultWritten(fn)
 }
 
 func money(t *testing.T, s string) decimal.Decimal {

@@ -53,8 +53,9 @@ func main() {
 	memTrace := flag.Bool("memtrace", false, "print heap and RSS every second to stderr")
 	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
+	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
 	flag.Parse()
-	pullProfile = *cpuProfile
+	pullProfile, incProfile = *cpuProfile, *runProfile
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
 		os.Exit(2)
@@ -224,7 +225,12 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		pullCPU = 0
 		start = time.Now()
 		cpuAtStart, ioAtStart = cpuTime(), writeBytes()
+		stopRun, err := profileRun(i + 1)
+		if err != nil {
+			return err
+		}
 		rep2, err := runner.Run(ctx, hsync.RunOptions{})
+		stopRun()
 		if err != nil {
 			return fmt.Errorf("%s: %w", label, err)
 		}
@@ -250,6 +256,23 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	fmt.Printf("now: %s anonymous, %s file-backed (bbolt maps the state file); peak Go heap in use %.0f MB over all runs, state file %.1f MB\n",
 		procStatus("RssAnon"), procStatus("RssFile"), float64(peakHeap.Load())/1e6, float64(fi.Size())/1e6)
 	return nil
+}
+
+// profileRun starts a CPU profile of incremental run n when -runprofile
+// is set, and returns what stops it.
+func profileRun(n int) (func(), error) {
+	if incProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", incProfile, n))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func tierBurst(tier string) int {
@@ -403,8 +426,8 @@ func peakLine() string {
 // phase is the phase the runner last reported progress in, for -memtrace.
 var phase atomic.Value // string
 
-// pullProfile is the -cpuprofile path.
-var pullProfile string
+// pullProfile is the -cpuprofile path, incProfile the -runprofile one.
+var pullProfile, incProfile string
 
 // peakHeap is the largest HeapInuse seen by sampleHeap.
 var peakHeap atomic.Uint64
