@@ -87,3 +87,32 @@ func TestStore_DirtyMarks(t *testing.T) {
 		clear(t, s)
 	}
 }
+
+// UpdateDeals stores only the edits change accepts, with their index
+// entries and dirty marks, and skips ids not stored.
+func TestStore_UpdateDeals(t *testing.T) {
+	s := newStore(t)
+	must(t, s.PutDeals([]Deal{{ID: "1", ContactIDs: []string{"a"}}, {ID: "2", ContactIDs: []string{"b"}}}))
+	must(t, s.FinishCompute(1, time.Now(), nil, nil, true, nil))
+	n, err := s.UpdateDeals([]string{"1", "2", "3"}, func(d *Deal) bool {
+		if d.ID != "1" {
+			return false
+		}
+		d.ContactIDs = []string{"c"}
+		return true
+	})
+	must(t, err)
+	if n != 1 {
+		t.Errorf("UpdateDeals stored %d deals, want 1", n)
+	}
+	for id, want := range map[string]int{"a": 0, "b": 1, "c": 1} {
+		deals, err := s.DealsOfContact(id)
+		must(t, err)
+		if len(deals) != want {
+			t.Errorf("contact %s has %d deals, want %d", id, len(deals), want)
+		}
+	}
+	if ids, _, err := s.Dirty(); err != nil || !slices.Equal(ids, []string{"a", "c"}) {
+		t.Errorf("dirty %v (%v), want [a c]", ids, err)
+	}
+}

@@ -217,6 +217,43 @@ func (s *Store) PutDeals(deals []Deal, cursors ...Cursor) error {
 	return nil
 }
 
+// UpdateDeals reads each stored deal of ids, lets change edit it, and
+// stores it again (indices and dirty marks as PutDeals) when change reports
+// true, all in one transaction: no other write falls between a deal's read
+// and its write, so change can compare what it expects with what is
+// stored. Ids not stored are skipped. It returns how many deals it stored.
+func (s *Store) UpdateDeals(ids []string, change func(*Deal) bool) (int, error) {
+	n := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		n = 0
+		b := tx.Bucket(bucketDeals)
+		b.FillPercent = dealsFillPercent
+		for _, id := range ids {
+			var rec dealRecord
+			ok, err := getRecord(b, []byte(id), &rec, nil)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			d := rec.deal(id)
+			if !change(&d) {
+				continue
+			}
+			if err := putDeal(tx, &d); err != nil {
+				return fmt.Errorf("deal %q: %w", id, err)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("update deals: %w", err)
+	}
+	return n, nil
+}
+
 // keyIndexesStale is the meta key PutListedDeals sets: the contact and
 // company indices do not cover every stored deal until RebuildIndexes.
 var keyIndexesStale = []byte("indexes_stale")

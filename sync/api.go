@@ -104,6 +104,9 @@ type Records interface {
 	PutListedDeals(deals []state.Deal, cursors ...state.Cursor) error
 	RebuildIndexes() error
 	DeleteDeals(ids []string, cursors ...state.Cursor) error
+	// UpdateDeals edits stored deals in one transaction: change sees each
+	// deal as stored and says whether to store its edit.
+	UpdateDeals(ids []string, change func(*state.Deal) bool) (int, error)
 	DealsOfContact(contactID string) ([]state.Deal, error)
 	ForEachDeal(fn func(state.Deal) error) error
 	Deal(id string) (state.Deal, bool, error)

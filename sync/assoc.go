@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	gosync "sync"
 
 	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/state"
@@ -40,11 +41,18 @@ func (r *Runner) refreshDue() (bool, error) {
 // deal to another contact, or adding a contact to it, does not change the
 // deal's modified date in HubSpot, so no search sees it. Both customers
 // are recomputed by the run. Cost: ceil(won deals / 1,000) calls per
-// association type.
-func (r *Runner) refreshAssociations(ctx context.Context, rep *Summary) error {
+// association type, assocReaders of them in flight.
+//
+// It runs beside the rest of the pull (see pull), so a deal may be stored
+// by another writer (a merge fold, say) between the refresh's read of
+// HubSpot and its own write: each deal is stored only if its stored
+// associations are still the ones the refresh started from, in the same
+// transaction (Store.UpdateDeals); otherwise the newer write stands and the
+// next refresh looks again. It returns how many deals it stored.
+func (r *Runner) refreshAssociations(ctx context.Context) (int, error) {
 	// Only an id and a fingerprint of the associations per won deal are
 	// kept, not the deals (a 100k-contact portal's 333k deals took about
-	// 130 MB); a changed deal is read again from the store.
+	// 130 MB).
 	type entry struct {
 		id  string
 		sum uint64
@@ -56,60 +64,108 @@ func (r *Runner) refreshAssociations(ctx context.Context, rep *Summary) error {
 		}
 		return nil
 	}); err != nil {
-		return err
+		return 0, err
 	}
-	for chunk := range slices.Chunk(won, assocChunk) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	type assoc struct {
+		sum                     uint64 // what the refresh started from
+		contacts, companies     []string
+		primary, primaryCompany string
+	}
+	// refresh reads one chunk's associations and stores the deals whose
+	// associations changed.
+	refresh := func(ctx context.Context, chunk []entry) (int, error) {
 		ids := make([]string, len(chunk))
 		for i, d := range chunk {
 			ids[i] = d.id
 		}
 		contacts, err := r.Client.Associations.BatchRead(ctx, "deals", "contacts", ids)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		var companies map[string][]hubspot.Association
 		if r.Config.Companies {
 			if companies, err = r.Client.Associations.BatchRead(ctx, "deals", "companies", ids); err != nil {
-				return err
+				return 0, err
 			}
 		}
-		var changed []state.Deal
+		changed := map[string]assoc{}
+		var changedIDs []string
 		for _, e := range chunk {
-			cids, cprimary := associationIDs(contacts[e.id])
-			var coids []string
-			var coprimary string
+			a := assoc{sum: e.sum}
+			a.contacts, a.primary = associationIDs(contacts[e.id])
 			if r.Config.Companies {
-				coids, coprimary = associationIDs(companies[e.id])
+				a.companies, a.primaryCompany = associationIDs(companies[e.id])
 			}
-			if r.assocSum(cids, cprimary, coids, coprimary) == e.sum {
-				continue
+			if r.assocSum(a.contacts, a.primary, a.companies, a.primaryCompany) != e.sum {
+				changed[e.id] = a
+				changedIDs = append(changedIDs, e.id)
 			}
-			d, ok, err := r.Store.Deal(e.id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue // deleted meanwhile
-			}
-			d.ContactIDs, d.PrimaryContactID = cids, cprimary
-			if r.Config.Companies {
-				d.CompanyIDs, d.PrimaryCompanyID = coids, coprimary
-			}
-			changed = append(changed, d)
 		}
-		if len(changed) > 0 {
-			if err := r.Store.PutDeals(changed); err != nil {
-				return err
+		if len(changedIDs) == 0 {
+			return 0, nil
+		}
+		n, err := r.Store.UpdateDeals(changedIDs, func(d *state.Deal) bool {
+			a := changed[d.ID]
+			if r.assocSum(d.ContactIDs, d.PrimaryContactID, d.CompanyIDs, d.PrimaryCompanyID) != a.sum {
+				return false // stored anew since the refresh began: the newer write stands
 			}
-			rep.Pulled.Deals += len(changed)
-			r.Logger.Info("deal associations changed in HubSpot", "deals", len(changed))
+			d.ContactIDs, d.PrimaryContactID = a.contacts, a.primary
+			if r.Config.Companies {
+				d.CompanyIDs, d.PrimaryCompanyID = a.companies, a.primaryCompany
+			}
+			return true
+		})
+		if n < len(changedIDs) {
+			r.Logger.Debug("association refresh left deals stored meanwhile", "deals", len(changedIDs)-n)
+		}
+		return n, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan []entry)
+	var (
+		wg      gosync.WaitGroup
+		mu      gosync.Mutex
+		stored  int
+		firstEr error
+	)
+	for range assocReaders {
+		wg.Go(func() {
+			for chunk := range chunks {
+				n, err := refresh(ctx, chunk)
+				mu.Lock()
+				stored += n
+				if err != nil && firstEr == nil {
+					firstEr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for chunk := range slices.Chunk(won, assocChunk) {
+		select {
+		case chunks <- chunk:
+		case <-ctx.Done():
+			break feed
 		}
 	}
-	return nil
+	close(chunks)
+	wg.Wait()
+	if firstEr == nil {
+		firstEr = ctx.Err()
+	}
+	if stored > 0 {
+		r.Logger.Info("deal associations changed in HubSpot", "deals", stored)
+	}
+	return stored, firstEr
 }
+
+// assocReaders is how many association reads a refresh keeps in flight:
+// one answer of 1,000 deals takes HubSpot (and fakehub) longer than the
+// rate limit's spacing, so one at a time used a fraction of the limit.
+const assocReaders = 4
 
 // assocSum fingerprints a deal's associations as refreshAssociations
 // compares them: the contact ids in any order and the primary contact, and

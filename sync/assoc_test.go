@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/clvsync/clvsync/hubspot"
 	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
@@ -112,5 +113,62 @@ func TestRunner_AssociationRefreshEveryNthRun(t *testing.T) {
 	}
 	if !slices.Equal(reads, []int64{0, 1, 0, 1}) && !slices.Equal(reads, []int64{1, 0, 1, 0}) {
 		t.Errorf("association reads per incremental run = %v, want one every second run", reads)
+	}
+}
+
+// interleaved runs another writer's change right after the refresh's
+// first association read, as a merge fold or an incremental search would
+// while the refresh is under way.
+type interleaved struct {
+	hsync.Associations
+	once func()
+}
+
+func (a *interleaved) BatchRead(ctx context.Context, from, to string, ids []string) (map[string][]hubspot.Association, error) {
+	res, err := a.Associations.BatchRead(ctx, from, to, ids)
+	if a.once != nil && to == "contacts" {
+		a.once()
+		a.once = nil
+	}
+	return res, err
+}
+
+// The refresh reads associations, then stores the deals whose
+// associations changed. A deal stored by another writer after the read
+// (here: moved again, and stored with its newest contact) must keep what
+// that writer stored, not the refresh's older view.
+func TestRunner_AssociationRefreshKeepsNewerWrites(t *testing.T) {
+	e := setup(t, 400, nil)
+	ctx := context.Background()
+	e.run(t, hsync.RunOptions{})
+	from, deal := soleCustomer(t, e.store)
+	mid, _ := soleCustomer(t, e.store, from)
+	last, _ := soleCustomer(t, e.store, from, mid)
+	move := func(a, b string) {
+		t.Helper()
+		if err := e.client.Associations.Delete(ctx, "deals", deal.ID, "contacts", a); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.client.Associations.CreateDefault(ctx, "deals", deal.ID, "contacts", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	move(from, mid) // what the refresh will read
+	e.runner.Client.Associations = &interleaved{Associations: e.runner.Client.Associations, once: func() {
+		move(mid, last)
+		d, _, err := e.store.Deal(deal.ID)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		d.ContactIDs, d.PrimaryContactID = []string{last}, last
+		if err := e.store.PutDeals([]state.Deal{d}); err != nil {
+			t.Error(err)
+		}
+	}}
+	e.run(t, hsync.RunOptions{})
+	d, _, _ := e.store.Deal(deal.ID)
+	if !slices.Equal(d.ContactIDs, []string{last}) {
+		t.Errorf("deal %s stored with contacts %v, want [%s] (stored after the refresh's read of [%s])", deal.ID, d.ContactIDs, last, mid)
 	}
 }

@@ -94,17 +94,20 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		if err := r.incrementalDeals(ctx, rules, rep); err != nil {
 			return err
 		}
-		if due, err := r.refreshDue(); err != nil {
+		due, err := r.refreshDue()
+		if err != nil {
 			return err
-		} else if due {
-			if err := r.refreshAssociations(ctx, rep); err != nil {
-				return fmt.Errorf("refresh deal associations: %w", err)
+		}
+		// The association refresh is bound by the general rate limit, the
+		// contact search by the search limit (5 a second): they run side
+		// by side. Missing contacts and companies are read after both, so
+		// they include what the refresh found.
+		if err := r.besideRefresh(ctx, due, rep, func(ctx context.Context) error {
+			if err := r.incrementalContacts(ctx, rep); err != nil {
+				return err
 			}
-		}
-		if err := r.incrementalContacts(ctx, rep); err != nil {
-			return err
-		}
-		if err := r.scanArchived(ctx, rep); err != nil {
+			return r.scanArchived(ctx, rep)
+		}); err != nil {
 			return err
 		}
 	}
@@ -127,6 +130,38 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		if err := r.Store.SetMeta(metaInputHash, r.Config.InputHash()); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// besideRefresh runs fn, and with due the association refresh beside it;
+// it returns when both have ended, with fn's error first.
+func (r *Runner) besideRefresh(ctx context.Context, due bool, rep *Summary, fn func(context.Context) error) error {
+	if !due {
+		return fn(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := r.refreshAssociations(ctx)
+		done <- result{n, err}
+	}()
+	err := fn(ctx)
+	if err != nil {
+		cancel() // the pull failed: the refresh's reads no longer matter
+	}
+	res := <-done
+	rep.Pulled.Deals += res.n
+	if err != nil {
+		return err
+	}
+	if res.err != nil {
+		return fmt.Errorf("refresh deal associations: %w", res.err)
 	}
 	return nil
 }
