@@ -91,9 +91,11 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		if err := r.Store.RebuildIndexes(); err != nil { // a no-op unless a listing was cut short
 			return err
 		}
+		t0 := time.Now()
 		if err := r.incrementalDeals(ctx, rules, rep); err != nil {
 			return err
 		}
+		r.Logger.Debug("pull step done", "step", "modified deals", "took", time.Since(t0).Round(time.Millisecond))
 		due, err := r.refreshDue()
 		if err != nil {
 			return err
@@ -103,20 +105,29 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		// by side. Missing contacts and companies are read after both, so
 		// they include what the refresh found.
 		if err := r.besideRefresh(ctx, due, rep, func(ctx context.Context) error {
+			t0 := time.Now()
 			if err := r.incrementalContacts(ctx, rep); err != nil {
 				return err
 			}
-			return r.scanArchived(ctx, rep)
+			r.Logger.Debug("pull step done", "step", "modified contacts", "took", time.Since(t0).Round(time.Millisecond))
+			t0 = time.Now()
+			err := r.scanArchived(ctx, rep)
+			r.Logger.Debug("pull step done", "step", "archived records", "took", time.Since(t0).Round(time.Millisecond))
+			return err
 		}); err != nil {
 			return err
 		}
 	}
+	t0 := time.Now()
 	if err := r.fetchMissingContacts(ctx, rep); err != nil {
 		return err
 	}
+	r.Logger.Debug("pull step done", "step", "missing contacts", "took", time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
 	if err := r.pullCompanies(ctx, p.Full, rep); err != nil {
 		return err
 	}
+	r.Logger.Debug("pull step done", "step", "companies", "took", time.Since(t0).Round(time.Millisecond))
 	if p.Full {
 		// The incremental cursors start where this full sync started: whatever
 		// changed while it ran is picked up by the next incremental run.
@@ -148,7 +159,9 @@ func (r *Runner) besideRefresh(ctx context.Context, due bool, rep *Summary, fn f
 	}
 	done := make(chan result, 1)
 	go func() {
+		t0 := time.Now()
 		n, err := r.refreshAssociations(ctx)
+		r.Logger.Debug("pull step done", "step", "association refresh", "took", time.Since(t0).Round(time.Millisecond))
 		done <- result{n, err}
 	}()
 	err := fn(ctx)

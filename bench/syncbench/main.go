@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,17 +51,23 @@ func main() {
 	share := flag.Float64("share", 0.8, "share of the rate limit clvsync may use")
 	changePct := flag.Float64("change", 1, "percent of deals changed between the two syncs")
 	keep := flag.String("keep", "", "keep the state file at this path (default: a temp file, removed)")
+	flag.DurationVar(&sampleEvery, "sample", 100*time.Millisecond, "how often the peak RSS and its phase are sampled")
+	logSteps := flag.Bool("log", false, "print the runs' debug log (each pull step's time) to stderr")
 	memTrace := flag.Bool("memtrace", false, "print heap and RSS every second to stderr")
 	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
 	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
 	flag.Parse()
 	pullProfile, incProfile = *cpuProfile, *runProfile
+	if *logSteps {
+		benchLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "--clvsync BIN is required (go build -o /tmp/clvsync ./cmd/clvsync)")
 		os.Exit(2)
 	}
 	phase.Store("")
+	where.Store("")
 	go sampleHeap(*memProfile, *memTrace)
 	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -118,7 +125,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	}
 	var calls atomic.Int64
 	client, err := hubspot.New(hubspot.Options{BaseURL: base, Token: "bench", Tier: tier, Share: share,
-		Observer: func(hubspot.RequestEvent) { calls.Add(1) }})
+		Observer: func(ev hubspot.RequestEvent) { calls.Add(1); exchanges.add(ev) }})
 	if err != nil {
 		return err
 	}
@@ -127,7 +134,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		return err
 	}
 	defer store.Close()
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler), PullGCPercent: 300, // as clvsync run sets it
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: benchLogger, PullGCPercent: 300, // as clvsync run sets it
 		Clock: func() time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) }}
 	allowed := float64(tierBurst(tier)) * scale * share / 10 // requests per second we may use
 
@@ -152,6 +159,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	}
 	runner.Progress = func(ph string, done, total int) {
 		phase.Store(ph)
+		where.Store(fmt.Sprintf("%s %d/%d", ph, done, total))
 		phase := ph
 		if pullCPU == 0 && !strings.HasPrefix(phase, "pull") {
 			pullCPU = cpuTime() - cpuAtStart
@@ -220,6 +228,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		}
 		resetPeak(store) // changeDeals read the whole store in this process
 		resetHub(base)
+		exchanges.take()
 		calls.Store(0)
 		runner.Clock = func() time.Time { return time.Date(2026, 11, 1, 13+i, 0, 0, 0, time.UTC) }
 		pullCPU = 0
@@ -235,12 +244,14 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 			return fmt.Errorf("%s: %w", label, err)
 		}
 		incCPU, incIO := cpuTime()-cpuAtStart, writeBytes()-ioAtStart
+		byEndpoint := exchanges.take()
 		hs2 := hubStats(base)
 		fmt.Printf("%s after changing %d deals (%.1f%%)\n", label, changed, pct)
 		fmt.Printf("  deals pulled %d, contacts pulled %d, customers computed %d of %d, written %d\n",
 			rep2.Pulled.Deals, rep2.Pulled.Contacts, rep2.Computed, rep2.Customers, rep2.Written)
 		fmt.Printf("  API calls        %d (search %d, association reads %d, batch reads %d, writes %d, archived scan %d), 429s %d\n",
 			rep2.APICalls, hs2.search, hs2.assoc, hs2.batchRead, hs2.writes, hs2.list, hs2.rateLimited)
+		fmt.Printf("  HTTP time        %s\n", byEndpoint)
 		fmt.Printf("  calls per changed deal %.3f\n", float64(rep2.APICalls)/float64(max(changed, 1)))
 		fmt.Printf("  phases           pull %.1fs, compute %.1fs, write %.1fs\n", rep2.Phases.Pull.Seconds(), rep2.Phases.Compute.Seconds(), rep2.Phases.Write.Seconds())
 		fmt.Printf("  wall time        %s, CPU %s (pull %s), disk written %.1f MB\n", time.Since(start).Round(time.Millisecond),
@@ -273,6 +284,60 @@ func profileRun(n int) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// exchanges sums the HTTP exchanges of a run by endpoint: how long they
+// took and waited for the rate limiter, to see where an incremental run's
+// time goes.
+var exchanges = &exchangeTimes{}
+
+type exchangeTimes struct {
+	mu sync.Mutex
+	m  map[string]*exchangeTime
+}
+
+type exchangeTime struct {
+	n            int
+	took, waited time.Duration
+}
+
+func (e *exchangeTimes) add(ev hubspot.RequestEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.m = map[string]*exchangeTime{}
+	}
+	t := e.m[ev.Endpoint]
+	if t == nil {
+		t = &exchangeTime{}
+		e.m[ev.Endpoint] = t
+	}
+	t.n++
+	t.took += ev.Duration
+	t.waited += ev.Waited
+}
+
+// take returns the sums since the last take, one endpoint after another,
+// and starts again.
+func (e *exchangeTimes) take() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := make([]string, 0, len(e.m))
+	for n := range e.m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for i, n := range names {
+		t := e.m[n]
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s %d calls, %.1fs in flight (%.0f ms each), %.1fs waiting for the limiter", n, t.n, t.took.Seconds(),
+			float64(t.took.Milliseconds())/float64(t.n), t.waited.Seconds())
+	}
+	e.m = nil
+	return b.String()
 }
 
 func tierBurst(tier string) int {
@@ -423,8 +488,15 @@ func peakLine() string {
 	return fmt.Sprintf("%s (reached in phase %q; just after: %s anonymous, %s file-backed)", procStatus("VmHWM"), peakAt.phase, peakAt.anon, peakAt.file)
 }
 
-// phase is the phase the runner last reported progress in, for -memtrace.
-var phase atomic.Value // string
+// phase is the phase the runner last reported progress in, for -memtrace;
+// where adds the progress reported (peak RSS lines).
+var phase, where atomic.Value // string
+
+// sampleEvery is -sample.
+var sampleEvery time.Duration
+
+// benchLogger is the runs' logger (-log).
+var benchLogger = slog.New(slog.DiscardHandler)
 
 // pullProfile is the -cpuprofile path, incProfile the -runprofile one.
 var pullProfile, incProfile string
@@ -441,7 +513,7 @@ func sampleHeap(profile string, trace bool) {
 	var ms runtime.MemStats
 	var profiled uint64
 	var traced time.Time
-	for range time.Tick(100 * time.Millisecond) {
+	for range time.Tick(sampleEvery) {
 		runtime.ReadMemStats(&ms)
 		if trace && time.Since(traced) >= time.Second {
 			traced = time.Now()
@@ -454,7 +526,7 @@ func sampleHeap(profile string, trace bool) {
 		// Where the peak RSS was reached (at this tick's resolution).
 		peakMu.Lock()
 		if hwm := procStatus("VmHWM"); hwm != peakAt.hwm {
-			peakAt = peakRSS{hwm: hwm, phase: phase.Load().(string), anon: procStatus("RssAnon"), file: procStatus("RssFile")}
+			peakAt = peakRSS{hwm: hwm, phase: where.Load().(string), anon: procStatus("RssAnon"), file: procStatus("RssFile")}
 		}
 		peakMu.Unlock()
 		if profile != "" && ms.HeapInuse > profiled+profiled/20 {
