@@ -118,6 +118,9 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	if m.Rhythm == 0 {
 		m.Rhythm = r.rhythmOf(pass, pop) // a model stored before rhythms were
 	}
+	// The fit's inputs are not needed past here (a refit's summaries are
+	// 8 MB at 300k contacts).
+	pop.summaries, pop.tenures = nil, nil
 
 	// Pass 2: predictions, kept as floats, and the keys of the scales.
 	var (

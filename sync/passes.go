@@ -44,8 +44,12 @@ func (r *Runner) computeEnv() (computeEnv, error) {
 	return env, err
 }
 
-// passChunk is how many customers a pass of computeAll holds at a time.
-const passChunk = 2048
+// passChunk is how many customers a pass of computeAll holds at a time;
+// every passRelease customers the state file pages mapped are released.
+const (
+	passChunk   = 2048
+	passRelease = 512
+)
 
 // passes reads the customers of the store for computeAll's passes.
 type passes struct {
@@ -87,6 +91,11 @@ func (p *passes) each(n int, fn func([]*customer) error) error {
 		if visited++; visited%256 == 0 {
 			progress()
 		}
+		if visited%passRelease == 0 {
+			// The written values' and the stored results' pages this
+			// pass looks up or writes.
+			r.releaseMapped()
+		}
 		orders := r.orders(p.rules, c.ID, deals, env.asOf)
 		// The last written tier is only needed to place the customer
 		// (last pass), and whether anything was written only for a
@@ -108,9 +117,6 @@ func (p *passes) each(n int, fn func([]*customer) error) error {
 				return err
 			}
 			chunk = make([]*customer, 0, passChunk)
-			// The chunk's lookups (written values, history) mapped pages
-			// the scan's own releases do not cover.
-			r.releaseMapped()
 		}
 		return nil
 	})
