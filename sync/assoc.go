@@ -50,21 +50,9 @@ func (r *Runner) refreshDue() (bool, error) {
 // transaction (Store.UpdateDeals); otherwise the newer write stands and the
 // next refresh looks again. It returns how many deals it stored.
 func (r *Runner) refreshAssociations(ctx context.Context) (int, error) {
-	// Only an id and a fingerprint of the associations per won deal are
-	// kept, not the deals (a 100k-contact portal's 333k deals took about
-	// 130 MB).
 	type entry struct {
 		id  string
-		sum uint64
-	}
-	var won []entry
-	if err := r.Store.ForEachDeal(func(d state.Deal) error {
-		if d.Won {
-			won = append(won, entry{d.ID, r.assocSum(d.ContactIDs, d.PrimaryContactID, d.CompanyIDs, d.PrimaryCompanyID)})
-		}
-		return nil
-	}); err != nil {
-		return 0, err
+		sum uint64 // of the associations as stored when the scan passed
 	}
 	type assoc struct {
 		sum                     uint64 // what the refresh started from
@@ -143,18 +131,36 @@ func (r *Runner) refreshAssociations(ctx context.Context) (int, error) {
 			}
 		})
 	}
-feed:
-	for chunk := range slices.Chunk(won, assocChunk) {
+	// The won deals are handed to the readers as the scan finds them, an
+	// id and a fingerprint of the associations each (at 300k contacts the
+	// scan alone takes 3 s).
+	chunk := make([]entry, 0, assocChunk)
+	send := func() error {
 		select {
 		case chunks <- chunk:
+			chunk = make([]entry, 0, assocChunk)
+			return nil
 		case <-ctx.Done():
-			break feed
+			return ctx.Err()
 		}
+	}
+	err := r.Store.ForEachDeal(func(d state.Deal) error {
+		if !d.Won {
+			return nil
+		}
+		chunk = append(chunk, entry{d.ID, r.assocSum(d.ContactIDs, d.PrimaryContactID, d.CompanyIDs, d.PrimaryCompanyID)})
+		if len(chunk) == assocChunk {
+			return send()
+		}
+		return nil
+	})
+	if err == nil && len(chunk) > 0 {
+		err = send()
 	}
 	close(chunks)
 	wg.Wait()
 	if firstEr == nil {
-		firstEr = ctx.Err()
+		firstEr = err
 	}
 	if stored > 0 {
 		r.Logger.Info("deal associations changed in HubSpot", "deals", stored)
