@@ -527,6 +527,10 @@ func sampleHeap(profile string, trace bool) {
 		peakMu.Lock()
 		if hwm := procStatus("VmHWM"); hwm != peakAt.hwm {
 			peakAt = peakRSS{hwm: hwm, phase: where.Load().(string), anon: procStatus("RssAnon"), file: procStatus("RssFile")}
+			if trace {
+				fmt.Fprintf(os.Stderr, "%s peak RSS %s at %q: %s anonymous, %s file-backed, heap in use %d MB\n",
+					time.Now().Format("15:04:05.000"), hwm, peakAt.phase, peakAt.anon, peakAt.file, ms.HeapInuse>>20)
+			}
 		}
 		peakMu.Unlock()
 		if profile != "" && ms.HeapInuse > profiled+profiled/20 {
