@@ -887,7 +887,7 @@ func (s *Store) Customer(id string) (c Contact, deals []Deal, ok bool, err error
 // ForEachCustomer calls fn for every contact that has at least one deal, in
 // contact id order, with its Contact (Contact{ID: id} when not stored yet)
 // and its deals. On the CompanyUnit view it visits companies with deals
-// instead, each as a Contact holding the company's id, name and dates. It reads about 500 contacts per View transaction and calls
+// instead, each as a Contact holding the company's id, name and dates. It reads customerChunk contacts per View transaction and calls
 // fn outside any transaction, so fn may write to the store; such writes may
 // or may not be seen by later calls. An error from fn stops the iteration
 // and is returned unwrapped.
@@ -902,7 +902,7 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 		c := idx.Cursor()
 		for k, _ := seek(c, from); k != nil; {
 			cid, _ := splitKey(k)
-			if len(batch) == chunkSize {
+			if len(batch) == customerChunk {
 				return batch, []byte(cid), nil
 			}
 			who, err := s.customerRecord(records, cid)
@@ -922,6 +922,11 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 	}
 	return readChunks(s, "customers", read, func(c customer) error { return fn(c.c, c.deals) })
 }
+
+// customerChunk is how many customers ForEachCustomer reads per View
+// transaction (and so between releases of the mapped pages): their deals
+// are looked up all over the deals bucket (see releaseEvery).
+const customerChunk = 100
 
 // indexedIDs calls fn with each distinct first key part of idx (the contact
 // or company ids that have deals), in order, until fn returns false.

@@ -415,10 +415,12 @@ func releaseMapped(tx *bolt.Tx) {
 }
 
 // releaseEvery is how many chunks readChunks reads between releases of the
-// mapped file pages. ForEachCustomer's chunks look deals up all over the
-// deals bucket: 8 chunks (4,000 customers) mapped about 60 MB of its pages
-// at 300k contacts.
-const releaseEvery = 2
+// mapped file pages: every chunk. A page read through the map maps the
+// whole page-cache folio around it, and Linux's large folios make that up
+// to hundreds of KB (1,000 random page reads of a cached 400 MB file mapped
+// 370 MB here, MADV_RANDOM or not), so lookups all over a bucket (the deals
+// of ForEachCustomer's customers) map most of it within a few chunks.
+const releaseEvery = 1
 
 // scanRelease is how many records a scan inside one transaction reads
 // between releases of the mapped pages (MissingContacts and

@@ -268,7 +268,7 @@ func (r *Runner) settle(runID uint64, ids []string) error {
 
 // lookupRelease is how many customers' point lookups a loop makes between
 // releases of the state file's mapped pages.
-const lookupRelease = 256
+const lookupRelease = 64
 
 // value is the portfolio value the basis's totals make, in v's currency
 // and top tier.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	gosync "sync"
 	"time"
@@ -121,6 +122,7 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	// The fit's inputs are not needed past here (a refit's summaries are
 	// 8 MB at 300k contacts).
 	pop.summaries, pop.tenures = nil, nil
+	returnFreed()
 
 	// Pass 2: predictions, kept as floats, and the keys of the scales.
 	var (
@@ -153,6 +155,7 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 		return nil, err
 	}
 	tierVals, rfmKeys, quadCLV, quadMons = nil, nil, nil, nil
+	returnFreed()
 
 	// Pass 3: each customer again, its prediction taken back, placed on
 	// the scales, stored.
@@ -219,6 +222,12 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	}
 	return nil, r.Store.FinishCompute(runID, asOf, pending, nil, false, meta)
 }
+
+// returnFreed collects garbage and hands the freed heap back to the system
+// between computeAll's passes. The runtime otherwise keeps it for minutes:
+// at 300k contacts, pass 3 began with 34 MB of heap in use but 163 MB of
+// anonymous memory resident, the fit's and pass 2's garbage.
+func returnFreed() { debug.FreeOSMemory() }
 
 // value sums the customers' CLV as it is written (rounded parts) and the
 // top tier's share of it.

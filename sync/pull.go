@@ -25,7 +25,7 @@ const (
 	metaInputHash     = "input_hash" // Config.InputHash of the data in the store
 	assocChunk        = 1000         // HubSpot's association batch limit
 	readChunk         = 100          // HubSpot's object batch limit
-	incrementalChunk  = 500          // deals per store transaction in incremental pulls
+	incrementalChunk  = 200          // deals per store transaction in incremental pulls (each maps the pages it touches: see state.releaseEvery)
 	listingGroup      = 20           // deal pages per store transaction in a full listing
 	contactGroup      = 500          // contacts per store transaction in a full listing
 	prefetchDepth     = 2            // answers fetched ahead of the store
@@ -403,7 +403,7 @@ func searchModified[T any](ctx context.Context, r *Runner, cursor, what string,
 		if err != nil {
 			return err
 		}
-		if seen++; seen%1_000 == 0 {
+		if seen++; seen%200 == 0 {
 			r.releaseMapped()
 		}
 		if modified.After(high) {
