@@ -262,6 +262,11 @@ func (c *Client) Stats() Stats {
 	}
 }
 
+// Rates returns the request rates the client paces itself to, in requests
+// per second: the general limit's share (from the tier, or from HubSpot's
+// X-HubSpot-RateLimit-* headers once seen) and the search limit's.
+func (c *Client) Rates() (general, search float64) { return c.lim.rates() }
+
 func (c *Client) redact(s string) string { return c.redactr.Replace(s) }
 
 // call describes one API call for c.do.

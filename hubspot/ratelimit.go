@@ -65,6 +65,14 @@ func newLimiter(tier string, share float64) *limiter {
 	return l
 }
 
+// rates returns the general and search rates the limiter allows now, in
+// requests per second.
+func (l *limiter) rates() (general, search float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return float64(l.base), float64(l.search.Limit())
+}
+
 // sizeGeneral returns the token-bucket rate and burst for max requests per
 // window, of which we may use share. The rate is share × max per window; the
 // burst is a quarter second's worth but never more than the headroom

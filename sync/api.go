@@ -60,12 +60,16 @@ type HubSpot struct {
 	Account Account
 	// Stats returns the client's call counters; nil counts nothing.
 	Stats func() hubspot.Stats
+	// Rates returns the general and search request rates the client may
+	// use (requests per second); nil: unknown, and a run never trades
+	// searches for listing calls.
+	Rates func() (general, search float64)
 }
 
 // NewHubSpot returns the services of c that a run uses.
 func NewHubSpot(c *hubspot.Client) HubSpot {
 	return HubSpot{Deals: c.Deals, Contacts: c.Contacts, Companies: c.Companies, Associations: c.Associations,
-		Pipelines: c.Pipelines, Properties: c.Properties, Account: c.Account, Stats: c.Stats}
+		Pipelines: c.Pipelines, Properties: c.Properties, Account: c.Account, Stats: c.Stats, Rates: c.Rates}
 }
 
 func (h HubSpot) stats() hubspot.Stats {

@@ -462,41 +462,65 @@ func (r *Runner) incrementalDeals(ctx context.Context, rules DealRules, rep *Sum
 // the work stays proportional to real changes (the search pages are not:
 // the run after a write-back reads back the contacts it wrote, 200 a page).
 func (r *Runner) incrementalContacts(ctx context.Context, rep *Summary) error {
-	search := func(since time.Time) iter.Seq2[hubspot.Object, error] {
-		return r.Client.Contacts.ModifiedSinceWhere(ctx, since, contactProperties(r.Config))
-	}
 	keep := func(o hubspot.Object, flush func() error) (state.Contact, time.Time, bool, error) {
-		c := normalizeContact(r.Config, o)
-		stored, known, err := r.Store.Contact(c.ID)
-		if err != nil {
-			return c, c.ModifiedAt, false, err
-		}
-		merged, err := mergedInto(c, r.tracked)
-		if err != nil {
-			return c, c.ModifiedAt, false, err
-		}
-		if len(merged) == 0 {
-			if !known {
-				// Not a customer (nor referenced by a deal): nothing to keep.
-				ref, err := r.tracked(c.ID)
-				return c, c.ModifiedAt, ref, err
-			}
-			return c, c.ModifiedAt, contactChanged(stored, c), nil
-		}
-		if err := flush(); err != nil {
-			return c, c.ModifiedAt, false, err
-		}
-		if err := r.fold(c, merged, true, rep); err != nil {
-			return c, c.ModifiedAt, false, err
-		}
-		r.Logger.Info("merged contacts folded into survivor", "survivor", c.ID, "merged", merged)
-		return c, c.ModifiedAt, false, nil
+		return r.keepContact(o, flush, rep)
 	}
 	put := func(batch []state.Contact, c state.Cursor) error {
 		rep.Pulled.Contacts += len(batch)
 		return r.Store.PutContacts(batch, c)
 	}
-	return searchModified(ctx, r, cursorContacts, "contacts", search, keep, put)
+	list, err := r.listReadBack(ctx)
+	if err != nil {
+		return err
+	}
+	if list {
+		err = r.listContacts(ctx, keep, func(batch []state.Contact) error {
+			rep.Pulled.Contacts += len(batch)
+			return r.Store.PutContacts(batch)
+		})
+	} else {
+		search := func(since time.Time) iter.Seq2[hubspot.Object, error] {
+			return r.Client.Contacts.ModifiedSinceWhere(ctx, since, contactProperties(r.Config))
+		}
+		err = searchModified(ctx, r, cursorContacts, "contacts", search, keep, put)
+	}
+	if err != nil {
+		return err
+	}
+	// What earlier runs wrote is read back: only this run's writes remain.
+	return r.Store.SetMeta(metaReadBack, "0")
+}
+
+// keepContact is incrementalContacts's decision for one contact HubSpot
+// returned: store it (a customer whose kept fields changed, or a contact
+// deals name), skip it, or fold the contacts merged into it (after flush
+// has stored the batch so far).
+func (r *Runner) keepContact(o hubspot.Object, flush func() error, rep *Summary) (state.Contact, time.Time, bool, error) {
+	c := normalizeContact(r.Config, o)
+	stored, known, err := r.Store.Contact(c.ID)
+	if err != nil {
+		return c, c.ModifiedAt, false, err
+	}
+	merged, err := mergedInto(c, r.tracked)
+	if err != nil {
+		return c, c.ModifiedAt, false, err
+	}
+	if len(merged) == 0 {
+		if !known {
+			// Not a customer (nor referenced by a deal): nothing to keep.
+			ref, err := r.tracked(c.ID)
+			return c, c.ModifiedAt, ref, err
+		}
+		return c, c.ModifiedAt, contactChanged(stored, c), nil
+	}
+	if err := flush(); err != nil {
+		return c, c.ModifiedAt, false, err
+	}
+	if err := r.fold(c, merged, true, rep); err != nil {
+		return c, c.ModifiedAt, false, err
+	}
+	r.Logger.Info("merged contacts folded into survivor", "survivor", c.ID, "merged", merged)
+	return c, c.ModifiedAt, false, nil
 }
 
 // contactChanged reports whether HubSpot's contact differs from the stored

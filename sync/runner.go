@@ -350,7 +350,12 @@ func (r *Runner) computeAndWrite(ctx context.Context, o RunOptions, plan pullPla
 			return err
 		}
 	}
-	if err := r.writeBack(ctx, o, writeInput{dry: dry, ids: ids, leftOut: leftOut, repair: repair}, rep); err != nil {
+	err = r.writeBack(ctx, o, writeInput{dry: dry, ids: ids, leftOut: leftOut, repair: repair}, rep)
+	if !o.DryRun {
+		// Even a failed write-back's writes are read back by the next run.
+		err = errors.Join(err, r.noteWritten(rep.Written))
+	}
+	if err != nil {
 		return err
 	}
 	if !o.DryRun {
