@@ -16,7 +16,7 @@ func eachContact(tx *bolt.Tx, from string, fn func(Contact) (bool, error)) error
 	n := 0
 	for k, _ := c.Seek([]byte(from)); k != nil; k, _ = c.Next() {
 		if n++; n%scanRelease == 0 {
-			releaseMapped(tx)
+			trimMapped(tx)
 		}
 		var r contactRecord
 		if _, err := getRecord(contacts, k, &r, nil); err != nil {

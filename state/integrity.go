@@ -447,7 +447,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 			// last release) need not stay resident: a run's updates reach
 			// all over the file. bbolt writes through the file, never
 			// through the mapping, so the mapped data stays valid.
-			releaseMapped(tx)
+			trimMapped(tx)
 			return nil
 		})
 	})

@@ -106,7 +106,7 @@ func readChunks[T any](s *Store, what string, read func(tx *bolt.Tx, from []byte
 		err := s.view(func(tx *bolt.Tx) (err error) {
 			batch, next, err = read(tx, from)
 			if err == nil && n%releaseEvery == 0 {
-				releaseMapped(tx)
+				trimMapped(tx)
 			}
 			return err
 		})

@@ -935,7 +935,7 @@ func indexedIDs(idx *bolt.Bucket, fn func(id string) (bool, error)) error {
 	n := 0
 	for k, _ := c.First(); k != nil; {
 		if n++; n%scanRelease == 0 {
-			releaseMapped(idx.Tx())
+			trimMapped(idx.Tx())
 		}
 		id, _ := splitKey(k)
 		more, err := fn(id)

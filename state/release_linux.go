@@ -2,7 +2,12 @@
 
 package state
 
-import "syscall"
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
 
 // dropMapped tells the kernel the process no longer needs the mapped pages
 // at [addr, addr+length): MADV_DONTNEED on a shared, read-only file mapping
@@ -15,4 +20,23 @@ func dropMapped(addr uintptr, length int) error {
 		return errno
 	}
 	return nil
+}
+
+// fileResident returns the process's resident file-backed memory (the
+// shared pages of /proc/self/statm: mapped state file and the binary's own
+// text); ok is false when it cannot be read.
+func fileResident() (n int64, ok bool) {
+	raw, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
 }

@@ -159,4 +159,6 @@ type Store interface {
 	// ReleaseMapped drops the process's mappings of state file pages
 	// between phases.
 	ReleaseMapped() error
+	// TrimMapped releases them only above a budget, for loops.
+	TrimMapped() error
 }

@@ -39,6 +39,7 @@ func newMemStore() *memStore {
 }
 
 func (m *memStore) ReleaseMapped() error                     { return nil } // nothing mapped
+func (m *memStore) TrimMapped() error                        { return nil }
 func (m *memStore) Cursor(name string) (state.Cursor, error) { return m.cursors[name], nil }
 func (m *memStore) Meta(key string) (string, error)          { return m.meta[key], nil }
 func (m *memStore) SetCursors(cs ...state.Cursor) error {

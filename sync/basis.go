@@ -185,7 +185,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 		// results, written and history buckets: at 300k, 9,500 of them
 		// mapped 400 MB until released.
 		if i%lookupRelease == lookupRelease-1 {
-			r.releaseMapped()
+			r.trimMapped()
 		}
 		c, deals, _, err := r.Store.Customer(id)
 		if err != nil {
@@ -311,7 +311,7 @@ func (r *Runner) segmentOn(custs []*customer, b computeBasis, asOf time.Time, rh
 	tr := clv.TrendConfig{Window: time.Duration(sc.Trend.WindowDays) * 24 * time.Hour, StableBand: sc.Trend.StableBand}
 	for i, c := range custs {
 		if i%lookupRelease == lookupRelease-1 {
-			r.releaseMapped()
+			r.trimMapped()
 		}
 		hist, err := r.Store.History(c.id)
 		if err != nil {

@@ -94,7 +94,7 @@ func (p *passes) each(n int, fn func([]*customer) error) error {
 		if visited%passRelease == 0 {
 			// The written values' and the stored results' pages this
 			// pass looks up or writes.
-			r.releaseMapped()
+			r.trimMapped()
 		}
 		orders := r.orders(p.rules, c.ID, deals, env.asOf)
 		// The last written tier is only needed to place the customer

@@ -404,7 +404,7 @@ func searchModified[T any](ctx context.Context, r *Runner, cursor, what string,
 			return err
 		}
 		if seen++; seen%200 == 0 {
-			r.releaseMapped()
+			r.trimMapped()
 		}
 		if modified.After(high) {
 			high = modified

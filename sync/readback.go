@@ -119,7 +119,7 @@ func (r *Runner) listContacts(ctx context.Context, keep func(hubspot.Object, fun
 			}
 		}
 		if n++; n%2 == 0 {
-			r.releaseMapped() // keep looks contacts up one by one
+			r.trimMapped() // keep looks contacts up one by one
 		}
 	}
 	if err := flush(); err != nil {

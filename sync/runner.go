@@ -406,6 +406,14 @@ func (rep *Summary) modelLine() string {
 	return s
 }
 
+// trimMapped is releaseMapped for loops: it releases only above the
+// store's budget of resident mapped pages (state.Store.TrimMapped).
+func (r *Runner) trimMapped() {
+	if err := r.Store.TrimMapped(); err != nil {
+		r.Logger.Debug("trim mapped state pages", "err", err)
+	}
+}
+
 func (r *Runner) releaseMapped() {
 	if err := r.Store.ReleaseMapped(); err != nil {
 		r.Logger.Debug("release mapped state pages", "err", err)

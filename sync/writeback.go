@@ -302,7 +302,7 @@ func (r *Runner) writeBack(ctx context.Context, o RunOptions, in writeInput, rep
 func (r *Runner) eachComputed(ids []string, run uint64, fn func(res state.Result, prev state.Written, had bool) error) error {
 	for i, id := range ids {
 		if i%lookupRelease == lookupRelease-1 {
-			r.releaseMapped()
+			r.trimMapped()
 		}
 		res, ok, err := r.Store.Result(id)
 		if err != nil {

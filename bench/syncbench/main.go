@@ -54,7 +54,7 @@ func main() {
 	flag.DurationVar(&sampleEvery, "sample", 100*time.Millisecond, "how often the peak RSS and its phase are sampled")
 	logSteps := flag.Bool("log", false, "print the runs' debug log (each pull step's time) to stderr")
 	memTrace := flag.Bool("memtrace", false, "print heap and RSS every second to stderr")
-	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file (each incremental run's to this path with .1, .2 and .3 appended)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
 	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
 	flag.Parse()
@@ -227,6 +227,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 			return err
 		}
 		resetPeak(store) // changeDeals read the whole store in this process
+		profileRunN.Store(int64(i + 1))
 		resetHub(base)
 		exchanges.take()
 		calls.Store(0)
@@ -249,7 +250,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		fmt.Printf("%s after changing %d deals (%.1f%%)\n", label, changed, pct)
 		fmt.Printf("  deals pulled %d, contacts pulled %d, customers computed %d of %d, written %d\n",
 			rep2.Pulled.Deals, rep2.Pulled.Contacts, rep2.Computed, rep2.Customers, rep2.Written)
-		fmt.Printf("  API calls        %d (search %d, association reads %d, batch reads %d, writes %d, archived scan %d), 429s %d\n",
+		fmt.Printf("  API calls        %d (search %d, association reads %d, batch reads %d, writes %d, lists (archived scans, contacts read back) %d), 429s %d\n",
 			rep2.APICalls, hs2.search, hs2.assoc, hs2.batchRead, hs2.writes, hs2.list, hs2.rateLimited)
 		fmt.Printf("  HTTP time        %s\n", byEndpoint)
 		fmt.Printf("  calls per changed deal %.3f\n", float64(rep2.APICalls)/float64(max(changed, 1)))
@@ -501,6 +502,10 @@ var benchLogger = slog.New(slog.DiscardHandler)
 // pullProfile is the -cpuprofile path, incProfile the -runprofile one.
 var pullProfile, incProfile string
 
+// profileRunN is the incremental run under way (0: the full sync), for
+// -memprofile's file names.
+var profileRunN atomic.Int64
+
 // peakHeap is the largest HeapInuse seen by sampleHeap.
 var peakHeap atomic.Uint64
 
@@ -512,6 +517,7 @@ var peakHeap atomic.Uint64
 func sampleHeap(profile string, trace bool) {
 	var ms runtime.MemStats
 	var profiled uint64
+	var profiledRun int64
 	var traced time.Time
 	for range time.Tick(sampleEvery) {
 		runtime.ReadMemStats(&ms)
@@ -533,9 +539,16 @@ func sampleHeap(profile string, trace bool) {
 			}
 		}
 		peakMu.Unlock()
+		if run := profileRunN.Load(); run != profiledRun {
+			profiledRun, profiled = run, 0 // each run's profile shows its own peak
+		}
 		if profile != "" && ms.HeapInuse > profiled+profiled/20 {
 			profiled = ms.HeapInuse
-			if f, err := os.Create(profile); err == nil {
+			path := profile
+			if profiledRun > 0 {
+				path = fmt.Sprintf("%s.%d", profile, profiledRun)
+			}
+			if f, err := os.Create(path); err == nil {
 				_ = pprof.WriteHeapProfile(f)
 				f.Close()
 			}
