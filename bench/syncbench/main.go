@@ -134,8 +134,12 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		return err
 	}
 	defer store.Close()
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: benchLogger, PullGCPercent: 300, // as clvsync run sets it
-		Clock: func() time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC) }}
+	// The runner's clock is the real one, as fakehub's (it stamps every
+	// write with time.Now): the cursors a run sets from its own clock (a
+	// full sync's, a contact listing's) must be comparable with the
+	// modification dates fakehub gives.
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: benchLogger, PullGCPercent: 300} // as clvsync run sets it
+	fullDay := time.Now().UTC().Format(time.DateOnly)
 	allowed := float64(tierBurst(tier)) * scale * share / 10 // requests per second we may use
 
 	fmt.Printf("portal: %d contacts, fakehub limit x%g, tier %s, share %.0f%% (%.1f req/s allowed)\n\n",
@@ -231,7 +235,9 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		resetHub(base)
 		exchanges.take()
 		calls.Store(0)
-		runner.Clock = func() time.Time { return time.Date(2026, 11, 1, 13+i, 0, 0, 0, time.UTC) }
+		if day := time.Now().UTC().Format(time.DateOnly); day != fullDay {
+			fmt.Printf("(note: this run is on %s UTC, the full sync was on %s: it computes every customer, as the day's first run)\n", day, fullDay)
+		}
 		pullCPU = 0
 		start = time.Now()
 		cpuAtStart, ioAtStart = cpuTime(), writeBytes()
