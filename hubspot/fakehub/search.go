@@ -41,30 +41,8 @@ type searchRequest struct {
 }
 
 // compiled filter
-// timeOps are the operators matchTime answers.
+// timeOps are the operators compare answers.
 var timeOps = map[string]bool{"EQ": true, "NEQ": true, "LT": true, "LTE": true, "GT": true, "GTE": true, "BETWEEN": true, "IN": true, "NOT_IN": true}
-
-// matchTime is matchFilter for a time value ms that every record has.
-func matchTime(ms int64, f cfilter) bool {
-	cmp := func(i int) int { return cmpOrdered(ms, f.ms[i]) }
-	switch f.op {
-	case "EQ":
-		return cmp(0) == 0
-	case "NEQ":
-		return cmp(0) != 0
-	case "LT":
-		return cmp(0) < 0
-	case "LTE":
-		return cmp(0) <= 0
-	case "GT":
-		return cmp(0) > 0
-	case "GTE":
-		return cmp(0) >= 0
-	case "BETWEEN":
-		return cmp(0) >= 0 && cmp(1) <= 0
-	}
-	return slices.Contains(f.ms, ms) == (f.op == "IN") // IN, NOT_IN
-}
 
 type cfilter struct {
 	idx    int
@@ -378,16 +356,51 @@ func compileFilter(s *schema, f searchFilter) (cfilter, string) {
 	return cf, ""
 }
 
+// compare answers a comparison operator op (timeOps) for a value that
+// cmp(i) compares with the filter's value i of n.
+func compare(op string, cmp func(i int) int, n int) bool {
+	switch op {
+	case "EQ":
+		return cmp(0) == 0
+	case "NEQ":
+		return cmp(0) != 0
+	case "LT":
+		return cmp(0) < 0
+	case "LTE":
+		return cmp(0) <= 0
+	case "GT":
+		return cmp(0) > 0
+	case "GTE":
+		return cmp(0) >= 0
+	case "BETWEEN":
+		return cmp(0) >= 0 && cmp(1) <= 0
+	case "IN", "NOT_IN":
+		in := false
+		for i := range n {
+			if cmp(i) == 0 {
+				in = true
+				break
+			}
+		}
+		return in == (op == "IN")
+	}
+	return false
+}
+
 func (h *Hub) matchFilter(s *schema, rec *record, f cfilter) bool {
 	if f.kind == "time" && timeOps[f.op] {
 		// The created and modified dates are kept as epoch ms: compared
 		// as they are, not formatted and parsed back for every record (a
 		// search over a million deals took most of a second).
+		ms := int64(-1)
 		switch s.derive[f.idx] {
 		case derivedCreated:
-			return matchTime(rec.created, f)
+			ms = rec.created
 		case derivedUpdated:
-			return matchTime(rec.updated, f)
+			ms = rec.updated
+		}
+		if ms >= 0 {
+			return compare(f.op, func(i int) int { return cmpOrdered(ms, f.ms[i]) }, len(f.ms))
 		}
 	}
 	v, ok := h.value(s, rec, f.idx)
@@ -424,29 +437,8 @@ func (h *Hub) matchFilter(s *schema, rec *record, f cfilter) bool {
 	}
 	n := max(len(f.num), len(f.ms), len(f.str))
 	switch f.op {
-	case "EQ":
-		return cmp(0) == 0
-	case "NEQ":
-		return cmp(0) != 0
-	case "LT":
-		return cmp(0) < 0
-	case "LTE":
-		return cmp(0) <= 0
-	case "GT":
-		return cmp(0) > 0
-	case "GTE":
-		return cmp(0) >= 0
-	case "BETWEEN":
-		return cmp(0) >= 0 && cmp(1) <= 0
-	case "IN", "NOT_IN":
-		in := false
-		for i := range n {
-			if cmp(i) == 0 {
-				in = true
-				break
-			}
-		}
-		return in == (f.op == "IN")
+	case "EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN":
+		return compare(f.op, cmp, n)
 	case "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN":
 		tok := strings.Trim(f.str[0], "*")
 		c := strings.Contains(v, tok)
