@@ -141,6 +141,11 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		if err := r.Store.SetMeta(metaInputHash, r.Config.InputHash()); err != nil {
 			return err
 		}
+		// The contact cursor starts here: only this run's writes will be
+		// read back.
+		if err := r.Store.SetMeta(metaReadBack, "0"); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"iter"
+	"strconv"
 	"testing"
 	"time"
 
@@ -66,5 +67,16 @@ func TestRunner_ReadsBackALargeWriteByListing(t *testing.T) {
 	e.run(t, hsync.RunOptions{})
 	if counted.listed != 0 || counted.searched != 1 {
 		t.Errorf("next run listed contacts %d times and searched them %d times, want 0 and 1", counted.listed, counted.searched)
+	}
+
+	// A full resync starts the contact cursor anew: what is left to read
+	// back is its own writes, not theirs and the runs' before.
+	if err := e.store.SetMeta("contacts_read_back", "999"); err != nil { // as after earlier writes
+		t.Fatal(err)
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(3 * time.Hour) }
+	full := e.run(t, hsync.RunOptions{Full: true})
+	if got, _ := e.store.Meta("contacts_read_back"); got != strconv.Itoa(full.Written) {
+		t.Errorf("after a full resync that wrote %d contacts, %s are counted to read back", full.Written, got)
 	}
 }
