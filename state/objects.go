@@ -925,7 +925,7 @@ func (s *Store) ForEachCustomer(fn func(c Contact, deals []Deal) error) error {
 
 // customerChunk is how many customers ForEachCustomer reads per View
 // transaction (and so between releases of the mapped pages): their deals
-// are looked up all over the deals bucket (see releaseEvery).
+// are looked up all over the deals bucket (see readChunks).
 const customerChunk = 100
 
 // indexedIDs calls fn with each distinct first key part of idx (the contact

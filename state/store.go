@@ -440,14 +440,6 @@ func releaseMapped(tx *bolt.Tx) {
 	_ = dropMapped(tx.DB().Info().Data, int(tx.Size()))
 }
 
-// releaseEvery is how many chunks readChunks reads between releases of the
-// mapped file pages: every chunk. A page read through the map maps the
-// whole page-cache folio around it, and Linux's large folios make that up
-// to hundreds of KB (1,000 random page reads of a cached 400 MB file mapped
-// 370 MB here, MADV_RANDOM or not), so lookups all over a bucket (the deals
-// of ForEachCustomer's customers) map most of it within a few chunks.
-const releaseEvery = 1
-
 // scanRelease is how many records a scan inside one transaction reads
 // between releases of the mapped pages (MissingContacts and
 // MissingCompanies read whole buckets in one View).

@@ -25,7 +25,7 @@ const (
 	metaInputHash     = "input_hash" // Config.InputHash of the data in the store
 	assocChunk        = 1000         // HubSpot's association batch limit
 	readChunk         = 100          // HubSpot's object batch limit
-	incrementalChunk  = 200          // deals per store transaction in incremental pulls (each maps the pages it touches: see state.releaseEvery)
+	incrementalChunk  = 200          // deals per store transaction in incremental pulls (each maps the pages it touches: see state.Store.TrimMapped)
 	listingGroup      = 20           // deal pages per store transaction in a full listing
 	contactGroup      = 500          // contacts per store transaction in a full listing
 	prefetchDepth     = 2            // answers fetched ahead of the store
@@ -91,11 +91,9 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		if err := r.Store.RebuildIndexes(); err != nil { // a no-op unless a listing was cut short
 			return err
 		}
-		t0 := time.Now()
-		if err := r.incrementalDeals(ctx, rules, rep); err != nil {
+		if err := r.step("modified deals", func() error { return r.incrementalDeals(ctx, rules, rep) }); err != nil {
 			return err
 		}
-		r.Logger.Debug("pull step done", "step", "modified deals", "took", time.Since(t0).Round(time.Millisecond))
 		due, err := r.refreshDue()
 		if err != nil {
 			return err
@@ -105,29 +103,20 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 		// by side. Missing contacts and companies are read after both, so
 		// they include what the refresh found.
 		if err := r.besideRefresh(ctx, due, rep, func(ctx context.Context) error {
-			t0 := time.Now()
-			if err := r.incrementalContacts(ctx, rep); err != nil {
+			if err := r.step("modified contacts", func() error { return r.incrementalContacts(ctx, rep) }); err != nil {
 				return err
 			}
-			r.Logger.Debug("pull step done", "step", "modified contacts", "took", time.Since(t0).Round(time.Millisecond))
-			t0 = time.Now()
-			err := r.scanArchived(ctx, rep)
-			r.Logger.Debug("pull step done", "step", "archived records", "took", time.Since(t0).Round(time.Millisecond))
-			return err
+			return r.step("archived records", func() error { return r.scanArchived(ctx, rep) })
 		}); err != nil {
 			return err
 		}
 	}
-	t0 := time.Now()
-	if err := r.fetchMissingContacts(ctx, rep); err != nil {
+	if err := r.step("missing contacts", func() error { return r.fetchMissingContacts(ctx, rep) }); err != nil {
 		return err
 	}
-	r.Logger.Debug("pull step done", "step", "missing contacts", "took", time.Since(t0).Round(time.Millisecond))
-	t0 = time.Now()
-	if err := r.pullCompanies(ctx, p.Full, rep); err != nil {
+	if err := r.step("companies", func() error { return r.pullCompanies(ctx, p.Full, rep) }); err != nil {
 		return err
 	}
-	r.Logger.Debug("pull step done", "step", "companies", "took", time.Since(t0).Round(time.Millisecond))
 	if p.Full {
 		// The incremental cursors start where this full sync started: whatever
 		// changed while it ran is picked up by the next incremental run.
@@ -150,6 +139,17 @@ func (r *Runner) pull(ctx context.Context, p pullPlan, rules DealRules, rep *Sum
 	return nil
 }
 
+// step runs one step of the pull and, when it succeeds, logs its time (on
+// the real clock) at debug level.
+func (r *Runner) step(name string, fn func() error) error {
+	t0 := time.Now()
+	if err := fn(); err != nil {
+		return err
+	}
+	r.Logger.Debug("pull step done", "step", name, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
 // besideRefresh runs fn, and with due the association refresh beside it;
 // it returns when both have ended, with fn's error first.
 func (r *Runner) besideRefresh(ctx context.Context, due bool, rep *Summary, fn func(context.Context) error) error {
@@ -164,9 +164,11 @@ func (r *Runner) besideRefresh(ctx context.Context, due bool, rep *Summary, fn f
 	}
 	done := make(chan result, 1)
 	go func() {
-		t0 := time.Now()
-		n, err := r.refreshAssociations(ctx)
-		r.Logger.Debug("pull step done", "step", "association refresh", "took", time.Since(t0).Round(time.Millisecond))
+		var n int
+		err := r.step("association refresh", func() (err error) {
+			n, err = r.refreshAssociations(ctx)
+			return err
+		})
 		done <- result{n, err}
 	}()
 	err := fn(ctx)
