@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	gosync "sync"
 	"testing"
 
 	"github.com/clvsync/clvsync/hubspot"
@@ -118,17 +119,18 @@ func TestRunner_AssociationRefreshEveryNthRun(t *testing.T) {
 
 // interleaved runs another writer's change right after the refresh's
 // first association read, as a merge fold or an incremental search would
-// while the refresh is under way.
+// while the refresh is under way. The refresh's readers call it
+// concurrently.
 type interleaved struct {
 	hsync.Associations
-	once func()
+	change func()
+	once   gosync.Once
 }
 
 func (a *interleaved) BatchRead(ctx context.Context, from, to string, ids []string) (map[string][]hubspot.Association, error) {
 	res, err := a.Associations.BatchRead(ctx, from, to, ids)
-	if a.once != nil && to == "contacts" {
-		a.once()
-		a.once = nil
+	if to == "contacts" {
+		a.once.Do(a.change)
 	}
 	return res, err
 }
@@ -154,7 +156,7 @@ func TestRunner_AssociationRefreshKeepsNewerWrites(t *testing.T) {
 		}
 	}
 	move(from, mid) // what the refresh will read
-	e.runner.Client.Associations = &interleaved{Associations: e.runner.Client.Associations, once: func() {
+	e.runner.Client.Associations = &interleaved{Associations: e.runner.Client.Associations, change: func() {
 		move(mid, last)
 		d, _, err := e.store.Deal(deal.ID)
 		if err != nil {
