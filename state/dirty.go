@@ -98,16 +98,45 @@ func (s *Store) FinishCompute(runID uint64, at time.Time, rs []Result, ids []str
 				}
 			}
 		}
-		m := tx.Bucket(bucketMeta)
-		for k, v := range meta {
-			if err := putIfChanged(m, []byte(k), []byte(v)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return putMeta(tx, meta)
 	})
 	if err != nil {
 		return fmt.Errorf("finish computing run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// StoreComputed stores one part of a computation in one Update: the results
+// rs of run runID (as PutResults), the deletion of the results of dropped
+// (no longer customers) and the meta values, so that the results and what
+// the caller keeps of their totals (sync's compute basis) never disagree
+// after a crash between parts. Dirty marks are left to FinishCompute.
+func (s *Store) StoreComputed(runID uint64, at time.Time, rs []Result, dropped []string, meta map[string]string) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		if err := s.putResults(tx, runID, at, rs); err != nil {
+			return err
+		}
+		computed := tx.Bucket(s.u.computed)
+		for _, id := range dropped {
+			if err := computed.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return putMeta(tx, meta)
+	})
+	if err != nil {
+		return fmt.Errorf("store computed results of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// putMeta sets the meta values, each only if it changed.
+func putMeta(tx *bolt.Tx, meta map[string]string) error {
+	m := tx.Bucket(bucketMeta)
+	for k, v := range meta {
+		if err := putIfChanged(m, []byte(k), []byte(v)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

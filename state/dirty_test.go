@@ -116,3 +116,25 @@ func TestStore_UpdateDeals(t *testing.T) {
 		t.Errorf("dirty %v (%v), want [a c]", ids, err)
 	}
 }
+
+// StoreComputed stores results, deletes the dropped customers' results and
+// sets the meta values together, and leaves the dirty marks.
+func TestStore_StoreComputed(t *testing.T) {
+	s := newStore(t)
+	must(t, s.PutDeals([]Deal{{ID: "1", ContactIDs: []string{"a"}}, {ID: "2", ContactIDs: []string{"b"}}}))
+	must(t, s.PutResults(1, time.Now(), []Result{{ContactID: "b", Values: map[string]string{"clv_total": "2"}}}))
+	must(t, s.StoreComputed(2, time.Now(), []Result{{ContactID: "a", Values: map[string]string{"clv_total": "1"}}},
+		[]string{"b"}, map[string]string{"basis": "v"}))
+	if r, ok, err := s.Result("a"); err != nil || !ok || r.RunID != 2 {
+		t.Errorf("result of a: %+v %v %v", r, ok, err)
+	}
+	if _, ok, err := s.Result("b"); err != nil || ok {
+		t.Errorf("result of the dropped b still stored: %v %v", ok, err)
+	}
+	if v, err := s.Meta("basis"); err != nil || v != "v" {
+		t.Errorf("meta basis = %q, %v", v, err)
+	}
+	if ids, _, err := s.Dirty(); err != nil || !slices.Equal(ids, []string{"a", "b"}) {
+		t.Errorf("dirty %v %v, want the marks left: [a b]", ids, err)
+	}
+}
