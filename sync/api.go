@@ -138,6 +138,9 @@ type Results interface {
 	// FinishCompute stores the last results, clears the dirty marks of the
 	// customers computed and sets meta values, in one transaction.
 	FinishCompute(runID uint64, at time.Time, rs []state.Result, ids []string, all bool, meta map[string]string) error
+	// StoreComputed stores results, deletes the results of customers no
+	// longer customers and sets meta values, in one transaction.
+	StoreComputed(runID uint64, at time.Time, rs []state.Result, dropped []string, meta map[string]string) error
 	Result(id string) (state.Result, bool, error)
 	Written(id string) (state.Written, bool, error)
 	History(id string) ([]state.HistoryPoint, error)

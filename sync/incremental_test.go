@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"runtime/debug"
 	"slices"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/clv"
+	"github.com/clvsync/clvsync/hubspot"
+	"github.com/clvsync/clvsync/hubspot/fakehub"
 	"github.com/clvsync/clvsync/state"
 	hsync "github.com/clvsync/clvsync/sync"
 	"github.com/clvsync/clvsync/sync/config"
@@ -202,4 +205,125 @@ func TestRunner_PullGCPercentIsRestored(t *testing.T) {
 	if after != 100 || !slices.Contains(during, 300) || during[len(during)-1] != 100 {
 		t.Errorf("GC percent seen during the run %v, after it %d; want 300 while pulling, then 100", during, after)
 	}
+}
+
+// A customer whose values were never accepted by HubSpot (a portal rule
+// refuses them: retried every run) and who then loses its only order leaves
+// the portfolio once: the runs after it keep the same total, however often
+// the retry computes it again.
+func TestRunner_LostCustomerLeavesTheTotalOnce(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, 400, nil)
+	c, err := e.client.Contacts.Create(ctx, map[string]string{"email": "refused.buyer@example.com", "firstname": "Refused"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deal, err := e.client.Deals.Create(ctx, map[string]string{
+		"dealname": "order", "amount": "800.00", "dealstage": "closedwon", "pipeline": "default",
+		"closedate": anchor.Add(-30 * 24 * time.Hour).Format(time.RFC3339), "deal_currency_code": "USD",
+	}, []hubspot.AssociationInput{{ToID: c.ID, Types: []hubspot.AssociationSpec{{Category: "HUBSPOT_DEFINED", TypeID: 3}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hub.SetFaults(fakehub.Faults{RejectIDs: []string{c.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := e.runner.Run(ctx, hsync.RunOptions{}) // partial: the refused contact
+	res, ok, err := e.store.Result(c.ID)
+	if err != nil || !ok {
+		t.Fatalf("result of the refused contact %s: %v %v", c.ID, ok, err)
+	}
+	if fs, _ := e.store.Failures(); len(fs) != 1 {
+		t.Fatalf("failures after the refused write: %v", fs)
+	}
+	own := money(t, res.Values["total"])
+
+	if err := e.client.Deals.Archive(ctx, deal.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := first.Value.Total.Sub(own)
+	for i, at := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
+		e.runner.Clock = func() time.Time { return anchor.Add(at) }
+		rep, _ := e.runner.Run(ctx, hsync.RunOptions{})
+		if rep.Mode != "incremental" {
+			t.Fatalf("run %d: mode %s", i+1, rep.Mode)
+		}
+		if !rep.Value.Total.Equal(want) || rep.Customers != first.Customers-1 {
+			t.Errorf("run %d after the refused customer lost its order: CLV %s, %d customers; want %s - %s = %s, %d",
+				i+1, rep.Value.Total, rep.Customers, first.Value.Total, own, want, first.Customers-1)
+		}
+	}
+}
+
+// A run killed between the parts computeChanged stores leaves totals that
+// match the stored results: the next run, computing the same customers
+// again, reports the sum of every customer's stored total.
+func TestRunner_ComputeKilledBetweenPartsKeepsTotals(t *testing.T) {
+	ctx := context.Background()
+	hsync.SetChangedChunk(t, 2)
+	e := setup(t, 400, nil)
+	first := e.run(t, hsync.RunOptions{})
+	cs := customers(t, e.store)
+	ids := make([]string, 0, len(cs))
+	for id := range cs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	changed := 0
+	for _, id := range ids {
+		d := cs[id][0]
+		if len(d.ContactIDs) != 1 || changed == 7 {
+			continue
+		}
+		amount := d.Amount.Decimal.Mul(decimal.NewFromInt(2)).Add(decimal.NewFromInt(100)).StringFixed(2)
+		if _, err := e.client.Deals.Update(ctx, d.ID, map[string]string{"amount": amount}); err != nil {
+			t.Fatal(err)
+		}
+		changed++
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
+	killed := &killAfter{Store: e.runner.Store, parts: 2}
+	e.runner.Store = killed
+	if _, err := e.runner.Run(ctx, hsync.RunOptions{}); err == nil || killed.stored != 2 {
+		t.Fatalf("run killed at its third part: err %v after %d parts stored", err, killed.stored)
+	}
+	e.runner.Store = killed.Store
+
+	e.runner.Clock = func() time.Time { return anchor.Add(2 * time.Hour) }
+	rep := e.run(t, hsync.RunOptions{})
+	if rep.Computed < changed {
+		t.Fatalf("the run after the kill computed %d customers, want at least the %d changed", rep.Computed, changed)
+	}
+	sum, n := decimal.Zero, 0
+	if err := e.store.ForEachResult(func(r state.Result) error {
+		if r.RunID >= first.RunID {
+			sum, n = sum.Add(money(t, r.Values["total"])), n+1
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Value.Total.Equal(sum) || rep.Customers != n {
+		t.Errorf("after a run killed between parts: CLV %s of %d customers, want the stored results' %s of %d",
+			rep.Value.Total, rep.Customers, sum, n)
+	}
+}
+
+// killAfter fails every StoreComputed after the first parts, as a kill
+// between two transactions would leave the state file.
+type killAfter struct {
+	hsync.Store
+	parts, stored int
+}
+
+func (k *killAfter) CompanyUnit() *state.Store {
+	return k.Store.(interface{ CompanyUnit() *state.Store }).CompanyUnit()
+}
+
+func (k *killAfter) StoreComputed(runID uint64, at time.Time, rs []state.Result, dropped []string, meta map[string]string) error {
+	if k.stored == k.parts {
+		return errors.New("killed")
+	}
+	k.stored++
+	return k.Store.StoreComputed(runID, at, rs, dropped, meta)
 }
