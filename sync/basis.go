@@ -105,10 +105,25 @@ func (r *Runner) computeHash(rules DealRules) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// loadBasis reads the unit's compute basis; ok is false when there is none
-// or it cannot be read.
+// basisTotals is the part of a compute basis each part of a changed-only
+// computation moves. It is kept under its own meta key (the basis key with
+// totalsSuffix): the basis holds every customer's tier value (megabytes at
+// 300k contacts), which the parts need not write again.
+type basisTotals struct {
+	RunID     uint64          `json:"run_id"` // the basis's
+	Customers int             `json:"customers"`
+	Total     decimal.Decimal `json:"total"`
+	Predicted decimal.Decimal `json:"predicted"`
+	TopTotal  decimal.Decimal `json:"top_total"`
+}
+
+const totalsSuffix = ".totals"
+
+// loadBasis reads the unit's compute basis with its current totals; ok is
+// false when there is none or it cannot be read.
 func (r *Runner) loadBasis() (computeBasis, bool) {
-	raw, err := r.Store.Meta(r.unitOf().basisKey)
+	key := r.unitOf().basisKey
+	raw, err := r.Store.Meta(key)
 	if err != nil || raw == "" {
 		return computeBasis{}, false
 	}
@@ -117,15 +132,42 @@ func (r *Runner) loadBasis() (computeBasis, bool) {
 		r.Logger.Warn("compute basis unreadable; computing every customer", "err", err)
 		return computeBasis{}, false
 	}
+	raw, err = r.Store.Meta(key + totalsSuffix)
+	if err != nil || raw == "" {
+		return b, true // kept by a version that stored the totals with the basis
+	}
+	var t basisTotals
+	if err := json.Unmarshal([]byte(raw), &t); err != nil {
+		r.Logger.Warn("compute basis totals unreadable; computing every customer", "err", err)
+		return computeBasis{}, false
+	}
+	if t.RunID == b.RunID {
+		b.Customers, b.Total, b.Predicted, b.TopTotal = t.Customers, t.Total, t.Predicted, t.TopTotal
+	}
 	return b, true
 }
 
+// meta is the basis as meta values: the basis and its totals.
 func (b computeBasis) meta(key string) (map[string]string, error) {
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("encode the compute basis: %w", err)
 	}
-	return map[string]string{key: string(raw)}, nil
+	m, err := b.totalsMeta(key)
+	if err != nil {
+		return nil, err
+	}
+	m[key] = string(raw)
+	return m, nil
+}
+
+// totalsMeta is the basis's totals alone as a meta value.
+func (b computeBasis) totalsMeta(key string) (map[string]string, error) {
+	raw, err := json.Marshal(basisTotals{RunID: b.RunID, Customers: b.Customers, Total: b.Total, Predicted: b.Predicted, TopTotal: b.TopTotal})
+	if err != nil {
+		return nil, fmt.Errorf("encode the compute basis totals: %w", err)
+	}
+	return map[string]string{key + totalsSuffix: string(raw)}, nil
 }
 
 // changedOnly returns the basis and the customers to compute when this run
@@ -209,7 +251,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 		if o.DryRun {
 			dry = append(dry, part...)
 		} else {
-			meta, err := b.meta(r.unitOf().basisKey)
+			meta, err := b.totalsMeta(r.unitOf().basisKey)
 			if err != nil {
 				return err
 			}
