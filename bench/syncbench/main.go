@@ -56,9 +56,10 @@ func main() {
 	memTrace := flag.Bool("memtrace", false, "print heap and RSS every second to stderr")
 	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file (each incremental run's to this path with .1, .2 and .3 appended)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
+	computeProfile := flag.String("computeprofile", "", "write a CPU profile of the full sync's compute phase to this file")
 	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
 	flag.Parse()
-	pullProfile, incProfile = *cpuProfile, *runProfile
+	pullProfile, incProfile, fullComputeProfile = *cpuProfile, *runProfile, *computeProfile
 	if *logSteps {
 		benchLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -161,7 +162,24 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		}
 		stopProfile = pprof.StopCPUProfile
 	}
+	// The compute phase's steps: pass 1 (the model's inputs), the model
+	// (fit and tournament when due), pass 2 (predictions), pass 3 (placed
+	// and stored). Pass n reports n*customers + done of 3*customers.
+	var computeMarks []time.Time
+	stopCompute, computeProfiled := func() {}, false
 	runner.Progress = func(ph string, done, total int) {
+		if ph == "compute" && total > 0 {
+			third := total / 3
+			// Marks: compute start, pass 1 end, pass 2 start, pass 2 end.
+			for len(computeMarks) < 4 && done >= [4]int{0, third, third + 1, 2 * third}[len(computeMarks)] {
+				computeMarks = append(computeMarks, time.Now())
+			}
+		}
+		if ph == "write" && len(computeMarks) == 4 {
+			computeMarks = append(computeMarks, time.Now())
+			stopCompute()
+			stopCompute = func() {}
+		}
 		phase.Store(ph)
 		where.Store(fmt.Sprintf("%s %d/%d", ph, done, total))
 		phase := ph
@@ -169,6 +187,12 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 			pullCPU = cpuTime() - cpuAtStart
 			stopProfile()
 			stopProfile = func() {}
+		}
+		if ph == "compute" && !computeProfiled && fullComputeProfile != "" {
+			computeProfiled = true
+			if f, err := os.Create(fullComputeProfile); err == nil && pprof.StartCPUProfile(f) == nil {
+				stopCompute = func() { pprof.StopCPUProfile(); f.Close() }
+			}
 		}
 	}
 	resetHub(base)
@@ -204,6 +228,10 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 			fmt.Printf(", %.1f req/s = %.0f%% of the allowed rate", float64(ph.calls)/d, 100*float64(ph.calls)/d/allowed)
 		}
 		fmt.Println()
+	}
+	if m := computeMarks; len(m) == 5 {
+		fmt.Printf("  compute steps    pass 1 %.1fs, model %.1fs, pass 2 %.1fs, pass 3 %.1fs\n",
+			m[1].Sub(m[0]).Seconds(), m[2].Sub(m[1]).Seconds(), m[3].Sub(m[2]).Seconds(), m[4].Sub(m[3]).Seconds())
 	}
 	fmt.Printf("  peak RSS         %s\n", fullPeak)
 	fmt.Printf("  wall time        %s, CPU %s (pull %s: %.2f ms per pull request)\n", fullWall.Round(time.Millisecond),
@@ -505,8 +533,9 @@ var sampleEvery time.Duration
 // benchLogger is the runs' logger (-log).
 var benchLogger = slog.New(slog.DiscardHandler)
 
-// pullProfile is the -cpuprofile path, incProfile the -runprofile one.
-var pullProfile, incProfile string
+// pullProfile is the -cpuprofile path, incProfile the -runprofile one,
+// fullComputeProfile the -computeprofile one.
+var pullProfile, incProfile, fullComputeProfile string
 
 // profileRunN is the incremental run under way (0: the full sync), for
 // -memprofile's file names.
