@@ -421,7 +421,7 @@ func (s *Store) TrimMapped() error {
 
 // mappedBudget is the resident file-backed memory above which trimMapped
 // releases the state file's mapped pages.
-const mappedBudget = 64 << 20
+const mappedBudget = 32 << 20
 
 // trimMapped runs releaseMapped when the resident file-backed memory is
 // above mappedBudget (or cannot be read).
