@@ -123,6 +123,9 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	// 8 MB at 300k contacts).
 	pop.summaries, pop.tenures = nil, nil
 	returnFreed()
+	if r.ComputeGCPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
+	}
 
 	// Pass 2: predictions, kept as floats, and the keys of the scales.
 	var (

@@ -185,25 +185,31 @@ func TestRunner_FullComputationRanksAsOne(t *testing.T) {
 	}
 }
 
-// PullGCPercent holds only while the run pulls: the compute phase, whose
-// heap grows with the portal, collects as the process was set to.
-func TestRunner_PullGCPercentIsRestored(t *testing.T) {
+// PullGCPercent holds only while the run pulls, ComputeGCPercent only
+// while a full computation ranks and stores its customers; the rest of the
+// run collects as the process was set to.
+func TestRunner_GCPercentsAreRestored(t *testing.T) {
 	e := setup(t, 100, nil)
-	var during []int
-	e.runner.PullGCPercent = 300
+	type seen struct {
+		phase   string
+		percent int
+	}
+	var during []seen
+	e.runner.PullGCPercent, e.runner.ComputeGCPercent = 300, 25
 	e.runner.Progress = func(phase string, _, _ int) {
 		p := debug.SetGCPercent(-1)
 		debug.SetGCPercent(p)
-		if len(during) == 0 || during[len(during)-1] != p {
-			during = append(during, p)
+		if len(during) == 0 || during[len(during)-1] != (seen{phase, p}) {
+			during = append(during, seen{phase, p})
 		}
 	}
 	before := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(before)
 	e.run(t, hsync.RunOptions{})
 	after := debug.SetGCPercent(before)
-	if after != 100 || !slices.Contains(during, 300) || during[len(during)-1] != 100 {
-		t.Errorf("GC percent seen during the run %v, after it %d; want 300 while pulling, then 100", during, after)
+	if after != 100 || !slices.Contains(during, seen{"pull", 300}) || !slices.Contains(during, seen{"compute", 25}) ||
+		!slices.Contains(during, seen{"write", 100}) || during[len(during)-1].percent != 100 {
+		t.Errorf("GC percent seen during the run %v, after it %d; want 300 while pulling, 25 in the computation, then 100", during, after)
 	}
 }
 

@@ -139,7 +139,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	// write with time.Now): the cursors a run sets from its own clock (a
 	// full sync's, a contact listing's) must be comparable with the
 	// modification dates fakehub gives.
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: benchLogger, PullGCPercent: 300} // as clvsync run sets it
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: benchLogger, PullGCPercent: 300, ComputeGCPercent: 25} // as clvsync run sets them
 	fullDay := time.Now().UTC().Format(time.DateOnly)
 	allowed := float64(tierBurst(tier)) * scale * share / 10 // requests per second we may use
 

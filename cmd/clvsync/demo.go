@@ -81,7 +81,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, PullGCPercent: pullGCPercent(), Progress: ui.Progress}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, PullGCPercent: pullGCPercent(), ComputeGCPercent: computeGCPercent(), Progress: ui.Progress}
 	rep, err := runner.Run(ctx, hsync.RunOptions{})
 	ui.Done()
 	fmt.Fprintln(stdout)

@@ -55,7 +55,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, PullGCPercent: pullGCPercent(), Progress: ui.Progress}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, PullGCPercent: pullGCPercent(), ComputeGCPercent: computeGCPercent(), Progress: ui.Progress}
 	if runner.Clock, err = clockFromEnv(os.Getenv); err != nil {
 		return fail(stderr, err)
 	}
@@ -268,9 +268,16 @@ func clockFromEnv(getenv func(string) string) (func() time.Time, error) {
 
 // pullGCPercent is the collector's target during a run's pull (see
 // sync.Runner.PullGCPercent): 300, unless the operator set GOGC.
-func pullGCPercent() int {
+func pullGCPercent() int { return unlessGOGC(300) }
+
+// computeGCPercent is the collector's target while a full computation
+// ranks and stores its customers (see sync.Runner.ComputeGCPercent): 25,
+// unless the operator set GOGC.
+func computeGCPercent() int { return unlessGOGC(25) }
+
+func unlessGOGC(percent int) int {
 	if os.Getenv("GOGC") != "" {
 		return 0
 	}
-	return 300
+	return percent
 }

@@ -102,7 +102,7 @@ func newServeDeps(cfg config.Config, token string, logger *slog.Logger) (serveDe
 		store.Close()
 		return serveDeps{}, err
 	}
-	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, PullGCPercent: pullGCPercent()}
+	runner := &hsync.Runner{Client: hsync.NewHubSpot(client), Store: store, Config: cfg, Logger: logger, PullGCPercent: pullGCPercent(), ComputeGCPercent: computeGCPercent()}
 	d := serveDeps{Store: store, Run: runner.Run, DailyUsage: client.Account.DailyUsage,
 		Logger: logger, Metrics: m, Gatherer: reg}
 	if cfg.Webhooks.Enabled {
