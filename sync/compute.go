@@ -328,7 +328,7 @@ func (r *Runner) fit(ctx context.Context, pop *population, rules DealRules, base
 	}
 	summaries := pop.summaries
 	if cfg.Type == config.ModelAuto {
-		m.Type, m.Tournament = r.tournament(ctx, pop.first, rules, unit, asOf)
+		m.Type, m.Tournament = r.tournament(ctx, pop.first, pop.customers, rules, unit, asOf)
 	}
 	f, err := clv.FitModelsContext(ctx, summaries, clv.FitOptions{Model: m.Type, MinCustomers: cfg.MinCustomers, MinRepeatBuyers: cfg.MinRepeatBuyers})
 	if err != nil {
@@ -355,7 +355,7 @@ func (r *Runner) fit(ctx context.Context, pop *population, rules DealRules, base
 // tournament is possible it returns BG/NBD and says why. The split
 // summaries come from a second pass over the store, so no run holds every
 // customer's orders in memory.
-func (r *Runner) tournament(ctx context.Context, first time.Time, rules DealRules, unit clv.TimeUnit, asOf time.Time) (string, *Tournament) {
+func (r *Runner) tournament(ctx context.Context, first time.Time, customers int, rules DealRules, unit clv.TimeUnit, asOf time.Time) (string, *Tournament) {
 	t := &Tournament{HoldoutEnd: asOf}
 	holdout := min(asOf.Sub(first)/2, 365*24*time.Hour)
 	t.CalibrationEnd = asOf.Add(-holdout)
@@ -363,8 +363,9 @@ func (r *Runner) tournament(ctx context.Context, first time.Time, rules DealRule
 		t.Note = "less than two months of history: no tournament, bgnbd used"
 		return clv.ModelBGNBD, t
 	}
-	var cal []clv.Summary
-	var hold []clv.Holdout
+	// Sized for every customer once: grown by append, they left as much
+	// again of garbage at the model step's peak.
+	cal, hold := make([]clv.Summary, 0, customers), make([]clv.Holdout, 0, customers)
 	err := r.Store.ForEachCustomer(func(c state.Contact, deals []state.Deal) error {
 		if err := ctx.Err(); err != nil {
 			return err
