@@ -77,13 +77,14 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 }
 
 // computeAll computes every customer and saves the compute basis its
-// segmentation and totals make. It holds a few numbers per customer (about
-// 350 bytes), never the customers themselves: three passes over the store,
-// each a chunk of customers at a time. The first gathers what the
+// segmentation and totals make. It holds the keys of the scales (about 110
+// bytes a customer), never the customers themselves: three passes over the
+// store, each a chunk of customers at a time. The first gathers what the
 // model needs (the simple base's sums; with a refit due, the summaries the
-// fit condenses), the second predicts every customer and keeps the
-// prediction's floats with the keys that rank customers into tiers, RFM
-// scores and quadrants, and the third rebuilds each customer, takes its
+// fit condenses), the second predicts every customer, writes the
+// prediction's floats to a file beside the state file (keptSpill) and keeps
+// the keys that rank customers into tiers, RFM scores and quadrants, and
+// the third rebuilds each customer, reads its
 // prediction back, places it on the scales those keys make (exactly as
 // ranking everyone at once would) and stores its results.
 func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, o RunOptions, rep *Summary) ([]state.Result, error) {
@@ -127,26 +128,29 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
 	}
 
-	// Pass 2: predictions, kept as floats, and the keys of the scales.
+	// Pass 2: predictions, kept as floats in a file beside the state
+	// file, and the keys of the scales, sized once (grown by append, each
+	// would leave up to its own size of garbage behind: at 300k, pass 2
+	// ended with 100 MB of heap in use for 50 MB of keys).
+	kept, err := newKeptSpill(spillDir(cfg.State.Path))
+	if err != nil {
+		return nil, err
+	}
+	defer kept.close()
 	var (
-		kept     []keptPrediction
-		tierVals []float64
-		rfmKeys  []clv.RFMKey
-		quadCLV  []decimal.Decimal
-		quadMons []float64
+		tierVals = make([]float64, 0, pop.customers)
+		rfmKeys  = make([]clv.RFMKey, 0, pop.customers)
+		quadCLV  = make([]decimal.Decimal, 0, pop.customers)
+		quadMons = make([]float64, 0, pop.customers)
 	)
-	// Sized once: grown by append, each would leave up to its own size
-	// of garbage behind (at 300k, pass 2 ended with 100 MB of heap in use
-	// for 50 MB of keys).
-	kept = make([]keptPrediction, 0, pop.customers)
-	tierVals, rfmKeys = make([]float64, 0, pop.customers), make([]clv.RFMKey, 0, pop.customers)
-	quadCLV, quadMons = make([]decimal.Decimal, 0, pop.customers), make([]float64, 0, pop.customers)
 	if err := pass.each(1, func(custs []*customer) error {
 		if err := r.predictWith(custs, m, env, rep); err != nil {
 			return err
 		}
 		for _, c := range custs {
-			kept = append(kept, keptPrediction{id: idHash(c.id), pred: c.pred, band: c.band})
+			if err := kept.write(keptPrediction{id: idHash(c.id), pred: c.pred, band: c.band}); err != nil {
+				return err
+			}
 			tierVals = append(tierVals, r.tierValue(c).InexactFloat64())
 			if k, ok := clv.RFMKeyOf(rfmInput(c), cfg.Segments.RFM); ok {
 				rfmKeys = append(rfmKeys, k)
@@ -165,6 +169,9 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	}
 	tierVals, rfmKeys, quadCLV, quadMons = nil, nil, nil, nil
 	returnFreed()
+	if err := kept.rewind(); err != nil {
+		return nil, err
+	}
 
 	// Pass 3: each customer again, its prediction taken back, placed on
 	// the scales, stored.
@@ -179,10 +186,14 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	}
 	err = pass.each(2, func(custs []*customer) error {
 		for _, c := range custs {
-			if next >= len(kept) || kept[next].id != idHash(c.id) {
+			k, ok, err := kept.next()
+			if err != nil {
+				return err
+			}
+			if !ok || k.id != idHash(c.id) {
 				return fmt.Errorf("compute: the customers changed between passes (at %s %s); run again", r.unitOf().kind, c.id)
 			}
-			c.pred, c.band, c.restored = kept[next].pred, kept[next].band, true
+			c.pred, c.band, c.restored = k.pred, k.band, true
 			next++
 		}
 		if err := r.predictWith(custs, m, env, rep); err != nil {
@@ -213,8 +224,8 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	if err != nil {
 		return nil, err
 	}
-	if next != len(kept) {
-		return nil, fmt.Errorf("compute: the customers changed between passes (%d, then %d); run again", len(kept), next)
+	if next != kept.n {
+		return nil, fmt.Errorf("compute: the customers changed between passes (%d, then %d); run again", kept.n, next)
 	}
 	if rep.Value.Total.IsPositive() {
 		rep.Value.TopTierShare = rep.Value.topTotal.Div(rep.Value.Total).InexactFloat64()
