@@ -333,3 +333,36 @@ func (k *killAfter) StoreComputed(runID uint64, at time.Time, rs []state.Result,
 	k.stored++
 	return k.Store.StoreComputed(runID, at, rs, dropped, meta)
 }
+
+// A compute basis kept by the previous release (its totals inside it, no
+// totals key) still serves the day's later runs; an unreadable totals value
+// has the run compute everyone instead of trusting it.
+func TestRunner_BasisWithoutTotalsKey(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t, 400, nil)
+	first := e.run(t, hsync.RunOptions{})
+	if err := e.store.SetMeta("compute_basis.totals", ""); err != nil {
+		t.Fatal(err)
+	}
+	id, deal := soleCustomer(t, e.store)
+	before := written(t, e.store, id)
+	amount := deal.Amount.Decimal.Mul(decimal.NewFromInt(3)).StringFixed(2)
+	if _, err := e.client.Deals.Update(ctx, deal.ID, map[string]string{"amount": amount}); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
+	one := e.run(t, hsync.RunOptions{})
+	move := money(t, written(t, e.store, id)["total"]).Sub(money(t, before["total"]))
+	if want := first.Value.Total.Add(move); one.Computed != 1 || !one.Value.Total.Equal(want) || one.Customers != first.Customers {
+		t.Errorf("after the previous release's basis: computed %d, CLV %s of %d customers; want 1, %s of %d",
+			one.Computed, one.Value.Total, one.Customers, want, first.Customers)
+	}
+
+	if err := e.store.SetMeta("compute_basis.totals", "{"); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(2 * time.Hour) }
+	if all := e.run(t, hsync.RunOptions{}); all.Computed != all.Customers {
+		t.Errorf("with unreadable totals computed %d of %d customers, want everyone", all.Computed, all.Customers)
+	}
+}
