@@ -2,7 +2,12 @@ package sync_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"maps"
+	"math"
 	"runtime/debug"
 	"slices"
 	"testing"
@@ -334,35 +339,87 @@ func (k *killAfter) StoreComputed(runID uint64, at time.Time, rs []state.Result,
 	return k.Store.StoreComputed(runID, at, rs, dropped, meta)
 }
 
-// A compute basis kept by the previous release (its totals inside it, no
-// totals key) still serves the day's later runs; an unreadable totals value
-// has the run compute everyone instead of trusting it.
-func TestRunner_BasisWithoutTotalsKey(t *testing.T) {
+// A compute basis kept by the previous release (tier values and totals
+// inside it, no keys of their own) still serves the day's later runs;
+// unreadable totals or tier values have the run compute everyone instead of
+// trusting them.
+func TestRunner_BasisOfThePreviousRelease(t *testing.T) {
 	ctx := context.Background()
-	e := setup(t, 400, nil)
-	first := e.run(t, hsync.RunOptions{})
-	if err := e.store.SetMeta("compute_basis.totals", ""); err != nil {
-		t.Fatal(err)
+	// The same change on the same portal, once on this release's basis
+	// and once on the previous release's: the changed customer gets the
+	// same values (its tier placed among the same values), and the totals
+	// move by its change.
+	change := func(t *testing.T, previous bool) (e *env, first, one hsync.Summary, id string, before, after map[string]string) {
+		e = setup(t, 400, nil)
+		first = e.run(t, hsync.RunOptions{})
+		if previous {
+			previousRelease(t, e.store)
+		}
+		id, deal := soleCustomer(t, e.store)
+		before = written(t, e.store, id)
+		amount := deal.Amount.Decimal.Mul(decimal.NewFromInt(3)).StringFixed(2)
+		if _, err := e.client.Deals.Update(ctx, deal.ID, map[string]string{"amount": amount}); err != nil {
+			t.Fatal(err)
+		}
+		e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
+		one = e.run(t, hsync.RunOptions{})
+		return e, first, one, id, before, written(t, e.store, id)
 	}
-	id, deal := soleCustomer(t, e.store)
-	before := written(t, e.store, id)
-	amount := deal.Amount.Decimal.Mul(decimal.NewFromInt(3)).StringFixed(2)
-	if _, err := e.client.Deals.Update(ctx, deal.ID, map[string]string{"amount": amount}); err != nil {
-		t.Fatal(err)
+	_, _, _, _, _, current := change(t, false)
+	e, first, one, id, before, after := change(t, true)
+	if !maps.Equal(after, current) {
+		t.Errorf("customer %s on the previous release's basis got %v, on this release's %v", id, after, current)
 	}
-	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
-	one := e.run(t, hsync.RunOptions{})
-	move := money(t, written(t, e.store, id)["total"]).Sub(money(t, before["total"]))
+	move := money(t, after["total"]).Sub(money(t, before["total"]))
 	if want := first.Value.Total.Add(move); one.Computed != 1 || !one.Value.Total.Equal(want) || one.Customers != first.Customers {
 		t.Errorf("after the previous release's basis: computed %d, CLV %s of %d customers; want 1, %s of %d",
 			one.Computed, one.Value.Total, one.Customers, want, first.Customers)
 	}
 
-	if err := e.store.SetMeta("compute_basis.totals", "{"); err != nil {
+	for i, key := range []string{"compute_basis.totals", "compute_basis.tiers"} {
+		if err := e.store.SetMeta(key, "{"); err != nil {
+			t.Fatal(err)
+		}
+		e.runner.Clock = func() time.Time { return anchor.Add(time.Duration(2+i) * time.Hour) }
+		if all := e.run(t, hsync.RunOptions{}); all.Computed != all.Customers {
+			t.Errorf("with %s unreadable computed %d of %d customers, want everyone", key, all.Computed, all.Customers)
+		}
+	}
+}
+
+// previousRelease rewrites the contacts' compute basis as the release
+// before kept it: the tier values in its JSON, the totals only there.
+func previousRelease(t *testing.T, st *state.Store) {
+	t.Helper()
+	raw, err := st.Meta("compute_basis")
+	if err != nil {
 		t.Fatal(err)
 	}
-	e.runner.Clock = func() time.Time { return anchor.Add(2 * time.Hour) }
-	if all := e.run(t, hsync.RunOptions{}); all.Computed != all.Customers {
-		t.Errorf("with unreadable totals computed %d of %d customers, want everyone", all.Computed, all.Customers)
+	var b map[string]any
+	if err := json.Unmarshal([]byte(raw), &b); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := st.Meta("compute_basis.tiers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil || len(bin) == 0 {
+		t.Fatalf("tier values %d bytes, %v", len(bin), err)
+	}
+	values := make([]float64, len(bin)/8)
+	for i := range values {
+		values[i] = math.Float64frombits(binary.LittleEndian.Uint64(bin[8*i:]))
+	}
+	b["tiers"] = map[string]any{"values": values}
+	delete(b, "tier_values")
+	out, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, v := range map[string]string{"compute_basis": string(out), "compute_basis.tiers": "", "compute_basis.totals": ""} {
+		if err := st.SetMeta(key, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
