@@ -160,9 +160,28 @@ func decodeFloats(s string, n int) ([]float64, error) {
 	return fs, nil
 }
 
-// loadBasis reads the unit's compute basis with its current totals; ok is
-// false when there is none or it cannot be read.
+// loadBasis reads the unit's compute basis with its current totals and its
+// tier values; ok is false when there is none or it cannot be read.
 func (r *Runner) loadBasis() (computeBasis, bool) {
+	b, ok := r.basisHead()
+	if !ok || b.TierValues == 0 {
+		return b, ok
+	}
+	raw, err := r.Store.Meta(r.unitOf().basisKey + tiersSuffix)
+	if err == nil {
+		b.Tiers.Values, err = decodeFloats(raw, b.TierValues)
+	}
+	if err != nil {
+		r.Logger.Warn("compute basis tier values unreadable; computing every customer", "err", err)
+		return computeBasis{}, false
+	}
+	return b, true
+}
+
+// basisHead is loadBasis without the tier values (unless the basis was
+// kept by a version that stored them in it), for what needs only its
+// scalars.
+func (r *Runner) basisHead() (computeBasis, bool) {
 	key := r.unitOf().basisKey
 	raw, err := r.Store.Meta(key)
 	if err != nil || raw == "" {
@@ -172,16 +191,6 @@ func (r *Runner) loadBasis() (computeBasis, bool) {
 	if err := json.Unmarshal([]byte(raw), &b); err != nil {
 		r.Logger.Warn("compute basis unreadable; computing every customer", "err", err)
 		return computeBasis{}, false
-	}
-	if b.TierValues > 0 {
-		raw, err := r.Store.Meta(key + tiersSuffix)
-		if err == nil {
-			b.Tiers.Values, err = decodeFloats(raw, b.TierValues)
-		}
-		if err != nil {
-			r.Logger.Warn("compute basis tier values unreadable; computing every customer", "err", err)
-			return computeBasis{}, false
-		}
 	}
 	raw, err = r.Store.Meta(key + totalsSuffix)
 	if err != nil || raw == "" {

@@ -52,7 +52,7 @@ func (r *Runner) listReadBack(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	searching := float64(pending) / searchPage / search
-	b, _ := r.loadBasis()
+	b, _ := r.basisHead() // its customer count; the tier values are not needed
 	if float64(b.Customers)/listPage/general >= searching {
 		return false, nil // the portal has at least its customers
 	}
