@@ -142,16 +142,12 @@ func encodeFloats(fs []float64) string {
 }
 
 func decodeFloats(s string, n int) ([]float64, error) {
-	if base64.StdEncoding.DecodedLen(len(s)) < 8*n || base64.StdEncoding.DecodedLen(len(s)) > 8*n+2 {
-		return nil, fmt.Errorf("%d bytes of base64 for %d values", len(s), n)
-	}
-	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	m, err := base64.StdEncoding.Decode(b, []byte(s))
+	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, err
 	}
-	if m != 8*n {
-		return nil, fmt.Errorf("%d bytes for %d values", m, n)
+	if len(b) != 8*n {
+		return nil, fmt.Errorf("%d bytes for %d values", len(b), n)
 	}
 	fs := make([]float64, n)
 	for i := range fs {

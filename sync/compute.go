@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -132,7 +133,7 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	// file, and the keys of the scales, sized once (grown by append, each
 	// would leave up to its own size of garbage behind: at 300k, pass 2
 	// ended with 100 MB of heap in use for 50 MB of keys).
-	kept, err := newKeptSpill(spillDir(cfg.State.Path))
+	kept, err := newKeptSpill(filepath.Dir(cfg.State.Path))
 	if err != nil {
 		return nil, err
 	}

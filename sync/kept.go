@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
 	"github.com/clvsync/clvsync/clv"
 )
@@ -28,10 +27,6 @@ type keptSpill struct {
 	buf  []byte
 	name string
 }
-
-// spillDir is the directory of the state file at path (the working
-// directory when path has none).
-func spillDir(path string) string { return filepath.Dir(path) }
 
 func newKeptSpill(dir string) (*keptSpill, error) {
 	f, err := os.CreateTemp(dir, ".clvsync-compute-*")

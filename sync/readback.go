@@ -21,12 +21,22 @@ func (r *Runner) noteWritten(n int) error {
 	if n == 0 || r.companies() {
 		return nil
 	}
-	raw, err := r.Store.Meta(metaReadBack)
+	pending, err := r.readBackPending()
 	if err != nil {
 		return err
 	}
-	pending, _ := strconv.Atoi(raw)
 	return r.Store.SetMeta(metaReadBack, strconv.Itoa(pending+n))
+}
+
+// readBackPending is the count of contacts written since the contact
+// cursor (0 when none was kept).
+func (r *Runner) readBackPending() (int, error) {
+	raw, err := r.Store.Meta(metaReadBack)
+	if err != nil {
+		return 0, err
+	}
+	pending, _ := strconv.Atoi(raw)
+	return pending, nil
 }
 
 // listReadBack decides how this run reads the contacts modified since its
@@ -42,11 +52,10 @@ func (r *Runner) listReadBack(ctx context.Context) (bool, error) {
 	if r.Client.Rates == nil {
 		return false, nil
 	}
-	raw, err := r.Store.Meta(metaReadBack)
+	pending, err := r.readBackPending()
 	if err != nil {
 		return false, err
 	}
-	pending, _ := strconv.Atoi(raw)
 	general, search := r.Client.Rates()
 	if pending <= 0 || general <= 0 || search <= 0 {
 		return false, nil

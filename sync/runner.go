@@ -40,11 +40,10 @@ type Runner struct {
 	PullGCPercent int
 	// ComputeGCPercent, when positive, is the collector's target while a
 	// full computation predicts, ranks and stores its customers (passes 2
-	// and 3 of computeAll). Its live heap is then the scales' keys and the
-	// kept predictions (about 200 bytes a customer, mostly free of
-	// pointers, so cheap to mark) and its garbage a chunk of customers at
-	// a time: at the default 100 the heap grew to twice the keys before a
-	// collection. clvsync sets 25 unless GOGC is set; 0 leaves the
+	// and 3 of computeAll). Its live heap is then the scales' keys (about
+	// 110 bytes a customer, mostly free of pointers, so cheap to mark) and
+	// its garbage a chunk of customers at a time: at the default 100 the
+	// heap grew to twice the keys before a collection. clvsync sets 25 unless GOGC is set; 0 leaves the
 	// collector as it is.
 	ComputeGCPercent int
 	// Progress, when set, is told how far each phase has come (total 0 when
