@@ -57,7 +57,7 @@ func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
 	// any stored result read for the write-back, and the run still
 	// accounts for every customer.
 	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
-	scans := &scanCounter{Store: e.runner.Store}
+	scans := &scanCounter{wrapped: wrapped{e.runner.Store}}
 	e.runner.Store = scans
 	quiet := e.run(t, hsync.RunOptions{})
 	e.runner.Store = scans.Store
@@ -132,12 +132,16 @@ func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
 // scanCounter counts the scans of every stored result with what was
 // written.
 type scanCounter struct {
-	hsync.Store
+	wrapped
 	n int
 }
 
-func (s *scanCounter) CompanyUnit() *state.Store {
-	return s.Store.(interface{ CompanyUnit() *state.Store }).CompanyUnit()
+// wrapped is the store a test double wraps, with the company unit the
+// runner asks the store for.
+type wrapped struct{ hsync.Store }
+
+func (w wrapped) CompanyUnit() *state.Store {
+	return w.Store.(interface{ CompanyUnit() *state.Store }).CompanyUnit()
 }
 
 func (s *scanCounter) ForEachResultWritten(fn func(state.Result, state.Written, bool) error) error {
@@ -293,7 +297,7 @@ func TestRunner_ComputeKilledBetweenPartsKeepsTotals(t *testing.T) {
 		changed++
 	}
 	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
-	killed := &killAfter{Store: e.runner.Store, parts: 2}
+	killed := &killAfter{wrapped: wrapped{e.runner.Store}, parts: 2}
 	e.runner.Store = killed
 	if _, err := e.runner.Run(ctx, hsync.RunOptions{}); err == nil || killed.stored != 2 {
 		t.Fatalf("run killed at its third part: err %v after %d parts stored", err, killed.stored)
@@ -323,12 +327,8 @@ func TestRunner_ComputeKilledBetweenPartsKeepsTotals(t *testing.T) {
 // killAfter fails every StoreComputed after the first parts, as a kill
 // between two transactions would leave the state file.
 type killAfter struct {
-	hsync.Store
+	wrapped
 	parts, stored int
-}
-
-func (k *killAfter) CompanyUnit() *state.Store {
-	return k.Store.(interface{ CompanyUnit() *state.Store }).CompanyUnit()
 }
 
 func (k *killAfter) StoreComputed(runID uint64, at time.Time, rs []state.Result, dropped []string, meta map[string]string) error {
