@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -295,11 +296,11 @@ const rebuildChunk = 10_000
 // RebuildIndexes makes the contact and company indices from the stored
 // deals when PutListedDeals left them stale, and does nothing otherwise. It
 // empties the indices, collects the (contact, deal) and (company, deal)
-// pairs in one pass over the deals, and every rebuildBuffer pairs (and at
-// the end) inserts those collected, sorted, rebuildChunk per transaction;
-// the last transaction clears the stale mark, so a run killed midway starts
-// over on its next call. The pairs are held in one buffer per index (about
-// 35 bytes per pair).
+// pairs in one pass over the deals, sorting them rebuildBuffer at a time
+// into runs in a temporary file beside the state file (sortedKeys), and
+// inserts them merged, in one key order, rebuildChunk per transaction; the
+// last transaction clears the stale mark, so a run killed midway starts
+// over on its next call.
 func (s *Store) RebuildIndexes() error {
 	var stale bool
 	if err := s.view(func(tx *bolt.Tx) error {
@@ -318,47 +319,54 @@ func (s *Store) RebuildIndexes() error {
 	}); err != nil {
 		return fmt.Errorf("rebuild indices: %w", err)
 	}
-	var contacts, companies pairKeys
-	// flush inserts the pairs collected so far, sorted, and empties the
-	// buffers for the next rebuildBuffer pairs.
-	flush := func() error {
-		for _, idx := range []struct {
-			bucket []byte
-			keys   *pairKeys
-		}{{bucketContactDeals, &contacts}, {bucketCompanyDeals, &companies}} {
-			for chunk := range slices.Chunk(idx.keys.sorted(), rebuildChunk) {
-				if err := s.update(func(tx *bolt.Tx) error {
-					b := tx.Bucket(idx.bucket)
-					b.FillPercent = dealsFillPercent
-					for _, k := range chunk {
-						if err := b.Put(idx.keys.key(k), []byte{}); err != nil {
-							return err
-						}
-					}
-					return nil
-				}); err != nil {
-					return err
-				}
-			}
-			idx.keys.reset()
-		}
-		return nil
-	}
+	// The pairs of both indices are sorted together, each behind its
+	// bucket's number, and inserted rebuildChunk per transaction.
+	buckets := [...][]byte{bucketContactDeals, bucketCompanyDeals}
+	pairs := newSortedKeys(filepath.Dir(s.path), rebuildBuffer)
+	defer pairs.close()
 	if err := s.ForEachDeal(func(d Deal) error {
 		for _, id := range d.ContactIDs {
-			contacts.add(id, d.ID)
+			if err := pairs.add(0, id, d.ID); err != nil {
+				return err
+			}
 		}
 		for _, id := range d.CompanyIDs {
-			companies.add(id, d.ID)
-		}
-		if len(contacts.ends)+len(companies.ends) >= rebuildBuffer {
-			return flush()
+			if err := pairs.add(1, id, d.ID); err != nil {
+				return err
+			}
 		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("rebuild indices: %w", err)
 	}
-	if err := flush(); err != nil {
+	var chunk pairKeys
+	insert := func() error {
+		err := s.update(func(tx *bolt.Tx) error {
+			for i := range chunk.ends {
+				k := chunk.key(i)
+				b := tx.Bucket(buckets[k[0]])
+				b.FillPercent = dealsFillPercent
+				if err := b.Put(k[1:], []byte{}); err != nil {
+					return err
+				}
+				if rebuildPut != nil {
+					rebuildPut(buckets[k[0]], k[1:])
+				}
+			}
+			return nil
+		})
+		chunk.reset()
+		return err
+	}
+	if err := pairs.each(func(k []byte) error {
+		if chunk.push(k); len(chunk.ends) < rebuildChunk {
+			return nil
+		}
+		return insert()
+	}); err != nil {
+		return fmt.Errorf("rebuild indices: %w", err)
+	}
+	if err := insert(); err != nil {
 		return fmt.Errorf("rebuild indices: %w", err)
 	}
 	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyIndexesStale) }); err != nil {
@@ -367,44 +375,15 @@ func (s *Store) RebuildIndexes() error {
 	return nil
 }
 
-// rebuildBuffer is how many index entries RebuildIndexes collects before it
-// inserts them: the rebuild's memory is bounded (about 20 MB), not
-// proportional to the deals, and each insert is still sorted.
-var rebuildBuffer = 500_000 // a var for tests
+// rebuildBuffer is how many index entries RebuildIndexes holds in memory
+// (about 40 bytes each) before it sorts them into a run on disk: its
+// memory does not grow with the deals, and the merged runs are inserted in
+// one key order.
+var rebuildBuffer = 100_000 // a var for tests
 
-// pairKeys holds index keys (pairKey) back to back in one buffer, so
-// collecting a million of them is a few allocations, not a million.
-type pairKeys struct {
-	buf  []byte
-	ends []int
-}
-
-func (p *pairKeys) add(a, b string) {
-	p.buf = append(append(append(p.buf, a...), sep), b...)
-	p.ends = append(p.ends, len(p.buf))
-}
-
-// reset empties p, keeping its memory.
-func (p *pairKeys) reset() { p.buf, p.ends = p.buf[:0], p.ends[:0] }
-
-// key returns the i-th key added.
-func (p *pairKeys) key(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = p.ends[i-1]
-	}
-	return p.buf[start:p.ends[i]:p.ends[i]]
-}
-
-// sorted returns the keys' positions in key order.
-func (p *pairKeys) sorted() []int {
-	order := make([]int, len(p.ends))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(x, y int) int { return bytes.Compare(p.key(x), p.key(y)) })
-	return order
-}
+// rebuildPut, when set (by tests), sees each index entry RebuildIndexes
+// inserts, in the order it inserts them.
+var rebuildPut func(bucket, key []byte)
 
 func putDeal(tx *bolt.Tx, d *Deal) error { return putDealRecord(tx, d, true) }
 
