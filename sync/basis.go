@@ -327,6 +327,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 		// mapped 400 MB until released.
 		if i%lookupRelease == lookupRelease-1 {
 			r.trimMapped()
+			r.progress("compute", i, len(ids))
 		}
 		c, deals, _, err := r.Store.Customer(id)
 		if err != nil {
@@ -371,6 +372,7 @@ func (r *Runner) computeChanged(runID uint64, rules DealRules, o RunOptions, b c
 			return nil, err
 		}
 	}
+	r.progress("compute", len(ids), len(ids))
 	rep.Customers, rep.Computed = b.Customers, computed
 	rep.Value = b.value(zero)
 	return dry, nil

@@ -81,9 +81,20 @@ func TestRunner_ComputesOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.runner.Clock = func() time.Time { return anchor.Add(2 * time.Hour) }
+	// Its computation shows on the progress, as a full one does.
+	var computeProgress []int
+	e.runner.Progress = func(phase string, done, total int) {
+		if phase == "compute" {
+			computeProgress = append(computeProgress, done, total)
+		}
+	}
 	one := e.run(t, hsync.RunOptions{})
+	e.runner.Progress = nil
 	if got := computedBy(t, e.store, one.RunID); !slices.Equal(got, []string{id}) || one.Computed != 1 {
 		t.Errorf("after one deal of %s changed, computed %d customers %.80v (reported %d), want [%s]", id, len(got), got, one.Computed, id)
+	}
+	if n := len(computeProgress); n < 2 || computeProgress[n-2] != computeProgress[n-1] || computeProgress[n-1] < 1 {
+		t.Errorf("compute progress of the incremental run (done, total pairs): %v, want it to end done", computeProgress)
 	}
 	after := written(t, e.store, id)
 	if after["historical_revenue"] == before["historical_revenue"] {
