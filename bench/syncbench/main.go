@@ -54,7 +54,7 @@ func main() {
 	flag.DurationVar(&sampleEvery, "sample", 100*time.Millisecond, "how often the peak RSS and its phase are sampled")
 	logSteps := flag.Bool("log", false, "print the runs' debug log (each pull step's time) to stderr")
 	memTrace := flag.Bool("memtrace", false, "print heap and RSS every second to stderr")
-	memProfile := flag.String("memprofile", "", "write a heap profile taken near the peak to this file (each incremental run's to this path with .1, .2 and .3 appended)")
+	memProfile := flag.String("memprofile", "", "write heap profiles taken near each phase's peak to this path with the phase appended (.pull, .compute, .write; each incremental run's with .1, .2 and .3 before it)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
 	computeProfile := flag.String("computeprofile", "", "write a CPU profile of the full sync's compute phase to this file")
 	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
@@ -553,6 +553,7 @@ func sampleHeap(profile string, trace bool) {
 	var ms runtime.MemStats
 	var profiled uint64
 	var profiledRun int64
+	var profiledPhase string
 	var traced time.Time
 	for range time.Tick(sampleEvery) {
 		runtime.ReadMemStats(&ms)
@@ -574,14 +575,18 @@ func sampleHeap(profile string, trace bool) {
 			}
 		}
 		peakMu.Unlock()
-		if run := profileRunN.Load(); run != profiledRun {
-			profiledRun, profiled = run, 0 // each run's profile shows its own peak
+		run, ph := profileRunN.Load(), phase.Load().(string)
+		if run != profiledRun || ph != profiledPhase {
+			profiledRun, profiledPhase, profiled = run, ph, 0 // each run's and phase's profile shows its own peak
 		}
 		if profile != "" && ms.HeapInuse > profiled+profiled/20 {
 			profiled = ms.HeapInuse
 			path := profile
 			if profiledRun > 0 {
 				path = fmt.Sprintf("%s.%d", profile, profiledRun)
+			}
+			if ph != "" {
+				path += "." + ph
 			}
 			if f, err := os.Create(path); err == nil {
 				_ = pprof.WriteHeapProfile(f)
