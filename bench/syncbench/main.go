@@ -396,14 +396,10 @@ func changeDeals(ctx context.Context, c *hubspot.Client, st *state.Store, pct fl
 	if pct <= 0 {
 		return 0, nil
 	}
-	counts, err := st.Counts()
-	if err != nil {
-		return 0, err
-	}
 	every := int(math.Max(1, math.Round(100/pct)))
 	var ids []string
 	i := 0
-	err = st.ForEachCustomer(func(_ state.Contact, deals []state.Deal) error {
+	err := st.ForEachCustomer(func(_ state.Contact, deals []state.Deal) error {
 		for _, d := range deals {
 			if (i+offset)%every == 0 && d.Amount.Valid {
 				ids = append(ids, d.ID)
@@ -415,7 +411,6 @@ func changeDeals(ctx context.Context, c *hubspot.Client, st *state.Store, pct fl
 	if err != nil {
 		return 0, err
 	}
-	_ = counts
 	seen := map[string]bool{}
 	var batch []hubspot.UpdateInput
 	n := 0
