@@ -70,19 +70,30 @@ type patterns struct {
 	maxT         float64
 }
 
-// validSummary reports whether s can enter a likelihood.
-func validSummary(s Summary) error {
+// validSummary reports whether s, the i-th summary, can enter a
+// likelihood.
+func validSummary(s Summary, i int) error {
 	switch {
 	case !isFinite(s.X) || !isFinite(s.Tx) || !isFinite(s.T):
-		return fmt.Errorf("customer %q: non-finite summary", s.ID)
+		return fmt.Errorf("%s: non-finite summary", s.who(i))
 	case s.X < 0 || s.X != math.Floor(s.X):
-		return fmt.Errorf("customer %q: x = %v is not a non-negative integer", s.ID, s.X)
+		return fmt.Errorf("%s: x = %v is not a non-negative integer", s.who(i), s.X)
 	case s.Tx < 0 || s.T < s.Tx:
-		return fmt.Errorf("customer %q: need 0 <= t_x <= T (t_x = %v, T = %v)", s.ID, s.Tx, s.T)
+		return fmt.Errorf("%s: need 0 <= t_x <= T (t_x = %v, T = %v)", s.who(i), s.Tx, s.T)
 	case s.X == 0 && s.Tx != 0:
-		return fmt.Errorf("customer %q: t_x = %v with x = 0", s.ID, s.Tx)
+		return fmt.Errorf("%s: t_x = %v with x = 0", s.who(i), s.Tx)
 	}
 	return nil
+}
+
+// who names the i-th summary s in errors: its customer, or its position
+// when it has no ID (callers fitting hundreds of thousands of customers
+// may leave the IDs out of their summaries).
+func (s Summary) who(i int) string {
+	if s.ID == "" {
+		return fmt.Sprintf("summary %d (no customer ID)", i)
+	}
+	return fmt.Sprintf("customer %q", s.ID)
 }
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -91,8 +102,8 @@ func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 func condense(ss []Summary) (*patterns, error) {
 	p := &patterns{}
 	tab := newKeyTable()
-	for _, s := range ss {
-		if err := validSummary(s); err != nil {
+	for i, s := range ss {
+		if err := validSummary(s, i); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInsufficientData, err)
 		}
 		i, fresh := tab.index(s.X, s.Tx, s.T, p.x, p.tx, p.t, int32(len(p.x)))

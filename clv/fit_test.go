@@ -1,8 +1,11 @@
 package clv
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -169,6 +172,27 @@ func BenchmarkFitParetoNBD_CDNOW(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := FitParetoNBD(ss); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A summary that cannot enter the likelihood is named in the fit's error:
+// by its customer, or by its position when the caller left the IDs out.
+func TestFit_InvalidSummaryIsNamed(t *testing.T) {
+	ss := []Summary{{ID: "a", X: 1, Tx: 2, T: 5}, {ID: "b", X: 2, Tx: 6, T: 5}}
+	for _, c := range []struct {
+		ids  bool
+		want string
+	}{{true, `customer "b": need 0 <= t_x <= T`}, {false, "summary 1 (no customer ID): need 0 <= t_x <= T"}} {
+		in := slices.Clone(ss)
+		if !c.ids {
+			for i := range in {
+				in[i].ID = ""
+			}
+		}
+		_, _, err := FitPurchaseModelContext(context.Background(), ModelBGNBD, in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("IDs %v: error %v, want it to contain %q", c.ids, err, c.want)
 		}
 	}
 }

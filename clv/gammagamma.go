@@ -74,13 +74,13 @@ func condenseSpend(ss []Summary) (*spendRows, error) {
 		}
 	}
 	r := &spendRows{x: make([]float64, 0, n), m: make([]float64, 0, n), lm: make([]float64, 0, n), w: make([]float64, 0, n)}
-	for _, s := range ss {
+	for i, s := range ss {
 		if s.X <= 0 || s.MeanSpend <= 0 {
 			continue
 		}
 		if !isFinite(s.MeanSpend) || s.X != math.Floor(s.X) || !isFinite(s.X) {
-			return nil, fmt.Errorf("%w: customer %q: invalid x = %v or mean spend = %v",
-				ErrInsufficientData, s.ID, s.X, s.MeanSpend)
+			return nil, fmt.Errorf("%w: %s: invalid x = %v or mean spend = %v",
+				ErrInsufficientData, s.who(i), s.X, s.MeanSpend)
 		}
 		if i, fresh := tab.index(s.X, s.MeanSpend, 0, r.x, r.m, nil, int32(len(r.x))); !fresh {
 			r.w[i]++
