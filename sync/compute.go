@@ -114,6 +114,9 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 		return nil, err
 	}
 	rep.Customers, rep.Computed = pop.customers, pop.customers
+	if r.ComputeGCPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
+	}
 	m, err := r.model(ctx, pop, rules, pop.simple.Base(), env.unit, asOf, o, rep)
 	if err != nil {
 		return nil, err
@@ -125,9 +128,6 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	// 8 MB at 300k contacts).
 	pop.summaries, pop.tenures = nil, nil
 	returnFreed()
-	if r.ComputeGCPercent > 0 {
-		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
-	}
 
 	// Pass 2: predictions, kept as floats in a file beside the state
 	// file, and the keys of the scales, sized once (grown by append, each
@@ -383,6 +383,7 @@ func (r *Runner) tournament(ctx context.Context, first time.Time, customers int,
 			return err
 		}
 		if s, h, ok := clv.SplitHoldout(c.ID, r.orders(rules, c.ID, deals, asOf), t.CalibrationEnd, asOf, unit); ok {
+			s.ID = "" // as the population's summaries
 			cal, hold = append(cal, s), append(hold, h)
 		}
 		return nil

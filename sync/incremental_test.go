@@ -206,7 +206,7 @@ func TestRunner_FullComputationRanksAsOne(t *testing.T) {
 }
 
 // PullGCPercent holds only while the run pulls, ComputeGCPercent only
-// while a full computation ranks and stores its customers; the rest of the
+// while a full computation fits, ranks and stores its customers; the rest of the
 // run collects as the process was set to.
 func TestRunner_GCPercentsAreRestored(t *testing.T) {
 	e := setup(t, 100, nil)

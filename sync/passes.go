@@ -151,7 +151,9 @@ func (p *population) add(c *customer, model string) {
 		p.first = c.hist.First
 	}
 	if p.withSummaries {
-		p.summaries = append(p.summaries, c.summary)
+		s := c.summary
+		s.ID = "" // the fit needs none, and each held its string: 8 MB at 300k contacts
+		p.summaries = append(p.summaries, s)
 	}
 	if model == config.ModelSubscription {
 		if t, ok := clv.SubscriptionTenure(c.orders, clv.Month, subscriptionGrace, p.asOf); ok {

@@ -39,12 +39,13 @@ type Runner struct {
 	// it is.
 	PullGCPercent int
 	// ComputeGCPercent, when positive, is the collector's target while a
-	// full computation predicts, ranks and stores its customers (passes 2
-	// and 3 of computeAll). Its live heap is then the scales' keys (about
-	// 110 bytes a customer, mostly free of pointers, so cheap to mark) and
-	// its garbage a chunk of customers at a time: at the default 100 the
-	// heap grew to twice the keys before a collection. clvsync sets 25 unless GOGC is set; 0 leaves the
-	// collector as it is.
+	// full computation fits its model, predicts, ranks and stores its
+	// customers (computeAll past its first pass). Its live heap is then the
+	// fit's summaries or the scales' keys (a few tens of bytes a customer,
+	// free of pointers, so cheap to mark) and its garbage a chunk of
+	// customers or a fit's working arrays at a time: at the default 100 the
+	// heap grew to twice the keys before a collection. clvsync sets 25
+	// unless GOGC is set; 0 leaves the collector as it is.
 	ComputeGCPercent int
 	// Progress, when set, is told how far each phase has come (total 0 when
 	// unknown).
