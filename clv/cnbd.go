@@ -40,9 +40,12 @@ func (m MBGCNBD) k() int { return max(m.K, 1) }
 // xbgcnbd.LL with dropout at zero): S1 = a/(b+x)·((α+T)/(α+t_x))^(r+kx),
 // the customer dropped out after the last purchase, and S2 = 1 + Σ_{0<j<k}
 // Γ(r+kx+j)/Γ(r+kx)·(T−t_x)^j/(j!·(α+T)^j), alive without a purchase since.
-// With terms non-nil, the log of each summand of S2 after the 1 is
-// appended to *terms (patternGrad differentiates them).
-func (m MBGCNBD) logS1S2(x, tx, T float64, terms *[]float64) (float64, float64) {
+// The log of each summand of S2 after the 1 is appended to terms, which is
+// returned (patternGrad differentiates them; other callers pass nil and
+// ignore it). A slice passed and returned, not a pointer to one, lets
+// patternGrad's buffer stay on its stack: as a pointer it moved to the
+// heap, 96 bytes for every pattern at every step of the fit.
+func (m MBGCNBD) logS1S2(x, tx, T float64, terms []float64) (float64, float64, []float64) {
 	k := float64(m.k())
 	rkx := m.R + k*x
 	lat := math.Log(m.Alpha + T)
@@ -55,11 +58,11 @@ func (m MBGCNBD) logS1S2(x, tx, T float64, terms *[]float64) (float64, float64) 
 			term += math.Log(rkx+float64(j)-1) + lr - math.Log(float64(j))
 			lS2 = logAddExp(lS2, term)
 			if terms != nil {
-				*terms = append(*terms, term)
+				terms = append(terms, term)
 			}
 		}
 	}
-	return lS1, lS2
+	return lS1, lS2, terms
 }
 
 // logC is the part of a pattern's log-likelihood outside log(S1+S2),
@@ -75,7 +78,7 @@ func (m MBGCNBD) logC(x, T float64) float64 {
 // patternLogLik is the log-likelihood of one (x, t_x, T) without the
 // (k−1)·LogITT term.
 func (m MBGCNBD) patternLogLik(x, tx, T float64) float64 {
-	lS1, lS2 := m.logS1S2(x, tx, T, nil)
+	lS1, lS2, _ := m.logS1S2(x, tx, T, nil)
 	return m.logC(x, T) + logAddExp(lS1, lS2)
 }
 
@@ -86,7 +89,7 @@ func (m MBGCNBD) LogLikelihood(s Summary) float64 {
 
 // PAlive returns 1/(1 + S1/S2) (BTYDplus xbgcnbd.PAlive).
 func (m MBGCNBD) PAlive(s Summary) float64 {
-	lS1, lS2 := m.logS1S2(s.X, s.Tx, s.T, nil)
+	lS1, lS2, _ := m.logS1S2(s.X, s.Tx, s.T, nil)
 	return expitNeg(lS1 - lS2)
 }
 
@@ -133,8 +136,7 @@ func (m MBGCNBD) patternGrad(x, tx, T, w float64, g []float64) float64 {
 		mathext.Digamma(b+x+1) - mathext.Digamma(b) + psiAB - psiABX,
 	}
 	var buf [maxCNBDK]float64
-	terms := buf[:0]
-	lS1, lS2 := m.logS1S2(x, tx, T, &terms)
+	lS1, lS2, terms := m.logS1S2(x, tx, T, buf[:0])
 	dS1 := [4]float64{lat - latx, rkx * (1/(alpha+T) - 1/(alpha+tx)), 1 / a, -1 / (b + x)}
 	// The derivatives of log S2 in r and α: each summand's share of S2
 	// times its own log-derivative.
