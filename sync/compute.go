@@ -69,6 +69,9 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 			return nil, nil, err
 		}
 		if ok {
+			if r.ComputeGCPercent > 0 {
+				defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
+			}
 			dry, err := r.computeChanged(runID, rules, o, b, ids, rep)
 			return dry, ids, err
 		}

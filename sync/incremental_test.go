@@ -231,6 +231,23 @@ func TestRunner_GCPercentsAreRestored(t *testing.T) {
 		!slices.Contains(during, seen{"write", 100}) || during[len(during)-1].percent != 100 {
 		t.Errorf("GC percent seen during the run %v, after it %d; want 300 while pulling, 25 in the computation, then 100", during, after)
 	}
+
+	// An incremental run computes its changed customers at the same target.
+	_, deal := soleCustomer(t, e.store)
+	amount := deal.Amount.Decimal.Mul(decimal.NewFromInt(2)).StringFixed(2)
+	if _, err := e.client.Deals.Update(context.Background(), deal.ID, map[string]string{"amount": amount}); err != nil {
+		t.Fatal(err)
+	}
+	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
+	during = nil
+	debug.SetGCPercent(100)
+	if rep := e.run(t, hsync.RunOptions{}); rep.Computed != 1 {
+		t.Fatalf("incremental run computed %d customers, want 1", rep.Computed)
+	}
+	after = debug.SetGCPercent(before)
+	if after != 100 || !slices.Contains(during, seen{"compute", 25}) || slices.Contains(during, seen{"compute", 100}) {
+		t.Errorf("GC percent seen during the incremental run %v, after it %d; want 25 in the computation, then 100", during, after)
+	}
 }
 
 // A customer whose values were never accepted by HubSpot (a portal rule

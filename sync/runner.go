@@ -40,7 +40,8 @@ type Runner struct {
 	PullGCPercent int
 	// ComputeGCPercent, when positive, is the collector's target while a
 	// full computation fits its model, predicts, ranks and stores its
-	// customers (computeAll past its first pass). Its live heap is then the
+	// customers (computeAll past its first pass), and while an incremental
+	// one computes the customers that changed. Its live heap is then the
 	// fit's summaries or the scales' keys (a few tens of bytes a customer,
 	// free of pointers, so cheap to mark) and its garbage a chunk of
 	// customers or a fit's working arrays at a time: at the default 100 the
