@@ -215,12 +215,16 @@ func TestRunner_GCPercentsAreRestored(t *testing.T) {
 		percent int
 	}
 	var during []seen
+	var pullLimits []int64
 	e.runner.PullGCPercent, e.runner.ComputeGCPercent = 300, 25
 	e.runner.Progress = func(phase string, _, _ int) {
 		p := debug.SetGCPercent(-1)
 		debug.SetGCPercent(p)
 		if len(during) == 0 || during[len(during)-1] != (seen{phase, p}) {
 			during = append(during, seen{phase, p})
+		}
+		if phase == "pull" {
+			pullLimits = append(pullLimits, debug.SetMemoryLimit(-1))
 		}
 	}
 	before := debug.SetGCPercent(100)
@@ -230,6 +234,11 @@ func TestRunner_GCPercentsAreRestored(t *testing.T) {
 	if after != 100 || !slices.Contains(during, seen{"pull", 300}) || !slices.Contains(during, seen{"compute", 25}) ||
 		!slices.Contains(during, seen{"write", 100}) || during[len(during)-1].percent != 100 {
 		t.Errorf("GC percent seen during the run %v, after it %d; want 300 while pulling, 25 in the computation, then 100", during, after)
+	}
+	// The listing's GOGC 300 is bounded by a soft memory limit, lifted
+	// after it.
+	if len(pullLimits) == 0 || pullLimits[0] == math.MaxInt64 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		t.Errorf("memory limits seen while pulling %v, after the run %d; want one while pulling, none after", pullLimits, debug.SetMemoryLimit(-1))
 	}
 
 	// An incremental run computes its changed customers at the same target.

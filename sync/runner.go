@@ -31,16 +31,16 @@ type Runner struct {
 	Clock func() time.Time
 	// PullGCPercent, when positive, is the garbage collector's target
 	// percentage (GOGC) while a full sync lists deals and reads their
-	// contacts. That garbage is decode buffers and records in flight; its
-	// live heap is a few groups of pages whatever the portal's size, so
-	// collecting less often costs a bounded few tens of MB and cuts the
-	// listing's CPU per request (3.35 to 2.65 ms at 30,000 contacts with
-	// 300). clvsync sets 300 unless GOGC is set; 0 leaves the collector as
-	// it is.
+	// contacts. That garbage is decode buffers and records in flight, so
+	// collecting less often cuts the listing's CPU per request (3.35 to
+	// 2.65 ms at 30,000 contacts with 300); a soft memory limit of
+	// pullHeadroom above where the listing began bounds what it costs in
+	// memory. clvsync sets 300 unless GOGC is set; 0 leaves the collector
+	// as it is.
 	PullGCPercent int
 	// ComputeGCPercent, when positive, is the collector's target while a
-	// full computation fits its model, predicts, ranks and stores its
-	// customers (computeAll past its first pass), and while an incremental
+	// full computation gathers the model's inputs, fits its model,
+	// predicts, ranks and stores its customers, and while an incremental
 	// one computes the customers that changed. Its live heap is then the
 	// fit's summaries or the scales' keys (a few tens of bytes a customer,
 	// free of pointers, so cheap to mark) and its garbage a chunk of
