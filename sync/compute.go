@@ -99,6 +99,9 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	}
 	asOf := env.asOf
 	pass := r.newPasses(ctx, rules, env)
+	if r.ComputeGCPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
+	}
 
 	// Pass 1: the population the model is fitted on.
 	_, refit := r.modelDue(asOf, o)
@@ -117,9 +120,6 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 		return nil, err
 	}
 	rep.Customers, rep.Computed = pop.customers, pop.customers
-	if r.ComputeGCPercent > 0 {
-		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
-	}
 	m, err := r.model(ctx, pop, rules, pop.simple.Base(), env.unit, asOf, o, rep)
 	if err != nil {
 		return nil, err
