@@ -67,6 +67,12 @@ type Tournament struct {
 	HoldoutEnd     time.Time         `json:"holdout_end"`
 	Scores         []TournamentScore `json:"scores,omitempty"`
 	Winner         string            `json:"winner,omitempty"`
+	// Scored is how many customers the models were scored on, of
+	// Customers: every one with an order before the calibration end, or on
+	// portals larger than the tournament's sample a sample of them
+	// (tournamentSample).
+	Scored    int `json:"scored,omitempty"`
+	Customers int `json:"customers,omitempty"`
 	// Note says why there was no tournament, when there was none.
 	Note string `json:"note,omitempty"`
 }
@@ -103,8 +109,12 @@ func (t *Tournament) String() string {
 		}
 		parts[i] = fmt.Sprintf("%s MAE %.3f, bias %+.1f%%, calibration %.3f", s.Model, s.MAE, s.BiasPct, s.CalibrationError)
 	}
-	return fmt.Sprintf("holdout %s to %s: %s; winner %s", t.CalibrationEnd.Format("2006-01-02"), t.HoldoutEnd.Format("2006-01-02"),
-		strings.Join(parts, "; "), t.Winner)
+	on := ""
+	if t.Scored > 0 {
+		on = fmt.Sprintf(" on %d of %d customers", t.Scored, t.Customers)
+	}
+	return fmt.Sprintf("holdout %s to %s%s: %s; winner %s", t.CalibrationEnd.Format("2006-01-02"), t.HoldoutEnd.Format("2006-01-02"),
+		on, strings.Join(parts, "; "), t.Winner)
 }
 
 // LoadModel reads the stored model of the contacts; ok is false when none

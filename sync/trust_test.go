@@ -227,6 +227,31 @@ func TestRunner_AutoModelRunsATournament(t *testing.T) {
 	t.Logf("%s", m.Tournament)
 }
 
+// On a portal with more customers than the tournament's sample, the
+// tournament scores the models on a sample of them, chosen by a hash of
+// their ids (the same customers every refit), and says so; the winner is
+// still refitted on every customer.
+func TestRunner_TournamentScoresASample(t *testing.T) {
+	hsync.SetTournamentSample(t, 100)
+	e := setup(t, 400, func(c *config.Config) {
+		c.Model.Type = config.ModelAuto
+		c.Model.FitBudget = config.Duration(5 * time.Second)
+	})
+	rep := e.run(t, hsync.RunOptions{})
+	m, ok, err := hsync.LoadModel(e.store)
+	if err != nil || !ok || m.Tournament == nil {
+		t.Fatalf("stored model: ok=%v err=%v", ok, err)
+	}
+	tm := m.Tournament
+	if tm.Customers < 300 || tm.Scored < 40 || tm.Scored > 120 || m.Customers <= tm.Scored {
+		t.Errorf("tournament scored %d of %d customers, the fit used %d; want about 100 sampled (those with orders before the calibration end scored), all fitted", tm.Scored, tm.Customers, m.Customers)
+	}
+	if want := fmt.Sprintf("%d of %d customers", tm.Scored, tm.Customers); !strings.Contains(tm.String(), want) || !strings.Contains(rep.FitNote, want) {
+		t.Errorf("scorecard %q does not say it scored %s", tm.String(), want)
+	}
+	t.Logf("%s", tm)
+}
+
 // The regularity model runs end to end: fitted with its k, written as
 // clv_model (an option HubSpot must accept), predicted with intervals.
 func TestRunner_RegularityModel(t *testing.T) {
