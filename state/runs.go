@@ -287,8 +287,9 @@ func (s *Store) CustomerCount() (int, error) {
 }
 
 // ResetData drops deals, contacts, companies, the association indices and
-// all cursors, for a forced full resync. Runs, computed results, written
-// values, history, failures and meta are kept.
+// all cursors, for a forced full resync, and marks every customer dirty.
+// Runs, computed results, written values, history, failures and meta are
+// kept.
 func (s *Store) ResetData() error {
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDeals, bucketContacts, bucketCompanies,
@@ -296,6 +297,10 @@ func (s *Store) ResetData() error {
 			if err := emptyBucket(tx, name); err != nil {
 				return err
 			}
+		}
+		// Every customer is computed again, from what the sync stores.
+		if err := markAllDirty(tx); err != nil {
+			return err
 		}
 		// No deal is stored now: the indices cover them all.
 		return tx.Bucket(bucketMeta).Delete(keyIndexesStale)
