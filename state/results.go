@@ -104,7 +104,8 @@ func (s *Store) putResults(tx *bolt.Tx, runID uint64, at time.Time, rs []Result)
 	// Results are put in contact id order, run after run: mostly
 	// rewrites in place, appends for new customers.
 	computed.FillPercent = appendFillPercent
-	for _, r := range rs {
+	for i, r := range rs {
+		trimEvery(tx, i)
 		if err := validID(s.u.kind, r.ContactID); err != nil {
 			return err
 		}
