@@ -145,7 +145,7 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	var (
 		tierVals = make([]float64, 0, pop.customers)
 		rfmKeys  = make([]clv.RFMKey, 0, pop.customers)
-		quadCLV  = make([]decimal.Decimal, 0, pop.customers)
+		quadCLV  = make([]float64, 0, pop.customers)
 		quadMons = make([]float64, 0, pop.customers)
 	)
 	if err := pass.each(1, func(custs []*customer) error {
@@ -153,7 +153,7 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 			return err
 		}
 		for _, c := range custs {
-			if err := kept.write(keptPrediction{id: idHash(c.id), pred: c.pred, band: c.band}); err != nil {
+			if err := kept.write(keptPrediction{id: idHash(c.id), pred: c.pred, band: c.band, total: c.total}); err != nil {
 				return err
 			}
 			tierVals = append(tierVals, r.tierValue(c).InexactFloat64())
@@ -161,14 +161,30 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 				rfmKeys = append(rfmKeys, k)
 			}
 			q := quadrantInput(c, asOf)
-			quadCLV, quadMons = append(quadCLV, q.CLV), append(quadMons, q.Months)
+			quadCLV, quadMons = append(quadCLV, q.CLV.InexactFloat64()), append(quadMons, q.Months)
 		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	returnFreed() // pass 2's garbage, before the scales sort copies of the keys
-	sc, err := r.scalesOf(tierVals, rfmKeys, quadCLV, quadMons)
+	// The quadrant's median CLV is exact: its candidates are read back
+	// from the kept predictions.
+	eachCLV := func(fn func(decimal.Decimal) error) error {
+		if err := kept.rewind(); err != nil {
+			return err
+		}
+		for {
+			k, ok, err := kept.next()
+			if err != nil || !ok {
+				return err
+			}
+			if err := fn(k.total); err != nil {
+				return err
+			}
+		}
+	}
+	sc, err := r.scalesOf(tierVals, rfmKeys, quadCLV, quadMons, eachCLV)
 	if err != nil {
 		return nil, err
 	}

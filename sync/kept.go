@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/clvsync/clvsync/clv"
 )
 
@@ -56,6 +58,9 @@ func (s *keptSpill) write(k keptPrediction) error {
 		b = binary.AppendUvarint(b, uint64(len(fl.Reason)))
 		b = append(b, fl.Reason...)
 	}
+	total := k.total.String()
+	b = binary.AppendUvarint(b, uint64(len(total)))
+	b = append(b, total...)
 	s.buf = b
 	if _, err := s.w.Write(b); err != nil {
 		return fmt.Errorf("compute: write the predictions between passes: %w", err)
@@ -64,7 +69,8 @@ func (s *keptSpill) write(k keptPrediction) error {
 	return nil
 }
 
-// rewind ends the writing and starts reading from the first prediction.
+// rewind ends the writing and starts reading from the first prediction;
+// it may be called again to read them all again.
 func (s *keptSpill) rewind() error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("compute: write the predictions between passes: %w", err)
@@ -96,6 +102,12 @@ func (s *keptSpill) next() (k keptPrediction, ok bool, err error) {
 			reason, err = s.str()
 		}
 		k.pred.Flags = append(k.pred.Flags, clv.Flag{Kind: clv.FlagKind(kind), Reason: reason})
+	}
+	if err == nil {
+		var total string
+		if total, err = s.str(); err == nil {
+			k.total, err = decimal.NewFromString(total)
+		}
 	}
 	if err != nil {
 		return k, false, fmt.Errorf("compute: read the predictions between passes: %w", err)

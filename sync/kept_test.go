@@ -3,7 +3,10 @@ package sync
 import (
 	"os"
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/clvsync/clvsync/clv"
 )
@@ -17,31 +20,42 @@ func TestKeptSpill_RoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []keptPrediction{
-		{id: 1, pred: clv.Prediction{ExpectedPurchases: 1.5, PAlive: 0.25, ExpectedSpend: 80.125, CLV: 120.0625}, band: band{lo: 1, hi: 2, variance: 3, psd: 4}},
-		{id: 2, pred: clv.Prediction{CLV: 7, Flags: clv.Flags{{Kind: clv.FlagNotConverged, Reason: "series stopped"}, {Kind: "x", Reason: ""}}}},
-		{id: 3},
+		{id: 1, pred: clv.Prediction{ExpectedPurchases: 1.5, PAlive: 0.25, ExpectedSpend: 80.125, CLV: 120.0625}, band: band{lo: 1, hi: 2, variance: 3, psd: 4},
+			total: decimal.RequireFromString("1234.56789012345678901234")},
+		{id: 2, pred: clv.Prediction{CLV: 7, Flags: clv.Flags{{Kind: clv.FlagNotConverged, Reason: "series stopped"}, {Kind: "x", Reason: ""}}},
+			total: decimal.RequireFromString("-0.5")},
+		{id: 3, total: decimal.Zero},
 	}
 	for _, k := range want {
 		if err := s.write(k); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.rewind(); err != nil {
-		t.Fatal(err)
-	}
-	var got []keptPrediction
-	for {
-		k, ok, err := s.next()
-		if err != nil {
+	// Read twice: the quadrant's median reads them once before pass 3.
+	for range 2 {
+		if err := s.rewind(); err != nil {
 			t.Fatal(err)
 		}
-		if !ok {
-			break
+		var got []keptPrediction
+		for {
+			k, ok, err := s.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			got = append(got, k)
 		}
-		got = append(got, k)
-	}
-	if !reflect.DeepEqual(got, want) || s.n != len(want) {
-		t.Errorf("read back %+v (%d written), want %+v", got, s.n, want)
+		for i := range got {
+			if i < len(want) && !got[i].total.Equal(want[i].total) {
+				t.Errorf("total %d read back %s, want %s", i, got[i].total, want[i].total)
+			}
+			got[i].total = want[i].total
+		}
+		if !reflect.DeepEqual(got, want) || s.n != len(want) {
+			t.Errorf("read back %+v (%d written), want %+v", got, s.n, want)
+		}
 	}
 	s.close()
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -53,5 +67,38 @@ func TestKeptSpill_RoundTrip(t *testing.T) {
 func TestKeptSpill_UnwritableDirectory(t *testing.T) {
 	if _, err := newKeptSpill("/nonexistent/clvsync"); err == nil {
 		t.Fatal("no error for a missing directory")
+	}
+}
+
+// The quadrant's median CLV is exact from the values' float images and a
+// second read of the values: values a float cannot tell apart, ties, and
+// even and odd counts give what sorting the decimals gives.
+func TestExactMedian(t *testing.T) {
+	for _, vals := range [][]string{
+		{"1.00000000000000001", "1.00000000000000003", "1.00000000000000002"},
+		{"1.00000000000000001", "1.00000000000000003", "1.00000000000000002", "0.5"},
+		{"5", "5", "5", "1", "9"},
+		{"3", "1"},
+		{"7"},
+		{"0", "0", "0", "0", "2.5", "-1"},
+	} {
+		ds := make([]decimal.Decimal, len(vals))
+		images := make([]float64, len(vals))
+		for i, v := range vals {
+			ds[i] = decimal.RequireFromString(v)
+			images[i] = ds[i].InexactFloat64()
+		}
+		want, _ := clv.QuadrantThresholds(slices.Clone(ds), nil, clv.QuadrantConfig{})
+		got, err := exactMedian(images, func(fn func(decimal.Decimal) error) error {
+			for _, d := range ds {
+				if err := fn(d); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || !got.Equal(want) {
+			t.Errorf("median of %v: %s (%v), want %s", vals, got, err, want)
+		}
 	}
 }

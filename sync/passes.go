@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -185,9 +186,10 @@ func (r *Runner) rhythmOf(p *passes, pop *population) float64 {
 // money output is derived again the same way), with a hash of the
 // customer's id to check the passes saw the same customers.
 type keptPrediction struct {
-	id   uint64
-	pred clv.Prediction
-	band band
+	id    uint64
+	pred  clv.Prediction
+	band  band
+	total decimal.Decimal // the customer's CLV, for the quadrant's median
 }
 
 func idHash(id string) uint64 {
@@ -210,8 +212,10 @@ func rfmInput(c *customer) clv.RFMInput {
 
 // scalesOf makes the scales of a base from every customer's keys: tier
 // values, buyers' RFM keys, and CLV and relationship months (their medians
-// are the quadrant's thresholds unless the config sets them).
-func (r *Runner) scalesOf(tierVals []float64, rfmKeys []clv.RFMKey, quadCLV []decimal.Decimal, quadMons []float64) (scales, error) {
+// are the quadrant's thresholds unless the config sets them). The CLVs
+// are their float64 images; the exact median is found among the values
+// eachCLV reads again (exactMedian).
+func (r *Runner) scalesOf(tierVals []float64, rfmKeys []clv.RFMKey, quadCLV []float64, quadMons []float64, eachCLV func(func(decimal.Decimal) error) error) (scales, error) {
 	out := scales{tiers: clv.NewTierScaleOf(tierVals), rfm: clv.NewRFMScaleOf(rfmKeys)}
 	qcfg, err := r.Config.CLVQuadrant()
 	if err != nil {
@@ -220,6 +224,59 @@ func (r *Runner) scalesOf(tierVals []float64, rfmKeys []clv.RFMKey, quadCLV []de
 	if err := qcfg.Validate(); err != nil {
 		return out, fmt.Errorf("segments.quadrant: %w", err)
 	}
-	out.quadCLV, out.quadMonths = clv.QuadrantThresholds(quadCLV, quadMons, qcfg)
+	out.quadCLV, out.quadMonths = clv.QuadrantThresholds(nil, quadMons, qcfg)
+	if qcfg.CLVThreshold == nil && len(quadCLV) > 0 {
+		if out.quadCLV, err = exactMedian(quadCLV, eachCLV); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
+}
+
+// exactMedian is the median of decimal values (the mean of the two middle
+// ones for an even count), as clv.QuadrantThresholds takes it, from their
+// float64 images (sorted here) and each, which reads every value again.
+// A decimal's nearest float never reverses two values, so the middle
+// values are among those whose image lies between the middle images, and
+// the images below them count the values before: only that tie group is
+// held exactly, one entry per distinct value. A float key is 8 bytes a
+// customer where a decimal took about 64.
+func exactMedian(images []float64, each func(func(decimal.Decimal) error) error) (decimal.Decimal, error) {
+	slices.Sort(images)
+	n := len(images)
+	lo, hi := images[(n-1)/2], images[n/2]
+	below, _ := slices.BinarySearch(images, lo) // images before lo's first
+	counts := map[string]int{}
+	var group []decimal.Decimal
+	err := each(func(d decimal.Decimal) error {
+		if f := d.InexactFloat64(); f < lo || f > hi {
+			return nil
+		}
+		k := d.String()
+		if counts[k] == 0 {
+			group = append(group, d)
+		}
+		counts[k]++
+		return nil
+	})
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	slices.SortFunc(group, func(a, b decimal.Decimal) int { return a.Cmp(b) })
+	// at returns the value at sorted position i (i >= below).
+	at := func(i int) (decimal.Decimal, error) {
+		pos := below
+		for _, d := range group {
+			if pos += counts[d.String()]; i < pos {
+				return d, nil
+			}
+		}
+		return decimal.Decimal{}, fmt.Errorf("compute: the customers' CLVs changed between passes (the median's values were not read again); run again")
+	}
+	m, err := at(n / 2)
+	if err != nil || n%2 == 1 {
+		return m, err
+	}
+	m1, err := at(n/2 - 1)
+	return m1.Add(m).Div(decimal.NewFromInt(2)), err
 }
