@@ -208,6 +208,15 @@ func (s *Store) Meta(key string) (string, error) {
 	return v, nil
 }
 
+// ReadMeta calls fn with a meta value as stored (nil when unset), valid
+// only during the call: a large value is read in place, not copied.
+func (s *Store) ReadMeta(key string, fn func(v []byte) error) error {
+	if err := s.view(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketMeta).Get([]byte(key))) }); err != nil {
+		return fmt.Errorf("read meta %q: %w", key, err)
+	}
+	return nil
+}
+
 // SetMeta stores a meta value. The schema_version key is reserved.
 func (s *Store) SetMeta(key, value string) error {
 	if err := validID("meta key", key); err != nil {

@@ -90,6 +90,8 @@ type Cursors interface {
 	Cursor(name string) (state.Cursor, error)
 	SetCursors(cursors ...state.Cursor) error
 	Meta(key string) (string, error)
+	// ReadMeta calls fn with a meta value in place, valid during the call.
+	ReadMeta(key string, fn func(v []byte) error) error
 	SetMeta(key, value string) error
 	// Portal returns the HubSpot portal the state file belongs to; ok is
 	// false before the first run recorded it.

@@ -1,12 +1,14 @@
 package sync
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"time"
@@ -141,17 +143,25 @@ func encodeFloats(fs []float64) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-func decodeFloats(s string, n int) ([]float64, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) != 8*n {
-		return nil, fmt.Errorf("%d bytes for %d values", len(b), n)
+// decodeFloats decodes n floats from encodeFloats's text, a block at a
+// time: at 300k contacts the text is 2.8 MB, and decoding it whole held
+// it copied, its 2.1 MB of bytes and the floats at once.
+func decodeFloats(s []byte, n int) ([]float64, error) {
+	if want := base64.StdEncoding.EncodedLen(8 * n); len(s) != want {
+		return nil, fmt.Errorf("%d bytes of text for %d values, want %d", len(s), n, want)
 	}
 	fs := make([]float64, n)
-	for i := range fs {
-		fs[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	dec := base64.NewDecoder(base64.StdEncoding, bytes.NewReader(s))
+	var block [8 * 512]byte
+	for i := 0; i < n; {
+		m := min(n-i, len(block)/8)
+		if _, err := io.ReadFull(dec, block[:8*m]); err != nil {
+			return nil, err
+		}
+		for j := range m {
+			fs[i+j] = math.Float64frombits(binary.LittleEndian.Uint64(block[8*j:]))
+		}
+		i += m
 	}
 	return fs, nil
 }
@@ -163,10 +173,10 @@ func (r *Runner) loadBasis() (computeBasis, bool) {
 	if !ok || b.TierValues == 0 {
 		return b, ok
 	}
-	raw, err := r.Store.Meta(r.unitOf().basisKey + tiersSuffix)
-	if err == nil {
-		b.Tiers.Values, err = decodeFloats(raw, b.TierValues)
-	}
+	err := r.Store.ReadMeta(r.unitOf().basisKey+tiersSuffix, func(v []byte) (err error) {
+		b.Tiers.Values, err = decodeFloats(v, b.TierValues)
+		return err
+	})
 	if err != nil {
 		r.Logger.Warn("compute basis tier values unreadable; computing every customer", "err", err)
 		return computeBasis{}, false
