@@ -209,7 +209,6 @@ func (s *Store) PutDeals(deals []Deal, cursors ...Cursor) error {
 			if err := putDeal(tx, &deals[i]); err != nil {
 				return fmt.Errorf("deal %d (%q): %w", i, deals[i].ID, err)
 			}
-			trimEvery(tx, i)
 		}
 		return putCursors(tx, cursors)
 	})
@@ -230,8 +229,7 @@ func (s *Store) UpdateDeals(ids []string, change func(*Deal) bool) (int, error) 
 		n = 0
 		b := tx.Bucket(bucketDeals)
 		b.FillPercent = dealsFillPercent
-		for i, id := range ids {
-			trimEvery(tx, i)
+		for _, id := range ids {
 			var rec dealRecord
 			ok, err := getRecord(b, []byte(id), &rec, nil)
 			if err != nil {
@@ -451,7 +449,6 @@ func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketContacts)
 		for i, c := range cs {
-			trimEvery(tx, i)
 			if err := validID("contact", c.ID); err != nil {
 				return fmt.Errorf("contact %d: %w", i, err)
 			}

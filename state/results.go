@@ -104,8 +104,7 @@ func (s *Store) putResults(tx *bolt.Tx, runID uint64, at time.Time, rs []Result)
 	// Results are put in contact id order, run after run: mostly
 	// rewrites in place, appends for new customers.
 	computed.FillPercent = appendFillPercent
-	for i, r := range rs {
-		trimEvery(tx, i)
+	for _, r := range rs {
 		if err := validID(s.u.kind, r.ContactID); err != nil {
 			return err
 		}

@@ -440,22 +440,6 @@ func releaseMapped(tx *bolt.Tx) {
 	_ = dropMapped(tx.DB().Info().Data, int(tx.Size()))
 }
 
-// trimEvery runs trimMapped after every txTrim records a transaction
-// writes (i counts them from 0). Each record written looks up pages all
-// over its buckets (a deal's record, its contacts' and companies' index
-// entries and dirty marks), and each page looked up maps the page-cache
-// folio around it: at 300k contacts, a page of 100 deals stored mapped up
-// to 50 MB in one transaction.
-func trimEvery(tx *bolt.Tx, i int) {
-	if i%txTrim == txTrim-1 {
-		trimMapped(tx)
-	}
-}
-
-// txTrim is how many records a transaction writes between checks of the
-// mapped pages (trimEvery).
-const txTrim = 16
-
 // scanRelease is how many records a scan inside one transaction reads
 // between checks of the mapped pages (MissingContacts and
 // MissingCompanies read whole buckets in one View). At 20,000, the scan
