@@ -413,9 +413,8 @@ func (r *Runner) settle(runID uint64, ids []string) error {
 // changedChunk is how many customers computeChanged computes and stores at
 // a time (a variable for tests). A part of 1,024 held 28 MB of heap at its
 // store (the customers, their results, the transaction's bbolt nodes) and
-// touched as much of the state file's pages; parts of 256 made four times
-// the commits, each writing bbolt's freelist again (an incremental run at
-// 300k contacts wrote 302 MB instead of 177).
+// touched as much of the state file's pages; smaller parts make more
+// commits, each writing bbolt's freelist again.
 var changedChunk = 512
 
 // lookupRelease is how many customers' point lookups a loop makes between
