@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -160,5 +161,34 @@ func TestStore_ResetDataMarksEveryoneOnce(t *testing.T) {
 	must(t, s.PutContacts([]Contact{{ID: "a", Email: "a2@x"}}))
 	if ids, all, _ := s.Dirty(); all || !slices.Equal(ids, []string{"a"}) {
 		t.Errorf("dirty after the full computation and one change: %v all %v, want [a]", ids, all)
+	}
+}
+
+// ResetData empties every data bucket however many transactions it takes,
+// and keeps what it must keep.
+func TestStore_ResetDataInParts(t *testing.T) {
+	defer func(n int) { resetChunk = n }(resetChunk)
+	resetChunk = 3
+	s := newStore(t)
+	var deals []Deal
+	var contacts []Contact
+	for i := range 10 {
+		deals = append(deals, Deal{ID: fmt.Sprint(100 + i), ContactIDs: []string{fmt.Sprint("c", i)}, CompanyIDs: []string{"k"}})
+		contacts = append(contacts, Contact{ID: fmt.Sprint("c", i)})
+	}
+	must(t, s.PutDeals(deals))
+	must(t, s.PutContacts(contacts, Cursor{Name: "deals", After: "x"}))
+	must(t, s.PutResults(1, time.Now(), []Result{{ContactID: "c1", Values: map[string]string{"clv_total": "1"}}}))
+	must(t, s.ResetData())
+	n, err := s.Counts()
+	must(t, err)
+	if n.Deals+n.Contacts+n.Companies+n.Customers != 0 || n.Computed != 1 {
+		t.Errorf("after the reset: %+v, want no deals, contacts, companies or customers, the result kept", n)
+	}
+	if c, _ := s.Cursor("deals"); c.After != "" {
+		t.Errorf("cursor kept: %+v", c)
+	}
+	if got, _ := s.DealsOfCompany("k"); len(got) != 0 {
+		t.Errorf("company index kept: %v", got)
 	}
 }
