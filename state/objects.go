@@ -449,7 +449,6 @@ func (s *Store) PutContacts(cs []Contact, cursors ...Cursor) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketContacts)
 		for i, c := range cs {
-			trimEvery(tx, i)
 			if err := validID("contact", c.ID); err != nil {
 				return fmt.Errorf("contact %d: %w", i, err)
 			}
@@ -484,7 +483,6 @@ func (s *Store) PutCompanies(cs []Company, cursors ...Cursor) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCompanies)
 		for i, c := range cs {
-			trimEvery(tx, i)
 			if err := validID("company", c.ID); err != nil {
 				return fmt.Errorf("company %d: %w", i, err)
 			}

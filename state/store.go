@@ -440,24 +440,6 @@ func releaseMapped(tx *bolt.Tx) {
 	_ = dropMapped(tx.DB().Info().Data, int(tx.Size()))
 }
 
-// trimEvery runs trimMapped after every txTrim records a transaction
-// writes (i counts them from 0). PutContacts and PutCompanies use it: the
-// full sync's contact reader stores 500 contacts a transaction in the
-// order their deals named them, each on its own page of the contacts
-// bucket, and each page looked up maps the page-cache folio around it (66
-// MB for a moment at the end of a 300k-contact listing). Deals and results
-// do not: there the checks cost the incremental runs more time and disk
-// writes than the memory they saved.
-func trimEvery(tx *bolt.Tx, i int) {
-	if i%txTrim == txTrim-1 {
-		trimMapped(tx)
-	}
-}
-
-// txTrim is how many records a transaction writes between checks of the
-// mapped pages (trimEvery).
-const txTrim = 32
-
 // scanRelease is how many records a scan inside one transaction reads
 // between checks of the mapped pages (MissingContacts and
 // MissingCompanies read whole buckets in one View). At 20,000, the scan
