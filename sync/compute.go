@@ -64,15 +64,15 @@ type customer struct {
 // the customers whose inputs changed, which it returns as ids (see
 // basis.go). A dry run stores nothing: its results are returned instead.
 func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o RunOptions, full bool, rep *Summary) (dry []state.Result, ids []string, err error) {
+	if r.ComputeGCPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
+	}
 	if !full && !o.Reconcile {
 		b, ids, ok, err := r.changedOnly(rules, r.now(), o)
 		if err != nil {
 			return nil, nil, err
 		}
 		if ok {
-			if r.ComputeGCPercent > 0 {
-				defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
-			}
 			dry, err := r.computeChanged(runID, rules, o, b, ids, rep)
 			return dry, ids, err
 		}
@@ -82,12 +82,13 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 }
 
 // computeAll computes every customer and saves the compute basis its
-// segmentation and totals make. It holds the keys of the scales (about 110
-// bytes a customer), never the customers themselves: three passes over the
-// store, each a chunk of customers at a time. The first gathers what the
+// segmentation and totals make. It holds the keys of the scales (48 bytes
+// a customer, as floats), never the customers themselves: three passes over
+// the store, each a chunk of customers at a time. The first gathers what the
 // model needs (the simple base's sums; with a refit due, the summaries the
 // fit condenses), the second predicts every customer, writes the
-// prediction's floats to a file beside the state file (keptSpill) and keeps
+// prediction's floats and the exact CLV to a file beside the state file
+// (keptSpill) and keeps
 // the keys that rank customers into tiers, RFM scores and quadrants, and
 // the third rebuilds each customer, reads its
 // prediction back, places it on the scales those keys make (exactly as
@@ -100,9 +101,6 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	}
 	asOf := env.asOf
 	pass := r.newPasses(ctx, rules, env)
-	if r.ComputeGCPercent > 0 {
-		defer debug.SetGCPercent(debug.SetGCPercent(r.ComputeGCPercent))
-	}
 
 	// Pass 1: the population the model is fitted on.
 	_, refit := r.modelDue(asOf, o)

@@ -270,9 +270,9 @@ func clockFromEnv(getenv func(string) string) (func() time.Time, error) {
 // sync.Runner.PullGCPercent): 300, unless the operator set GOGC.
 func pullGCPercent() int { return unlessGOGC(300) }
 
-// computeGCPercent is the collector's target while a full computation fits,
-// ranks and stores its customers (see sync.Runner.ComputeGCPercent): 25,
-// unless the operator set GOGC.
+// computeGCPercent is the collector's target while a run computes its
+// customers (see sync.Runner.ComputeGCPercent): 25, unless the operator
+// set GOGC.
 func computeGCPercent() int { return unlessGOGC(25) }
 
 func unlessGOGC(percent int) int {
