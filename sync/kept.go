@@ -121,7 +121,7 @@ func (s *keptSpill) str() (string, error) {
 		return "", err
 	}
 	if n > 1<<20 {
-		return "", fmt.Errorf("a flag of %d bytes", n)
+		return "", fmt.Errorf("a string of %d bytes", n) // a flag's kind or reason, or a CLV
 	}
 	b := make([]byte, n)
 	_, err = io.ReadFull(s.r, b)

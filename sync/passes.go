@@ -246,29 +246,36 @@ func exactMedian(images []float64, each func(func(decimal.Decimal) error) error)
 	n := len(images)
 	lo, hi := images[(n-1)/2], images[n/2]
 	below, _ := slices.BinarySearch(images, lo) // images before lo's first
-	counts := map[string]int{}
-	var group []decimal.Decimal
+	// The tie group: each distinct value once, with how many customers have it.
+	type value struct {
+		d decimal.Decimal
+		n int
+	}
+	var group []value
+	index := map[string]int{}
 	err := each(func(d decimal.Decimal) error {
 		if f := d.InexactFloat64(); f < lo || f > hi {
 			return nil
 		}
 		k := d.String()
-		if counts[k] == 0 {
-			group = append(group, d)
+		i, ok := index[k]
+		if !ok {
+			i, index[k] = len(group), len(group)
+			group = append(group, value{d: d})
 		}
-		counts[k]++
+		group[i].n++
 		return nil
 	})
 	if err != nil {
 		return decimal.Decimal{}, err
 	}
-	slices.SortFunc(group, func(a, b decimal.Decimal) int { return a.Cmp(b) })
+	slices.SortFunc(group, func(a, b value) int { return a.d.Cmp(b.d) })
 	// at returns the value at sorted position i (i >= below).
 	at := func(i int) (decimal.Decimal, error) {
 		pos := below
-		for _, d := range group {
-			if pos += counts[d.String()]; i < pos {
-				return d, nil
+		for _, v := range group {
+			if pos += v.n; i < pos {
+				return v.d, nil
 			}
 		}
 		return decimal.Decimal{}, fmt.Errorf("compute: the customers' CLVs changed between passes (the median's values were not read again); run again")
