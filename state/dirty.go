@@ -16,8 +16,9 @@ import (
 // mark. A full sync marks every customer once, when ResetData empties the
 // store, and its listing (PutListedDeals) marks nothing; while every
 // customer is marked, no other mark is added (a full sync's 266,365
-// contact marks at 300k contacts were pages the settle had to walk). The marks let a run compute only the customers whose
-// inputs changed (sync's incremental compute); FinishCompute clears them.
+// contact marks at 300k contacts were pages the settle had to walk). The
+// marks let a run compute only the customers whose inputs changed (sync's
+// incremental compute); FinishCompute clears them.
 
 // keyAllDirty, in a dirty bucket, marks every customer of the unit.
 var keyAllDirty = []byte{sep}

@@ -317,26 +317,37 @@ func (s *Store) ResetData() error {
 		return tx.Bucket(bucketMeta).Delete(keyIndexesStale)
 	})
 	for _, name := range [][]byte{bucketDeals, bucketContacts, bucketCompanies, bucketContactDeals, bucketCompanyDeals} {
-		for n := resetChunk; err == nil && n == resetChunk; {
-			n = 0
-			err = s.update(func(tx *bolt.Tx) error {
-				c := tx.Bucket(name).Cursor()
-				for k, _ := c.First(); k != nil && n < resetChunk; k, _ = c.First() {
-					if err := c.Delete(); err != nil {
-						return err
-					}
-					if n++; n%scanRelease == 0 {
-						trimMapped(tx)
-					}
-				}
-				return nil
-			})
+		if err == nil {
+			err = s.deleteAll(name)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("reset data: %w", err)
 	}
 	return nil
+}
+
+// deleteAll deletes every key of bucket name, resetChunk per transaction,
+// checking the mapped pages every scanRelease keys.
+func (s *Store) deleteAll(name []byte) error {
+	for {
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			c := tx.Bucket(name).Cursor()
+			for k, _ := c.First(); k != nil && n < resetChunk; k, _ = c.First() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				if n++; n%scanRelease == 0 {
+					trimMapped(tx)
+				}
+			}
+			return nil
+		})
+		if err != nil || n < resetChunk {
+			return err
+		}
+	}
 }
 
 // resetChunk is how many records ResetData deletes per transaction (a
