@@ -58,6 +58,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
 	computeProfile := flag.String("computeprofile", "", "write a CPU profile of the full sync's compute phase to this file")
 	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
+	spikes := flag.Int("spikes", 0, "sample RSS every millisecond and print the goroutines' stacks when it grows by this many MB within 5 ms (0: off)")
 	flag.Parse()
 	pullProfile, incProfile, fullComputeProfile = *cpuProfile, *runProfile, *computeProfile
 	if *logSteps {
@@ -70,6 +71,9 @@ func main() {
 	phase.Store("")
 	where.Store("")
 	go sampleHeap(*memProfile, *memTrace)
+	if *spikes > 0 {
+		go watchSpikes(int64(*spikes) << 20)
+	}
 	if err := run(*bin, *contacts, *scale, *tier, *share, *changePct, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -492,6 +496,7 @@ func resetPeak(store *state.Store) {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	peakAt = peakRSS{}
 	peakMu.Unlock()
+	spikeReset.Store(true)
 }
 
 func resetHub(base string) {
@@ -636,3 +641,56 @@ func writeBytes() int64 {
 	}
 	return -1
 }
+
+// watchSpikes reads the resident set every millisecond and, when it has
+// grown by at least jump bytes over the last 5 ms or passed the highest it
+// has been since the last resetPeak, prints the stacks of the goroutines in
+// clvsync's packages: what was running as the pages came in (transient
+// peaks last a few milliseconds, too short for -sample).
+func watchSpikes(jump int64) {
+	var ring [5]int64
+	i := 0
+	page := int64(os.Getpagesize())
+	var last time.Time
+	var high int64
+	buf := make([]byte, 1<<20)
+	for range time.Tick(time.Millisecond) {
+		raw, err := os.ReadFile("/proc/self/statm")
+		if err != nil {
+			return
+		}
+		f := strings.Fields(string(raw))
+		if len(f) < 3 {
+			return
+		}
+		rss, _ := strconv.ParseInt(f[1], 10, 64)
+		shared, _ := strconv.ParseInt(f[2], 10, 64)
+		rss *= page
+		oldest := ring[i%len(ring)]
+		ring[i%len(ring)] = rss
+		i++
+		if spikeReset.CompareAndSwap(true, false) {
+			high = rss
+		}
+		what := ""
+		switch {
+		case rss > high+1<<20:
+			high, what = rss, "new high"
+		case i > len(ring) && rss-oldest >= jump && time.Since(last) >= 50*time.Millisecond:
+			what = "jump"
+		default:
+			continue
+		}
+		last = time.Now()
+		n := runtime.Stack(buf, true)
+		fmt.Fprintf(os.Stderr, "%s RSS %s %d -> %d MB (file-backed %d MB) in %q\n", last.Format("15:04:05.000"), what, oldest>>20, rss>>20, shared*page>>20, where.Load())
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "clvsync/state") || strings.Contains(g, "clvsync/sync.") {
+				fmt.Fprintln(os.Stderr, g)
+			}
+		}
+	}
+}
+
+// spikeReset is set by resetPeak for watchSpikes.
+var spikeReset atomic.Bool
