@@ -32,6 +32,7 @@ type binaryRecord interface {
 // getRecord decodes the value under k into v, from either encoding; ok is
 // false when k is absent.
 func getRecord(b *bolt.Bucket, k []byte, v any, keys *keyTable) (bool, error) {
+	recordTouched(b.Tx())
 	raw := b.Get(k)
 	if raw == nil {
 		return false, nil
@@ -67,6 +68,7 @@ func putRecord(b *bolt.Bucket, k []byte, v any, keys *keyTable) error {
 // putRecordChanged is putRecord, reporting whether the stored bytes
 // changed.
 func putRecordChanged(b *bolt.Bucket, k []byte, v any, keys *keyTable) (bool, error) {
+	recordTouched(b.Tx())
 	var enc []byte
 	if br, ok := v.(binaryRecord); ok {
 		e := encoder{buf: []byte{binFormat}, keys: keys}

@@ -73,3 +73,34 @@ func TestStore_ReleaseMapped(t *testing.T) {
 		t.Errorf("deal after release: ok=%v err=%v", ok, err)
 	}
 }
+
+// TestStore_RecordsCheckTheMappedPagesAsTheyGo: each record a transaction
+// reads or writes maps its pages (and, the kernel faulting around, up to
+// 64 kB of the file beside each), so a transaction over many records is
+// checked against the budget as it goes, not only at its end: at 300k
+// contacts an incremental pull's 200-deal transaction mapped 10 MB, and
+// 16 customers' lookups between checks 12-16 MB.
+func TestStore_RecordsCheckTheMappedPagesAsTheyGo(t *testing.T) {
+	s := newStore(t)
+	checks := 0
+	residentFile = func() (int64, bool) { checks++; return 0, true } // under the budget: nothing released
+	t.Cleanup(func() { residentFile = fileResident })
+	const n = 1000
+	deals := make([]Deal, n)
+	for i := range deals {
+		deals[i] = Deal{ID: fmt.Sprintf("d%04d", i), Stage: "closedwon", ContactIDs: []string{fmt.Sprintf("c%04d", i%300)}}
+	}
+	must(t, s.PutDeals(deals)) // one transaction
+	if want := n / trimEvery; checks < want {
+		t.Errorf("storing %d deals in one transaction checked the mapped pages %d times, want at least %d", n, checks, want)
+	}
+	checks = 0
+	for _, d := range deals {
+		if _, ok, err := s.Deal(d.ID); err != nil || !ok {
+			t.Fatalf("deal %s: %v %v", d.ID, ok, err)
+		}
+	}
+	if want := n / trimEvery; checks < want {
+		t.Errorf("%d lookups checked the mapped pages %d times, want at least %d", n, checks, want)
+	}
+}
