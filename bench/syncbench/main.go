@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -559,8 +560,8 @@ func sampleHeap(profile string, trace bool) {
 		runtime.ReadMemStats(&ms)
 		if trace && time.Since(traced) >= time.Second {
 			traced = time.Now()
-			fmt.Fprintf(os.Stderr, "%s heap in use %d MB, next GC at %d MB, RSS %s (anonymous %s, file-backed %s) %s\n",
-				traced.Format("15:04:05"), ms.HeapInuse>>20, ms.NextGC>>20, procStatus("VmRSS"), procStatus("RssAnon"), procStatus("RssFile"), phase.Load())
+			fmt.Fprintf(os.Stderr, "%s heap in use %d MB, next GC at %d MB, RSS %s (anonymous %s, file-backed %s) %s; runtime: %s\n",
+				traced.Format("15:04:05"), ms.HeapInuse>>20, ms.NextGC>>20, procStatus("VmRSS"), procStatus("RssAnon"), procStatus("RssFile"), phase.Load(), runtimeClasses())
 		}
 		if ms.HeapInuse > peakHeap.Load() {
 			peakHeap.Store(ms.HeapInuse)
@@ -694,3 +695,28 @@ func watchSpikes(jump int64) {
 
 // spikeReset is set by resetPeak for watchSpikes.
 var spikeReset atomic.Bool
+
+// runtimeClasses is the Go runtime's own account of the memory it holds
+// from the system (runtime/metrics' /memory/classes), in MB: live and dead
+// heap objects, free heap not yet returned, heap fragmentation (unused),
+// stacks, and the runtime's metadata and other.
+func runtimeClasses() string {
+	names := []string{"/memory/classes/heap/objects:bytes", "/memory/classes/heap/free:bytes", "/memory/classes/heap/unused:bytes",
+		"/memory/classes/heap/stacks:bytes", "/memory/classes/os-stacks:bytes", "/memory/classes/metadata/other:bytes",
+		"/memory/classes/metadata/mspan/inuse:bytes", "/memory/classes/metadata/mspan/free:bytes", "/memory/classes/other:bytes",
+		"/memory/classes/profiling/buckets:bytes"}
+	samples := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		samples[i].Name = n
+	}
+	metrics.Read(samples)
+	var b strings.Builder
+	for i, s := range samples {
+		if s.Value.Kind() != metrics.KindUint64 {
+			continue
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(names[i], "/memory/classes/"), ":bytes")
+		fmt.Fprintf(&b, " %s %.1f", name, float64(s.Value.Uint64())/(1<<20))
+	}
+	return strings.TrimSpace(b.String())
+}
