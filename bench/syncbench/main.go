@@ -61,6 +61,9 @@ func main() {
 	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
 	spikes := flag.Int("spikes", 0, "sample RSS every millisecond and print the goroutines' stacks when it grows by this many MB within 5 ms (0: off)")
 	flag.Parse()
+	if *memProfile == "" {
+		runtime.MemProfileRate = 0 // as clvsync runs (its main's init)
+	}
 	pullProfile, incProfile, fullComputeProfile = *cpuProfile, *runProfile, *computeProfile
 	if *logSteps {
 		benchLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/clvsync/clvsync/hubspot"
@@ -63,6 +64,11 @@ HUBSPOT_TOKEN (or hubspot.token_file), never from flags or the config file.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// init turns the runtime's heap profiling off before anything allocates:
+// clvsync serves no profile, and the sampled allocations' stack buckets
+// stayed resident (2-2.5 MB in a long run).
+func init() { runtime.MemProfileRate = 0 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
