@@ -45,22 +45,42 @@ func (s TierScale) AssignMember(c TierInput, cfg TierConfig) (TierAssignment, er
 // Placer returns Assign (member false) or AssignMember (true) for cfg,
 // validated and with its tier bounds made once, to place many customers.
 func (s TierScale) Placer(cfg TierConfig, member bool) (func(TierInput) TierAssignment, error) {
+	return TierPlacerOn(valueSlice(s.Values), cfg, member)
+}
+
+// SortedValues is a tier scale's values, highest first, read one at a
+// time: a caller that keeps a large base's values encoded (sync keeps them
+// in the state file) places customers without decoding them all.
+type SortedValues interface {
+	Len() int
+	At(i int) float64
+}
+
+type valueSlice []float64
+
+func (v valueSlice) Len() int         { return len(v) }
+func (v valueSlice) At(i int) float64 { return v[i] }
+
+// TierPlacerOn is TierScale.Placer on values read one at a time (two
+// binary searches a customer).
+func TierPlacerOn(values SortedValues, cfg TierConfig, member bool) (func(TierInput) TierAssignment, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	placer := cfg.placer()
-	return func(c TierInput) TierAssignment { return s.place(c, placer, member) }, nil
+	return func(c TierInput) TierAssignment { return place(values, c, placer, member) }, nil
 }
 
-func (s TierScale) place(c TierInput, placer tierPlacer, member bool) TierAssignment {
+func place(values SortedValues, c TierInput, placer tierPlacer, member bool) TierAssignment {
 	v := c.Value.InexactFloat64()
 	// Values are highest first: above are those > v, upTo those >= v.
-	above := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] <= v })
-	upTo := sort.Search(len(s.Values), func(i int) bool { return s.Values[i] < v })
+	n := values.Len()
+	above := sort.Search(n, func(i int) bool { return values.At(i) <= v })
+	upTo := above + sort.Search(n-above, func(i int) bool { return values.At(above+i) < v })
 	// AssignTiers' percentile of a tie group from start to end-1 over n
 	// customers is (start+end-1)/2/n; a newcomer joins the group and the
 	// base.
-	start, end, n := above, max(upTo, above+1), len(s.Values)
+	start, end := above, max(upTo, above+1)
 	if !member {
 		end, n = upTo+1, n+1
 	}

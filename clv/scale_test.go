@@ -2,6 +2,7 @@ package clv
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -148,6 +149,49 @@ func TestRFMScaleOf_ReproducesScoreRFM(t *testing.T) {
 			}
 			if got != want[i] {
 				t.Fatalf("trial %d, customer %+v: got %+v, want %+v", trial, c, got, want[i])
+			}
+		}
+	}
+}
+
+// countingValues serves a scale's values one at a time, as a caller that
+// keeps them encoded does, counting the reads.
+type countingValues struct {
+	v     []float64
+	reads int
+}
+
+func (c *countingValues) Len() int { return len(c.v) }
+func (c *countingValues) At(i int) float64 {
+	c.reads++
+	return c.v[i]
+}
+
+// Placing on values read one at a time gives what the scale's own slice
+// gives, reading a logarithmic number of them.
+func TestTierPlacerOn_MatchesTheScale(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for trial := range 300 {
+		base, values, cfg := randomTierBase(rng, trial)
+		scale := NewTierScaleOf(values)
+		for _, member := range []bool{false, true} {
+			want, err := scale.Placer(cfg, member)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := &countingValues{v: scale.Values}
+			got, err := TierPlacerOn(src, cfg, member)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range base {
+				src.reads = 0
+				if g, w := got(c), want(c); g != w {
+					t.Fatalf("trial %d member %v: %+v: got %+v, want %+v", trial, member, c, g, w)
+				}
+				if limit := 2 * (bits.Len(uint(len(values))) + 1); src.reads > limit {
+					t.Fatalf("trial %d: %d reads of %d values, want at most %d", trial, src.reads, len(values), limit)
+				}
 			}
 		}
 	}
