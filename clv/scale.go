@@ -45,7 +45,7 @@ func (s TierScale) AssignMember(c TierInput, cfg TierConfig) (TierAssignment, er
 // Placer returns Assign (member false) or AssignMember (true) for cfg,
 // validated and with its tier bounds made once, to place many customers.
 func (s TierScale) Placer(cfg TierConfig, member bool) (func(TierInput) TierAssignment, error) {
-	return TierPlacerOn(valueSlice(s.Values), cfg, member)
+	return TierPlacerOn(ValueSlice(s.Values), cfg, member)
 }
 
 // SortedValues is a tier scale's values, highest first, read one at a
@@ -56,10 +56,11 @@ type SortedValues interface {
 	At(i int) float64
 }
 
-type valueSlice []float64
+// ValueSlice is SortedValues held in memory.
+type ValueSlice []float64
 
-func (v valueSlice) Len() int         { return len(v) }
-func (v valueSlice) At(i int) float64 { return v[i] }
+func (v ValueSlice) Len() int         { return len(v) }
+func (v ValueSlice) At(i int) float64 { return v[i] }
 
 // TierPlacerOn is TierScale.Placer on values read one at a time (two
 // binary searches a customer).

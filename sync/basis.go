@@ -147,41 +147,89 @@ func encodeFloats(fs []float64) string {
 // time: at 300k contacts the text is 2.8 MB, and decoding it whole held
 // it copied, its 2.1 MB of bytes and the floats at once.
 func decodeFloats(s []byte, n int) ([]float64, error) {
-	if want := base64.StdEncoding.EncodedLen(8 * n); len(s) != want {
-		return nil, fmt.Errorf("%d bytes of text for %d values, want %d", len(s), n, want)
-	}
 	fs := make([]float64, n)
+	err := eachFloat(s, n, func(i int, f float64) { fs[i] = f })
+	if err != nil {
+		return nil, err
+	}
+	return fs, nil
+}
+
+// eachFloat decodes n floats from encodeFloats's text, a block at a time,
+// handing each to fn.
+func eachFloat(s []byte, n int, fn func(i int, f float64)) error {
+	if want := base64.StdEncoding.EncodedLen(8 * n); len(s) != want {
+		return fmt.Errorf("%d bytes of text for %d values, want %d", len(s), n, want)
+	}
 	dec := base64.NewDecoder(base64.StdEncoding, bytes.NewReader(s))
 	var block [8 * 512]byte
 	for i := 0; i < n; {
 		m := min(n-i, len(block)/8)
 		if _, err := io.ReadFull(dec, block[:8*m]); err != nil {
-			return nil, err
+			return err
 		}
 		for j := range m {
-			fs[i+j] = math.Float64frombits(binary.LittleEndian.Uint64(block[8*j:]))
+			fn(i+j, math.Float64frombits(binary.LittleEndian.Uint64(block[8*j:])))
 		}
 		i += m
 	}
-	return fs, nil
+	return nil
 }
 
-// loadBasis reads the unit's compute basis with its current totals and its
-// tier values; ok is false when there is none or it cannot be read.
+// encodedFloats reads encodeFloats's text of n floats one value at a time
+// (clv.SortedValues): three floats are 24 bytes, 32 characters of base64,
+// so value i is decoded from its group's 32 characters alone. The text
+// must have been checked with eachFloat; a group that does not decode
+// reads as NaN.
+type encodedFloats struct {
+	text []byte
+	n    int
+}
+
+func (e encodedFloats) Len() int { return e.n }
+
+func (e encodedFloats) At(i int) float64 {
+	g := 32 * (i / 3)
+	var group [24]byte
+	if _, err := base64.StdEncoding.Decode(group[:], e.text[g:min(g+32, len(e.text))]); err != nil {
+		return math.NaN()
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(group[8*(i%3):]))
+}
+
+// loadBasis reads the unit's compute basis with its current totals, having
+// checked that its tier values read back; ok is false when there is none
+// or it cannot be read. The tier values stay in the state file (see
+// withTiers): at 300k contacts they are 2 MB of floats.
 func (r *Runner) loadBasis() (computeBasis, bool) {
 	b, ok := r.basisHead()
 	if !ok || b.TierValues == 0 {
 		return b, ok
 	}
-	err := r.Store.ReadMeta(r.unitOf().basisKey+tiersSuffix, func(v []byte) (err error) {
-		b.Tiers.Values, err = decodeFloats(v, b.TierValues)
-		return err
+	err := r.Store.ReadMeta(r.unitOf().basisKey+tiersSuffix, func(v []byte) error {
+		return eachFloat(v, b.TierValues, func(int, float64) {})
 	})
 	if err != nil {
 		r.Logger.Warn("compute basis tier values unreadable; computing every customer", "err", err)
 		return computeBasis{}, false
 	}
 	return b, true
+}
+
+// withTiers runs fn with the basis's tier values: those it holds (a basis
+// an older version kept, or computeAll's own), or else those the state
+// file keeps, read in place within one read of them (fn must not touch the
+// store).
+func (r *Runner) withTiers(b computeBasis, fn func(clv.SortedValues) error) error {
+	if b.Tiers.Values != nil || b.TierValues == 0 {
+		return fn(clv.ValueSlice(b.Tiers.Values))
+	}
+	return r.Store.ReadMeta(r.unitOf().basisKey+tiersSuffix, func(v []byte) error {
+		if want := base64.StdEncoding.EncodedLen(8 * b.TierValues); len(v) != want {
+			return fmt.Errorf("compute basis tier values: %d bytes of text for %d values, want %d", len(v), b.TierValues, want)
+		}
+		return fn(encodedFloats{text: v, n: b.TierValues})
+	})
 }
 
 // basisHead is loadBasis without the tier values (unless the basis was
@@ -213,7 +261,8 @@ func (r *Runner) basisHead() (computeBasis, bool) {
 	return b, true
 }
 
-// meta is the basis as meta values: the basis, its tier values and its
+// meta is the basis as meta values: the basis, its tier values (when it
+// holds them: a basis loadBasis read leaves them to the state file) and its
 // totals.
 func (b computeBasis) meta(key string) (map[string]string, error) {
 	m, err := b.totalsMeta(key)
@@ -221,12 +270,16 @@ func (b computeBasis) meta(key string) (map[string]string, error) {
 		return nil, err
 	}
 	values := b.Tiers.Values
-	b.Tiers.Values, b.TierValues = nil, len(values)
+	if values != nil || b.TierValues == 0 {
+		b.TierValues = len(values)
+		m[key+tiersSuffix] = encodeFloats(values)
+	} // else the tier values stay as the state file keeps them (loadBasis)
+	b.Tiers.Values = nil
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("encode the compute basis: %w", err)
 	}
-	m[key], m[key+tiersSuffix] = string(raw), encodeFloats(values)
+	m[key] = string(raw)
 	return m, nil
 }
 
@@ -444,20 +497,26 @@ func (r *Runner) segmentOn(custs []*customer, b computeBasis, asOf time.Time, rh
 	}
 	churn := clv.ChurnRiskConfig{High: sc.Churn.High, Medium: sc.Churn.Medium}
 	minStay := time.Duration(sc.Tiers.MinDaysInTier) * 24 * time.Hour
-	place, err := b.Tiers.Placer(tcfg, member)
-	if err != nil {
-		return fmt.Errorf("segments.tiers: %w", err)
-	}
 	score, err := b.RFM.Scorer(sc.RFM)
 	if err != nil {
 		return fmt.Errorf("segments.rfm: %w", err)
 	}
-	for _, c := range custs {
-		t := place(clv.TierInput{ID: c.id, Value: r.tierValue(c), Previous: c.prevTier})
-		c.tier = stayInTier(c, t.Tier, asOf, minStay)
-		c.rfm = score(rfmInput(c))
-		c.quadrant = clv.QuadrantAt(quadrantInput(c, asOf), b.QuadCLV, b.QuadMonths, qcfg).Name
-		c.churn = string(clv.ChurnRiskFor(churn, c.pred.PAlive, c.summary, rhythm))
+	err = r.withTiers(b, func(values clv.SortedValues) error {
+		place, err := clv.TierPlacerOn(values, tcfg, member)
+		if err != nil {
+			return fmt.Errorf("segments.tiers: %w", err)
+		}
+		for _, c := range custs {
+			t := place(clv.TierInput{ID: c.id, Value: r.tierValue(c), Previous: c.prevTier})
+			c.tier = stayInTier(c, t.Tier, asOf, minStay)
+			c.rfm = score(rfmInput(c))
+			c.quadrant = clv.QuadrantAt(quadrantInput(c, asOf), b.QuadCLV, b.QuadMonths, qcfg).Name
+			c.churn = string(clv.ChurnRiskFor(churn, c.pred.PAlive, c.summary, rhythm))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	tr := clv.TrendConfig{Window: time.Duration(sc.Trend.WindowDays) * 24 * time.Hour, StableBand: sc.Trend.StableBand}
 	for i, c := range custs {

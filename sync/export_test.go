@@ -15,3 +15,11 @@ func SetTournamentSample(t interface{ Cleanup(func()) }, n int) {
 	tournamentSample = n
 	t.Cleanup(func() { tournamentSample = old })
 }
+
+// BasisTierValues loads r's compute basis as an incremental run does and
+// returns how many tier values it decoded into memory and how many the
+// basis has.
+func BasisTierValues(r *Runner) (decoded, kept int, ok bool) {
+	b, ok := r.loadBasis()
+	return len(b.Tiers.Values), b.TierValues, ok
+}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -118,5 +119,25 @@ func TestDecodeFloats(t *testing.T) {
 		if _, err := decodeFloats([]byte(encodeFloats(fs)), n+1); err == nil {
 			t.Errorf("%d values decoded as %d", n, n+1)
 		}
+	}
+}
+
+// Each tier value reads back from the text alone, whatever its place in
+// its group of three and whatever the count (the last group padded).
+func TestEncodedFloats_At(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 5, 512, 1000} {
+		fs := make([]float64, n)
+		for i := range fs {
+			fs[i] = 1e6/float64(i+1) - 17.125
+		}
+		e := encodedFloats{text: []byte(encodeFloats(fs)), n: n}
+		for i, want := range fs {
+			if got := e.At(i); got != want {
+				t.Fatalf("%d values: At(%d) = %v, want %v", n, i, got, want)
+			}
+		}
+	}
+	if got := (encodedFloats{text: []byte("!!!!"), n: 1}).At(0); !math.IsNaN(got) {
+		t.Errorf("At on broken text = %v, want NaN", got)
 	}
 }
