@@ -77,6 +77,11 @@ func (r *Runner) compute(ctx context.Context, runID uint64, rules DealRules, o R
 			return dry, ids, err
 		}
 	}
+	if r.outerLimit > 0 {
+		// Everyone's scales and summaries are live at once: not bounded
+		// like the rest of an incremental run (boundRun).
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(r.outerLimit))
+	}
 	dry, err = r.computeAll(ctx, runID, rules, o, rep)
 	return dry, nil, err
 }

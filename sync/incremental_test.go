@@ -250,12 +250,42 @@ func TestRunner_GCPercentsAreRestored(t *testing.T) {
 	e.runner.Clock = func() time.Time { return anchor.Add(time.Hour) }
 	during = nil
 	debug.SetGCPercent(100)
+	// The incremental run's Go memory is bounded to a little above where it
+	// began (a larger portal's runs kept up to 12 MB of freed heap), from
+	// its pull to its write-back.
+	limits := map[string]int64{}
+	e.runner.Progress = func(phase string, _, _ int) {
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		if len(during) == 0 || during[len(during)-1] != (seen{phase, p}) {
+			during = append(during, seen{phase, p})
+		}
+		limits[phase] = max(limits[phase], debug.SetMemoryLimit(-1))
+	}
 	if rep := e.run(t, hsync.RunOptions{}); rep.Computed != 1 {
 		t.Fatalf("incremental run computed %d customers, want 1", rep.Computed)
 	}
 	after = debug.SetGCPercent(before)
 	if after != 100 || !slices.Contains(during, seen{"compute", 25}) || slices.Contains(during, seen{"compute", 100}) {
 		t.Errorf("GC percent seen during the incremental run %v, after it %d; want 25 in the computation, then 100", during, after)
+	}
+	for _, ph := range []string{"pull", "compute", "write"} {
+		if l, ok := limits[ph]; !ok || l == math.MaxInt64 {
+			t.Errorf("memory limit while the incremental run's %s phase reported progress: %d (seen %v), want one", ph, l, ok)
+		}
+	}
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		t.Errorf("memory limit after the incremental run %d, want none", l)
+	}
+
+	// The day's first run computes everyone: no bound while it does.
+	e.runner.Clock = func() time.Time { return anchor.Add(26 * time.Hour) }
+	limits = map[string]int64{}
+	if rep := e.run(t, hsync.RunOptions{}); rep.Computed != rep.Customers {
+		t.Fatalf("next day's run computed %d of %d", rep.Computed, rep.Customers)
+	}
+	if l := limits["compute"]; l != math.MaxInt64 {
+		t.Errorf("memory limit while the day's first run computed everyone: %d, want none", l)
 	}
 }
 

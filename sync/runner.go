@@ -45,8 +45,10 @@ type Runner struct {
 	// fit's summaries or the scales' keys (a few tens of bytes a customer,
 	// free of pointers, so cheap to mark) and its garbage a chunk of
 	// customers or a fit's working arrays at a time: at the default 100 the
-	// heap grew to twice the keys before a collection. clvsync sets 25
-	// unless GOGC is set; 0 leaves the collector as it is.
+	// heap grew to twice the keys before a collection. When it is
+	// positive, an incremental run also runs under a soft memory limit
+	// (boundRun). clvsync sets 25 unless GOGC is set; 0 leaves the
+	// collector as it is.
 	ComputeGCPercent int
 	// Progress, when set, is told how far each phase has come (total 0 when
 	// unknown).
@@ -58,6 +60,9 @@ type Runner struct {
 	// unit is the customer unit of the compute and write-back phases; nil
 	// means contacts (companyPass sets companies).
 	unit *customerUnit
+	// outerLimit is the memory limit boundRun replaced (0 when it set
+	// none), for a computation of everyone to lift the bound.
+	outerLimit int64
 }
 
 // RunOptions changes one run.
@@ -315,6 +320,9 @@ func (r *Runner) run(ctx context.Context, o RunOptions, plan pullPlan, runID uin
 		log.Info("full sync", "reason", plan.Reason)
 	}
 	r.totals = r.knownTotals(ctx, plan.Full)
+	if !plan.Full {
+		defer r.boundRun()()
+	}
 	// Phase times are measured on the real clock: r.Clock may be fixed.
 	t0 := time.Now()
 	if !plan.Full && len(o.Deals)+len(o.Contacts) > 0 {
@@ -415,6 +423,37 @@ func (rep *Summary) modelLine() string {
 	}
 	return s
 }
+
+// boundRun starts an incremental run's bound on memory, when the runner
+// manages the collector (ComputeGCPercent): it hands the freed heap back
+// to the system and sets a soft memory limit of runHeadroom above what the
+// runtime then holds (or leaves a lower GOMEMLIMIT), and returns what lifts
+// it. Such a run's live heap is a page of records or a part of customers at
+// a time, whatever the portal's size; what grew with the portal was the
+// freed heap the runtime kept between collections (up to 12 MB at 300k
+// contacts, 1-3 MB at 100k). A computation of everyone (the day's first
+// run) lifts the bound while it runs (see compute).
+func (r *Runner) boundRun() (lift func()) {
+	if r.ComputeGCPercent <= 0 {
+		return func() {}
+	}
+	debug.FreeOSMemory()
+	outer := debug.SetMemoryLimit(-1)
+	held := goMemory()
+	if held <= 0 || held+runHeadroom >= outer {
+		return func() {}
+	}
+	debug.SetMemoryLimit(held + runHeadroom)
+	r.outerLimit = outer
+	return func() {
+		debug.SetMemoryLimit(outer)
+		r.outerLimit = 0
+	}
+}
+
+// runHeadroom is how far an incremental run's Go memory may grow above
+// where it began before the collector works harder to keep it there.
+const runHeadroom = 16 << 20
 
 // trimMapped is releaseMapped for loops: it releases only above the
 // store's budget of resident mapped pages (state.Store.TrimMapped).
