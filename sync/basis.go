@@ -143,23 +143,11 @@ func encodeFloats(fs []float64) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// decodeFloats decodes n floats from encodeFloats's text, a block at a
-// time: at 300k contacts the text is 2.8 MB, and decoding it whole held
-// it copied, its 2.1 MB of bytes and the floats at once.
-func decodeFloats(s []byte, n int) ([]float64, error) {
-	fs := make([]float64, n)
-	err := eachFloat(s, n, func(i int, f float64) { fs[i] = f })
-	if err != nil {
-		return nil, err
-	}
-	return fs, nil
-}
-
 // eachFloat decodes n floats from encodeFloats's text, a block at a time,
 // handing each to fn.
 func eachFloat(s []byte, n int, fn func(i int, f float64)) error {
-	if want := base64.StdEncoding.EncodedLen(8 * n); len(s) != want {
-		return fmt.Errorf("%d bytes of text for %d values, want %d", len(s), n, want)
+	if err := floatsTextLen(s, n); err != nil {
+		return err
 	}
 	dec := base64.NewDecoder(base64.StdEncoding, bytes.NewReader(s))
 	var block [8 * 512]byte
@@ -172,6 +160,15 @@ func eachFloat(s []byte, n int, fn func(i int, f float64)) error {
 			fn(i+j, math.Float64frombits(binary.LittleEndian.Uint64(block[8*j:])))
 		}
 		i += m
+	}
+	return nil
+}
+
+// floatsTextLen checks that s is as long as encodeFloats's text of n
+// floats.
+func floatsTextLen(s []byte, n int) error {
+	if want := base64.StdEncoding.EncodedLen(8 * n); len(s) != want {
+		return fmt.Errorf("%d bytes of text for %d values, want %d", len(s), n, want)
 	}
 	return nil
 }
@@ -225,8 +222,8 @@ func (r *Runner) withTiers(b computeBasis, fn func(clv.SortedValues) error) erro
 		return fn(clv.ValueSlice(b.Tiers.Values))
 	}
 	return r.Store.ReadMeta(r.unitOf().basisKey+tiersSuffix, func(v []byte) error {
-		if want := base64.StdEncoding.EncodedLen(8 * b.TierValues); len(v) != want {
-			return fmt.Errorf("compute basis tier values: %d bytes of text for %d values, want %d", len(v), b.TierValues, want)
+		if err := floatsTextLen(v, b.TierValues); err != nil {
+			return fmt.Errorf("compute basis tier values: %w", err)
 		}
 		return fn(encodedFloats{text: v, n: b.TierValues})
 	})

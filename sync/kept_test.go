@@ -106,17 +106,18 @@ func TestExactMedian(t *testing.T) {
 
 // The tier values come back from their text exactly, whatever their count,
 // and text of the wrong length is refused.
-func TestDecodeFloats(t *testing.T) {
+func TestEachFloat(t *testing.T) {
 	for _, n := range []int{0, 1, 511, 512, 513, 2000} {
 		fs := make([]float64, n)
 		for i := range fs {
 			fs[i] = float64(i)*1.25 - 3
 		}
-		got, err := decodeFloats([]byte(encodeFloats(fs)), n)
+		got := make([]float64, n)
+		err := eachFloat([]byte(encodeFloats(fs)), n, func(i int, f float64) { got[i] = f })
 		if err != nil || !slices.Equal(got, fs) {
 			t.Errorf("%d values: %v, %v", n, err, len(got))
 		}
-		if _, err := decodeFloats([]byte(encodeFloats(fs)), n+1); err == nil {
+		if err := eachFloat([]byte(encodeFloats(fs)), n+1, func(int, float64) {}); err == nil {
 			t.Errorf("%d values decoded as %d", n, n+1)
 		}
 	}
