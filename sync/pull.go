@@ -197,10 +197,23 @@ func (r *Runner) withPullGC(fn func() error) error {
 		return fn()
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(r.PullGCPercent))
-	if held := goMemory(); held > 0 && held+pullHeadroom < debug.SetMemoryLimit(-1) {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(held + pullHeadroom))
-	}
+	lift, _ := limitMemoryAbove(pullHeadroom)
+	defer lift()
 	return fn()
+}
+
+// limitMemoryAbove sets a soft memory limit headroom above what the Go
+// runtime holds now, unless the limit already set (GOMEMLIMIT, or an outer
+// bound) is lower. It returns what restores the limit it replaced, and that
+// limit (0 when it set none).
+func limitMemoryAbove(headroom int64) (lift func(), outer int64) {
+	outer = debug.SetMemoryLimit(-1)
+	held := goMemory()
+	if held <= 0 || held+headroom >= outer {
+		return func() {}, 0
+	}
+	debug.SetMemoryLimit(held + headroom)
+	return func() { debug.SetMemoryLimit(outer) }, outer
 }
 
 // pullHeadroom is how far a full listing's memory may grow above where it

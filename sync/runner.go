@@ -438,15 +438,10 @@ func (r *Runner) boundRun() (lift func()) {
 		return func() {}
 	}
 	debug.FreeOSMemory()
-	outer := debug.SetMemoryLimit(-1)
-	held := goMemory()
-	if held <= 0 || held+runHeadroom >= outer {
-		return func() {}
-	}
-	debug.SetMemoryLimit(held + runHeadroom)
+	restore, outer := limitMemoryAbove(runHeadroom)
 	r.outerLimit = outer
 	return func() {
-		debug.SetMemoryLimit(outer)
+		restore()
 		r.outerLimit = 0
 	}
 }
