@@ -137,20 +137,17 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	returnFreed()
 
 	// Pass 2: predictions, kept as floats in a file beside the state
-	// file, and the keys of the scales, sized once (grown by append, each
-	// would leave up to its own size of garbage behind: at 300k, pass 2
-	// ended with 100 MB of heap in use for 50 MB of keys).
+	// file, and the keys of the scales.
 	kept, err := newKeptSpill(filepath.Dir(cfg.State.Path))
 	if err != nil {
 		return nil, err
 	}
 	defer kept.close()
-	var (
-		tierVals = make([]float64, 0, pop.customers)
-		rfmKeys  = make([]clv.RFMKey, 0, pop.customers)
-		quadCLV  = make([]float64, 0, pop.customers)
-		quadMons = make([]float64, 0, pop.customers)
-	)
+	keys, err := newScaleKeys(filepath.Dir(cfg.State.Path), pop.customers)
+	if err != nil {
+		return nil, err
+	}
+	defer keys.close()
 	if err := pass.each(1, func(custs []*customer) error {
 		if err := r.predictWith(custs, m, env, rep); err != nil {
 			return err
@@ -159,12 +156,11 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 			if err := kept.write(keptPrediction{id: idHash(c.id), pred: c.pred, band: c.band, total: c.total}); err != nil {
 				return err
 			}
-			tierVals = append(tierVals, r.tierValue(c).InexactFloat64())
-			if k, ok := clv.RFMKeyOf(rfmInput(c), cfg.Segments.RFM); ok {
-				rfmKeys = append(rfmKeys, k)
-			}
+			rfm, buyer := clv.RFMKeyOf(rfmInput(c), cfg.Segments.RFM)
 			q := quadrantInput(c, asOf)
-			quadCLV, quadMons = append(quadCLV, q.CLV.InexactFloat64()), append(quadMons, q.Months)
+			if err := keys.add(r.tierValue(c).InexactFloat64(), rfm, buyer, q.CLV.InexactFloat64(), q.Months); err != nil {
+				return err
+			}
 		}
 		return nil
 	}); err != nil {
@@ -187,11 +183,11 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 			}
 		}
 	}
-	sc, err := r.scalesOf(tierVals, rfmKeys, quadCLV, quadMons, eachCLV)
+	sc, err := r.scalesOf(keys, eachCLV)
 	if err != nil {
 		return nil, err
 	}
-	tierVals, rfmKeys, quadCLV, quadMons = nil, nil, nil, nil
+	keys.close()
 	returnFreed()
 	if err := kept.rewind(); err != nil {
 		return nil, err

@@ -215,7 +215,8 @@ func rfmInput(c *customer) clv.RFMInput {
 // are the quadrant's thresholds unless the config sets them). The CLVs
 // are their float64 images; the exact median is found among the values
 // eachCLV reads again (exactMedian).
-func (r *Runner) scalesOf(tierVals []float64, rfmKeys []clv.RFMKey, quadCLV []float64, quadMons []float64, eachCLV func(func(decimal.Decimal) error) error) (scales, error) {
+func (r *Runner) scalesOf(keys *scaleKeys, eachCLV func(func(decimal.Decimal) error) error) (scales, error) {
+	tierVals, rfmKeys, quadCLV, quadMons := keys.tierVals, keys.rfmKeys, keys.quadCLV, keys.quadMons
 	out := scales{tiers: clv.NewTierScaleOf(tierVals), rfm: clv.NewRFMScaleOf(rfmKeys)}
 	qcfg, err := r.Config.CLVQuadrant()
 	if err != nil {
