@@ -268,43 +268,54 @@ func quintilesBy(n int, cmp func(a, b int) int) []int {
 		idx[i] = i
 	}
 	sort.Slice(idx, func(a, b int) bool { return cmp(idx[a], idx[b]) < 0 })
-	type group struct{ start, end int }
-	var groups []group
-	for start := 0; start < n; {
+	out := make([]int, n)
+	scoreTieGroups(n, func(start int) int {
 		end := start + 1
 		for end < n && cmp(idx[end], idx[start]) == 0 {
 			end++
 		}
-		groups = append(groups, group{start, end})
-		start = end
-	}
-	out := make([]int, n)
-	if len(groups) < 5 {
-		for _, g := range groups {
-			// (start + (end-start)/2) / n, kept in integers: 5*(2*start+tied) / (2n).
-			score := min(1+5*(g.start+g.end)/(2*n), 5)
-			for _, i := range idx[g.start:g.end] {
-				out[i] = score
-			}
+		return end
+	}, func(start, end, score int) {
+		for _, i := range idx[start:end] {
+			out[i] = score
 		}
-		return out
+	})
+	return out
+}
+
+// scoreTieGroups scores n sorted values 1..5 as rfmQuintiles does, a tie
+// group at a time: end(start) is the end of the group that begins at start,
+// and score is called with each group and its score, lowest values first.
+// It holds nothing per value or group (it walks the groups twice).
+func scoreTieGroups(n int, end func(start int) int, score func(start, end, s int)) {
+	groups := 0
+	for start := 0; start < n; start = end(start) {
+		groups++
 	}
-	score, inScore, remaining := 1, 0, n
-	for j, g := range groups {
-		size := g.end - g.start
-		if inScore > 0 && score < 5 {
-			target := float64(remaining) / float64(6-score)
-			mustClose := len(groups)-j <= 5-score
+	if groups < 5 {
+		for start := 0; start < n; {
+			e := end(start)
+			// (start + (end-start)/2) / n, kept in integers: 5*(2*start+tied) / (2n).
+			score(start, e, min(1+5*(start+e)/(2*n), 5))
+			start = e
+		}
+		return
+	}
+	s, inScore, remaining := 1, 0, n
+	for j, start := 0, 0; start < n; j++ {
+		e := end(start)
+		size := e - start
+		if inScore > 0 && s < 5 {
+			target := float64(remaining) / float64(6-s)
+			mustClose := groups-j <= 5-s
 			if mustClose || math.Abs(float64(inScore+size)-target) > math.Abs(float64(inScore)-target) {
 				remaining -= inScore
-				score++
+				s++
 				inScore = 0
 			}
 		}
-		for _, i := range idx[g.start:g.end] {
-			out[i] = score
-		}
+		score(start, e, s)
 		inScore += size
+		start = e
 	}
-	return out
 }

@@ -118,16 +118,36 @@ func RFMKeyOf(c RFMInput, cfg RFMConfig) (k RFMKey, ok bool) {
 // customer's RFMInput keeps only their keys.
 func NewRFMScaleOf(keys []RFMKey) RFMScale {
 	var s RFMScale
-	for _, dim := range []struct {
+	dim := make([]float64, len(keys))
+	for _, d := range []struct {
 		b   *RFMBounds
 		get func(RFMKey) float64
 	}{{&s.R, func(k RFMKey) float64 { return k.R }}, {&s.F, func(k RFMKey) float64 { return k.F }}, {&s.M, func(k RFMKey) float64 { return k.M }}} {
-		scores := quintilesBy(len(keys), func(a, b int) int { return cmp.Compare(dim.get(keys[a]), dim.get(keys[b])) })
 		for i, k := range keys {
-			dim.b.lower(scores[i], dim.get(k))
+			dim[i] = d.get(k)
 		}
+		slices.Sort(dim)
+		*d.b = RFMBoundsOf(dim)
 	}
 	return s
+}
+
+// RFMBoundsOf is one dimension of NewRFMScaleOf's scale (recency,
+// frequency or monetary value, as RFMKey holds them) from the buyers'
+// values of that dimension sorted lowest first: a caller that keeps a large
+// base's keys out of memory sorts one dimension at a time, and nothing
+// more is allocated.
+func RFMBoundsOf(sorted []float64) RFMBounds {
+	var b RFMBounds
+	n := len(sorted)
+	scoreTieGroups(n, func(start int) int {
+		end := start + 1
+		for end < n && sorted[end] == sorted[start] {
+			end++
+		}
+		return end
+	}, func(start, _, score int) { b.lower(score, sorted[start]) })
+	return b
 }
 
 // RFMScale holds, for each of recency, frequency and monetary value, the

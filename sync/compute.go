@@ -143,7 +143,7 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 		return nil, err
 	}
 	defer kept.close()
-	keys, err := newScaleKeys(filepath.Dir(cfg.State.Path), pop.customers)
+	keys, err := newScaleKeys(filepath.Dir(cfg.State.Path))
 	if err != nil {
 		return nil, err
 	}

@@ -18,28 +18,82 @@ import (
 // third pass in a temporary file beside the state file: pass 2 writes them
 // in customer order and pass 3 reads them back in the same order, so the
 // run holds none of them in memory (about 100 bytes a customer: 27 MB at
-// 300k contacts, 85 MB at 1M, held through both passes before). The file is
-// removed as soon as it is created on systems that allow it (it lives while
-// open, and a killed run leaves nothing behind), else when closed.
+// 300k contacts, 85 MB at 1M, held through both passes before).
 type keptSpill struct {
-	f    *os.File
-	w    *bufio.Writer
-	r    *bufio.Reader
-	n    int // predictions written
-	buf  []byte
-	name string
+	*spillFile
+	n   int // predictions written
+	buf []byte
 }
 
 func newKeptSpill(dir string) (*keptSpill, error) {
+	f, err := newSpillFile(dir, "the predictions between passes")
+	if err != nil {
+		return nil, err
+	}
+	return &keptSpill{spillFile: f}, nil
+}
+
+// spillFile is a temporary file beside the state file that computeAll
+// writes once and reads back in order, as many times as it needs. It is
+// removed as soon as it is created on systems that allow it (it lives while
+// open, and a killed run leaves nothing behind), else when closed. It is
+// read and written through buffers, never mapped: its pages are the
+// kernel's page cache, not the process's memory.
+type spillFile struct {
+	f    *os.File
+	w    *bufio.Writer
+	r    *bufio.Reader
+	what string // for errors: "the predictions between passes"
+	name string
+}
+
+func newSpillFile(dir, what string) (*spillFile, error) {
 	f, err := os.CreateTemp(dir, ".clvsync-compute-*")
 	if err != nil {
-		return nil, fmt.Errorf("compute: a temporary file for the predictions between passes: %w (the state file's directory must be writable)", err)
+		return nil, fmt.Errorf("compute: a temporary file for %s: %w (the state file's directory must be writable)", what, err)
 	}
-	s := &keptSpill{f: f, w: bufio.NewWriterSize(f, 64<<10), name: f.Name()}
+	s := &spillFile{f: f, w: bufio.NewWriterSize(f, 64<<10), what: what, name: f.Name()}
 	if os.Remove(f.Name()) == nil {
 		s.name = ""
 	}
 	return s, nil
+}
+
+// write appends b.
+func (s *spillFile) write(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return fmt.Errorf("compute: write %s: %w", s.what, err)
+	}
+	return nil
+}
+
+// readErr is err from reading the file, said so.
+func (s *spillFile) readErr(err error) error {
+	return fmt.Errorf("compute: read %s: %w", s.what, err)
+}
+
+// rewind ends the writing and starts reading from the beginning; it may
+// be called again to read it all again.
+func (s *spillFile) rewind() error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("compute: write %s: %w", s.what, err)
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return s.readErr(err)
+	}
+	if s.r == nil {
+		s.r = bufio.NewReaderSize(s.f, 64<<10)
+	} else {
+		s.r.Reset(s.f)
+	}
+	return nil
+}
+
+func (s *spillFile) close() {
+	s.f.Close()
+	if s.name != "" {
+		os.Remove(s.name)
+	}
 }
 
 // keptFixed is the encoded size of a prediction without its flags: the id
@@ -62,23 +116,10 @@ func (s *keptSpill) write(k keptPrediction) error {
 	b = binary.AppendUvarint(b, uint64(len(total)))
 	b = append(b, total...)
 	s.buf = b
-	if _, err := s.w.Write(b); err != nil {
-		return fmt.Errorf("compute: write the predictions between passes: %w", err)
+	if err := s.spillFile.write(b); err != nil {
+		return err
 	}
 	s.n++
-	return nil
-}
-
-// rewind ends the writing and starts reading from the first prediction;
-// it may be called again to read them all again.
-func (s *keptSpill) rewind() error {
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("compute: write the predictions between passes: %w", err)
-	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("compute: read the predictions between passes: %w", err)
-	}
-	s.r = bufio.NewReaderSize(s.f, 64<<10)
 	return nil
 }
 
@@ -89,7 +130,7 @@ func (s *keptSpill) next() (k keptPrediction, ok bool, err error) {
 		if errors.Is(err, io.EOF) {
 			return k, false, nil
 		}
-		return k, false, fmt.Errorf("compute: read the predictions between passes: %w", err)
+		return k, false, s.readErr(err)
 	}
 	f := func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(fixed[8+8*i:])) }
 	k.id = binary.LittleEndian.Uint64(fixed[:])
@@ -110,7 +151,7 @@ func (s *keptSpill) next() (k keptPrediction, ok bool, err error) {
 		}
 	}
 	if err != nil {
-		return k, false, fmt.Errorf("compute: read the predictions between passes: %w", err)
+		return k, false, s.readErr(err)
 	}
 	return k, true, nil
 }
@@ -126,11 +167,4 @@ func (s *keptSpill) str() (string, error) {
 	b := make([]byte, n)
 	_, err = io.ReadFull(s.r, b)
 	return string(b), err
-}
-
-func (s *keptSpill) close() {
-	s.f.Close()
-	if s.name != "" {
-		os.Remove(s.name)
-	}
 }

@@ -210,30 +210,6 @@ func rfmInput(c *customer) clv.RFMInput {
 	return clv.RFMInput{ID: c.id, Last: c.hist.Last, Orders: c.hist.Orders, Revenue: c.hist.Revenue}
 }
 
-// scalesOf makes the scales of a base from every customer's keys: tier
-// values, buyers' RFM keys, and CLV and relationship months (their medians
-// are the quadrant's thresholds unless the config sets them). The CLVs
-// are their float64 images; the exact median is found among the values
-// eachCLV reads again (exactMedian).
-func (r *Runner) scalesOf(keys *scaleKeys, eachCLV func(func(decimal.Decimal) error) error) (scales, error) {
-	tierVals, rfmKeys, quadCLV, quadMons := keys.tierVals, keys.rfmKeys, keys.quadCLV, keys.quadMons
-	out := scales{tiers: clv.NewTierScaleOf(tierVals), rfm: clv.NewRFMScaleOf(rfmKeys)}
-	qcfg, err := r.Config.CLVQuadrant()
-	if err != nil {
-		return out, err
-	}
-	if err := qcfg.Validate(); err != nil {
-		return out, fmt.Errorf("segments.quadrant: %w", err)
-	}
-	out.quadCLV, out.quadMonths = clv.QuadrantThresholds(nil, quadMons, qcfg)
-	if qcfg.CLVThreshold == nil && len(quadCLV) > 0 {
-		if out.quadCLV, err = exactMedian(quadCLV, eachCLV); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
-
 // exactMedian is the median of decimal values (the mean of the two middle
 // ones for an even count), as clv.QuadrantThresholds takes it, from their
 // float64 images (sorted here) and each, which reads every value again.
