@@ -109,18 +109,8 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 
 	// Pass 1: the population the model is fitted on.
 	_, refit := r.modelDue(asOf, o)
-	pop := &population{asOf: asOf, withSummaries: refit != ""}
-	simpleCfg := clv.DefaultSimpleConfig()
-	simpleCfg.Period = cfg.Model.SimplePeriodMonths
-	if pop.simple, err = clv.NewSimpleBaseBuilder(simpleCfg, asOf); err != nil {
-		return nil, fmt.Errorf("simple formulas: %w", err)
-	}
-	if err := pass.each(0, func(custs []*customer) error {
-		for _, c := range custs {
-			pop.add(c, cfg.Model.Type)
-		}
-		return nil
-	}); err != nil {
+	pop, err := r.firstPass(pass, refit != "")
+	if err != nil {
 		return nil, err
 	}
 	rep.Customers, rep.Computed = pop.customers, pop.customers

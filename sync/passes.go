@@ -163,6 +163,26 @@ func (p *population) add(c *customer, model string) {
 	}
 }
 
+// firstPass is computeAll's first pass: the population, with the buyers'
+// summaries when a fit is due (withSummaries).
+func (r *Runner) firstPass(p *passes, withSummaries bool) (*population, error) {
+	cfg := r.Config
+	pop := &population{asOf: p.env.asOf, withSummaries: withSummaries}
+	simpleCfg := clv.DefaultSimpleConfig()
+	simpleCfg.Period = cfg.Model.SimplePeriodMonths
+	var err error
+	if pop.simple, err = clv.NewSimpleBaseBuilder(simpleCfg, p.env.asOf); err != nil {
+		return nil, fmt.Errorf("simple formulas: %w", err)
+	}
+	err = p.each(0, func(custs []*customer) error {
+		for _, c := range custs {
+			pop.add(c, cfg.Model.Type)
+		}
+		return nil
+	})
+	return pop, err
+}
+
 // rhythmOf is the base's buying rhythm, from the population's summaries or,
 // when the pass did not keep them, from another pass.
 func (r *Runner) rhythmOf(p *passes, pop *population) float64 {
