@@ -621,11 +621,14 @@ func deleteCustomer(tx *bolt.Tx, u *unit, id string, edit func(*dealRecord)) err
 	if err := editDealsOf(tx, tx.Bucket(u.index), id, edit); err != nil {
 		return err
 	}
+	// Each lookup maps the pages on its path, as a record read does.
 	for _, name := range [][]byte{u.records, u.computed, u.written, u.failures} {
 		if err := tx.Bucket(name).Delete([]byte(id)); err != nil {
 			return err
 		}
+		recordTouched(tx)
 	}
+	recordTouched(tx)
 	return deletePrefix(tx.Bucket(u.history), prefixKey(id))
 }
 
