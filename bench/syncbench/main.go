@@ -59,6 +59,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the full sync's pull phase to this file")
 	computeProfile := flag.String("computeprofile", "", "write a CPU profile of the full sync's compute phase to this file")
 	runProfile := flag.String("runprofile", "", "write a CPU profile of each incremental run to this path with .1, .2 and .3 appended")
+	flag.BoolVar(&reopen, "reopen", false, "close and open the state file again before each incremental run, as a run in a process of its own (clvsync run from cron, a Kubernetes CronJob) finds it; default: one process for all runs, as clvsync serve")
 	spikes := flag.Int("spikes", 0, "sample RSS every millisecond and print the goroutines' stacks when it grows by this many MB within 5 ms (0: off)")
 	flag.Parse()
 	if *memProfile == "" {
@@ -83,6 +84,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// reopen is -reopen.
+var reopen bool
 
 func run(bin string, contacts int, scale float64, tier string, share float64, changePct float64, keep string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -142,7 +146,7 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer func() { store.Close() }()
 	// The runner's clock is the real one, as fakehub's (it stamps every
 	// write with time.Now): the cursors a run sets from its own clock (a
 	// full sync's, a contact listing's) must be comparable with the
@@ -265,6 +269,17 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 		changed, err := changeDeals(ctx, client, store, pct, i)
 		if err != nil {
 			return err
+		}
+		if reopen {
+			// What bbolt keeps for the life of an open file (its record
+			// of the pages this process allocated) starts empty.
+			if err := store.Close(); err != nil {
+				return err
+			}
+			if store, err = state.Open(cfg.State.Path, state.Options{}); err != nil {
+				return err
+			}
+			runner.Store = store
 		}
 		resetPeak(store) // changeDeals read the whole store in this process
 		profileRunN.Store(int64(i + 1))
