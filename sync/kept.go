@@ -89,8 +89,13 @@ func (s *spillFile) rewind() error {
 	return nil
 }
 
+// close closes and removes the file; it may be called again.
 func (s *spillFile) close() {
+	if s.f == nil {
+		return
+	}
 	s.f.Close()
+	s.f = nil
 	if s.name != "" {
 		os.Remove(s.name)
 	}
