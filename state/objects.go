@@ -597,8 +597,9 @@ func (s *Store) DeleteContacts(ids []string, cursors ...Cursor) error {
 // theirs edited by edit(id)), deleteChunk per transaction, and sets cursors
 // with the last. Every id is checked first: an invalid one fails the call
 // before anything is deleted. A run stopped between two parts has deleted
-// some: the deletion is repeated by the run that finds their deals
-// pointing at nobody again.
+// some; its callers are idempotent: the ids not yet deleted are found
+// again by the next run (deals still naming them, an archive scan whose
+// cursor has not moved, a write refused again).
 func (s *Store) deleteCustomers(u *unit, ids []string, cursors []Cursor, edit func(id string) func(*dealRecord)) error {
 	for _, id := range ids {
 		if err := validID(u.kind, id); err != nil {
@@ -666,8 +667,8 @@ func deleteCustomer(tx *bolt.Tx, u *unit, id string, edit func(*dealRecord)) err
 // DeleteCompanies removes companies with everything keyed by them (index
 // entries and the ids from their deals' CompanyIDs, and their computed
 // result, written values, history and failure as customers), in parts
-// (deleteCustomers), and sets cursors with the last. Contacts' CompanyID is HubSpot's property and is
-// left as read.
+// (deleteCustomers), and sets cursors with the last. Contacts' CompanyID
+// is HubSpot's property and is left as read.
 func (s *Store) DeleteCompanies(ids []string, cursors ...Cursor) error {
 	return s.deleteCustomers(companyUnit, ids, cursors, func(id string) func(*dealRecord) {
 		return func(r *dealRecord) {
