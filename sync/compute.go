@@ -156,7 +156,7 @@ func (r *Runner) computeAll(ctx context.Context, runID uint64, rules DealRules, 
 	}); err != nil {
 		return nil, err
 	}
-	returnFreed() // pass 2's garbage, before the scales sort copies of the keys
+	returnFreed() // pass 2's garbage, before the scales read and sort the keys a column at a time
 	// The quadrant's median CLV is exact: its candidates are read back
 	// from the kept predictions.
 	eachCLV := func(fn func(decimal.Decimal) error) error {

@@ -146,7 +146,11 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 	if err != nil {
 		return err
 	}
-	defer func() { store.Close() }()
+	defer func() {
+		if store != nil {
+			store.Close()
+		}
+	}()
 	// The runner's clock is the real one, as fakehub's (it stamps every
 	// write with time.Now): the cursors a run sets from its own clock (a
 	// full sync's, a contact listing's) must be comparable with the
@@ -276,10 +280,12 @@ func run(bin string, contacts int, scale float64, tier string, share float64, ch
 			if err := store.Close(); err != nil {
 				return err
 			}
-			if store, err = state.Open(cfg.State.Path, state.Options{}); err != nil {
+			reopened, err := state.Open(cfg.State.Path, state.Options{})
+			if err != nil {
+				store = nil // closed: nothing for the deferred close
 				return err
 			}
-			runner.Store = store
+			store, runner.Store = reopened, reopened
 		}
 		resetPeak(store) // changeDeals read the whole store in this process
 		profileRunN.Store(int64(i + 1))
