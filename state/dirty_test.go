@@ -167,8 +167,7 @@ func TestStore_ResetDataMarksEveryoneOnce(t *testing.T) {
 // ResetData empties every data bucket however many transactions it takes,
 // and keeps what it must keep.
 func TestStore_ResetDataInParts(t *testing.T) {
-	defer func(n int) { resetChunk = n }(resetChunk)
-	resetChunk = 3
+	setForTest(t, &resetChunk, 3)
 	s := newStore(t)
 	var deals []Deal
 	var contacts []Contact

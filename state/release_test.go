@@ -83,26 +83,24 @@ func TestStore_ReleaseMapped(t *testing.T) {
 // 16 customers' lookups between checks 12-16 MB.
 func TestStore_RecordsCheckTheMappedPagesAsTheyGo(t *testing.T) {
 	s := newStore(t)
-	checks := 0
-	residentFile = func() (int64, bool) { checks++; return 0, true } // under the budget: nothing released
-	t.Cleanup(func() { residentFile = fileResident })
+	checks := countChecks(t)
 	const n = 1000
 	deals := make([]Deal, n)
 	for i := range deals {
 		deals[i] = Deal{ID: fmt.Sprintf("d%04d", i), Stage: "closedwon", ContactIDs: []string{fmt.Sprintf("c%04d", i%300)}}
 	}
 	must(t, s.PutDeals(deals)) // one transaction
-	if want := n / trimEvery; checks < want {
-		t.Errorf("storing %d deals in one transaction checked the mapped pages %d times, want at least %d", n, checks, want)
+	if want := n / trimEvery; *checks < want {
+		t.Errorf("storing %d deals in one transaction checked the mapped pages %d times, want at least %d", n, *checks, want)
 	}
-	checks = 0
+	*checks = 0
 	for _, d := range deals {
 		if _, ok, err := s.Deal(d.ID); err != nil || !ok {
 			t.Fatalf("deal %s: %v %v", d.ID, ok, err)
 		}
 	}
-	if want := n / trimEvery; checks < want {
-		t.Errorf("%d lookups checked the mapped pages %d times, want at least %d", n, checks, want)
+	if want := n / trimEvery; *checks < want {
+		t.Errorf("%d lookups checked the mapped pages %d times, want at least %d", n, *checks, want)
 	}
 }
 
@@ -111,21 +109,18 @@ func TestStore_RecordsCheckTheMappedPagesAsTheyGo(t *testing.T) {
 // has mapped 26 MB of the file in one transaction).
 func TestStore_DeletesCheckTheMappedPagesAsTheyGo(t *testing.T) {
 	s := newStore(t)
-	checks := 0
-	residentFile = func() (int64, bool) { checks++; return 0, true }
-	t.Cleanup(func() { residentFile = fileResident })
+	checks := countChecks(t)
 	const n = 1000
-	defer func(n int) { deleteChunk = n }(deleteChunk)
-	deleteChunk = n // one transaction: the checks counted are its own, not the commits'
+	setForTest(t, &deleteChunk, n) // one transaction: the checks counted are its own, not the commits'
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("c%04d", i)
 	}
 	for name, del := range map[string]func([]string, ...Cursor) error{"contacts": s.DeleteContacts, "companies": s.DeleteCompanies} {
-		checks = 0
+		*checks = 0
 		must(t, del(ids)) // one transaction
-		if want := n / trimEvery; checks < want {
-			t.Errorf("deleting %d %s in one transaction checked the mapped pages %d times, want at least %d", n, name, checks, want)
+		if want := n / trimEvery; *checks < want {
+			t.Errorf("deleting %d %s in one transaction checked the mapped pages %d times, want at least %d", n, name, *checks, want)
 		}
 	}
 }
@@ -136,13 +131,27 @@ func TestStore_DeletesCheckTheMappedPagesAsTheyGo(t *testing.T) {
 // mapped 120 MB in the commit, which stayed mapped until the next check).
 func TestStore_WritesCheckTheMappedPagesAfterCommitting(t *testing.T) {
 	s := newStore(t)
+	checks := countChecks(t)
+	must(t, s.SetMeta("k", "v"))
+	if *checks < 2 {
+		t.Errorf("a write checked the mapped pages %d times, want before and after its commit (2)", *checks)
+	}
+}
+
+// countChecks counts the checks of the mapped pages until the test ends,
+// each finding them under the budget (nothing is released).
+func countChecks(t *testing.T) *int {
 	checks := 0
 	residentFile = func() (int64, bool) { checks++; return 0, true }
 	t.Cleanup(func() { residentFile = fileResident })
-	must(t, s.SetMeta("k", "v"))
-	if checks < 2 {
-		t.Errorf("a write checked the mapped pages %d times, want before and after its commit (2)", checks)
-	}
+	return &checks
+}
+
+// setForTest sets *p to v until the test ends.
+func setForTest[T any](t *testing.T, p *T, v T) {
+	old := *p
+	*p = v
+	t.Cleanup(func() { *p = old })
 }
 
 // lastTxID is the id of the last committed write.
@@ -159,8 +168,7 @@ func lastTxID(t *testing.T, s *Store) int {
 // commit, 145 MB for a batch of 88). The cursors go with the last part, and
 // an invalid id fails the call before anything is deleted.
 func TestStore_DeletesCommitInParts(t *testing.T) {
-	defer func(n int) { deleteChunk = n }(deleteChunk)
-	deleteChunk = 3
+	setForTest(t, &deleteChunk, 3)
 	s := newStore(t)
 	var ids []string
 	var contacts []Contact
